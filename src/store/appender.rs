@@ -1,0 +1,80 @@
+//! The one appender task: takes whatever appends have queued while the last commit ran and
+//! commits them together (group commit), then answers each caller.
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::plan::{AppendRequest, Appended};
+use super::{GROUP_EVENTS_MAX, StoreError, StoreOptions, postgres, sqlite};
+
+/// One caller's append and where to send its answer.
+pub struct Job {
+    pub request: AppendRequest,
+    pub reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// The write side of a backend.
+pub enum Writer {
+    Sqlite(sqlite::SqliteLog),
+    Postgres(postgres::PostgresLog),
+}
+
+impl Writer {
+    /// Commits a group in one transaction; returns one answer per request and the new head.
+    async fn commit(
+        &self,
+        requests: &[&AppendRequest],
+    ) -> Result<(Vec<Result<Appended, StoreError>>, u64), StoreError> {
+        match self {
+            Writer::Sqlite(log) => log.commit_group(requests).await,
+            Writer::Postgres(log) => log.commit_group(requests).await,
+        }
+    }
+}
+
+pub async fn run(
+    writer: Writer,
+    mut jobs: mpsc::Receiver<Job>,
+    head: watch::Sender<u64>,
+    options: StoreOptions,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        if options.group_commit {
+            gather(&mut jobs, &mut group);
+        }
+        let requests: Vec<&AppendRequest> = group.iter().map(|job| &job.request).collect();
+        match writer.commit(&requests).await {
+            Ok((answers, head_position)) => {
+                assert_eq!(answers.len(), group.len(), "one answer per request");
+                head.send_if_modified(|known| {
+                    let advanced = head_position > *known;
+                    *known = (*known).max(head_position);
+                    advanced
+                });
+                for (job, answer) in group.into_iter().zip(answers) {
+                    let _ = job.reply.send(answer);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, requests = group.len(), "group commit failed");
+                for job in group {
+                    let _ = job.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Adds queued jobs to the group without waiting, up to the group's event limit.
+fn gather(jobs: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
+    let mut events: usize = group.iter().map(|job| job.request.events.len()).sum();
+    while events < GROUP_EVENTS_MAX {
+        match jobs.try_recv() {
+            Ok(job) => {
+                events += job.request.events.len();
+                group.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The PostgreSQL backend: appends from every process serialise on one advisory lock, so
+//! positions stay gap-free and commit-ordered; commits are announced with NOTIFY.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, PgPool, Row};
+use tokio::sync::watch;
+
+use super::event::{Actor, RecordedEvent};
+use super::hash::Hash;
+use super::plan::{self, AppendRequest, Appended, LogState};
+use super::{Stats, StoreError};
+use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
+
+const CONNECTIONS_MAX: u32 = 8;
+/// The advisory lock every appender of every process takes for its transaction ("FOLLOWFUND").
+const APPEND_LOCK_KEY: i64 = 0x464f_4c4c_4f57;
+const NOTIFY_CHANNEL: &str = "followfund_events";
+const LISTEN_RETRY_MS: u64 = 500;
+
+/// A log in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresLog {
+    pool: PgPool,
+}
+
+impl PostgresLog {
+    pub async fn open(url: &str) -> Result<PostgresLog, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        // Stated, not assumed: an acknowledged append must have reached disk.
+        let options = options.options([("synchronous_commit", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS_MAX)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PostgresLog { pool })
+    }
+
+    pub async fn head_position(&self) -> Result<u64, StoreError> {
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(position) FROM events").fetch_one(&self.pool).await?;
+        Ok(head.map_or(0, to_u64))
+    }
+
+    /// Follows commits made by other processes, raising `head` as they are announced.
+    pub async fn listen(&self, head: watch::Sender<u64>) -> Result<(), StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        let log = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => {
+                        if let Ok(position) = notification.payload().parse::<u64>() {
+                            head.send_if_modified(|known| raise(known, position));
+                        }
+                    }
+                    // The connection dropped and was re-established: commits announced meanwhile
+                    // were missed, so read the head.
+                    Ok(None) => {
+                        if let Ok(position) = log.head_position().await {
+                            head.send_if_modified(|known| raise(known, position));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "listening for new events failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(LISTEN_RETRY_MS)).await;
+                    }
+                }
+                if head.is_closed() {
+                    break;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    pub async fn commit_group(
+        &self,
+        requests: &[&AppendRequest],
+    ) -> Result<(Vec<Result<Appended, StoreError>>, u64), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Held until commit: the next appender, in any process, reads the head only after this
+        // transaction is visible.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK_KEY).execute(&mut *tx).await?;
+        let state = load_state(&mut tx, requests).await?;
+        let head_before = state.head_position;
+        let plan = plan::plan(state, requests, Utc::now());
+        let head = plan.rows.last().map_or(head_before, |row| row.position);
+        if !plan.rows.is_empty() {
+            insert(&mut tx, &plan.rows).await?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(NOTIFY_CHANNEL)
+                .bind(head.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((plan.answers, head))
+    }
+
+    pub async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_i64(from))
+            .bind(to_i64(limit as u64))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn read_stream(&self, stream: &str, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(stream)
+            .bind(to_i64(from))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let (events, head, streams): (i64, Option<i64>, i64) =
+            sqlx::query_as("SELECT COUNT(*), MAX(position), COUNT(DISTINCT stream) FROM events")
+                .fetch_one(&self.pool)
+                .await?;
+        let by_type: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT event_type, COUNT(*) FROM events GROUP BY event_type ORDER BY event_type",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Stats {
+            events: to_u64(events),
+            head_position: head.map_or(0, to_u64),
+            streams: to_u64(streams),
+            events_by_type: by_type.into_iter().map(|(t, n)| (t, to_u64(n))).collect(),
+        })
+    }
+}
+
+fn raise(known: &mut u64, position: u64) -> bool {
+    let advanced = position > *known;
+    *known = (*known).max(position);
+    advanced
+}
+
+async fn load_state(
+    tx: &mut sqlx::PgConnection,
+    requests: &[&AppendRequest],
+) -> Result<LogState, StoreError> {
+    let mut state = LogState::default();
+    let head: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some((position, hash)) = head {
+        state.head_position = to_u64(position);
+        state.head_hash = Hash::from_slice(&hash).ok_or_else(|| corrupt(position, "hash is not 32 bytes"))?;
+    }
+    let (streams, ids) = plan::keys(requests);
+    let versions: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT stream, MAX(stream_version) FROM events WHERE stream = ANY($1) GROUP BY stream",
+    )
+    .bind(&streams)
+    .fetch_all(&mut *tx)
+    .await?;
+    state.stream_versions = versions.into_iter().map(|(s, v)| (s, to_u64(v))).collect();
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ANY($1)");
+    let existing = sqlx::query(AssertSqlSafe(sql)).bind(&ids).fetch_all(&mut *tx).await?;
+    for row in &existing {
+        let event = from_row(row)?;
+        state.existing.insert(event.event_id, event);
+    }
+    Ok(state)
+}
+
+/// One statement for the whole group: each column travels as an array and UNNEST zips them.
+async fn insert(tx: &mut sqlx::PgConnection, rows: &[RecordedEvent]) -> Result<(), StoreError> {
+    let column = |f: fn(&RecordedEvent) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let text = |f: fn(&RecordedEvent) -> String| rows.iter().map(f).collect::<Vec<String>>();
+    let sql = format!(
+        "INSERT INTO events ({COLUMNS}) SELECT * FROM UNNEST(\
+         $1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::bigint[], \
+         $8::bigint[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::uuid[], $14::text[], \
+         $15::bytea[], $16::bytea[])"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(column(|r| to_i64(r.position)))
+        .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
+        .bind(text(|r| r.stream.clone()))
+        .bind(column(|r| to_i64(r.stream_version)))
+        .bind(text(|r| r.event_type.clone()))
+        .bind(rows.iter().map(|r| r.schema_version as i32).collect::<Vec<i32>>())
+        .bind(column(|r| r.occurred_at.timestamp_micros()))
+        .bind(column(|r| r.recorded_at.timestamp_micros()))
+        .bind(text(|r| r.actor.organisation.clone()))
+        .bind(text(|r| r.actor.role.clone()))
+        .bind(rows.iter().map(|r| r.actor.user.clone()).collect::<Vec<Option<String>>>())
+        .bind(rows.iter().map(|r| r.correlation_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.causation_id).collect::<Vec<_>>())
+        .bind(text(|r| r.data.clone()))
+        .bind(rows.iter().map(|r| r.prev_hash.0.to_vec()).collect::<Vec<Vec<u8>>>())
+        .bind(rows.iter().map(|r| r.hash.0.to_vec()).collect::<Vec<Vec<u8>>>())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+fn from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.try_get(0)?;
+    let hash = |index: usize| -> Result<Hash, StoreError> {
+        let bytes: &[u8] = row.try_get(index)?;
+        Hash::from_slice(bytes).ok_or_else(|| corrupt(position, "a hash is not 32 bytes"))
+    };
+    let time = |index: usize| -> Result<_, StoreError> {
+        let micros: i64 = row.try_get(index)?;
+        chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(position, "a time is out of range"))
+    };
+    Ok(RecordedEvent {
+        position: to_u64(position),
+        event_id: row.try_get(1)?,
+        stream: row.try_get(2)?,
+        stream_version: to_u64(row.try_get(3)?),
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get::<i32, _>(5)?.try_into().map_err(|_| corrupt(position, "bad schema version"))?,
+        occurred_at: time(6)?,
+        recorded_at: time(7)?,
+        actor: Actor { organisation: row.try_get(8)?, role: row.try_get(9)?, user: row.try_get(10)? },
+        correlation_id: row.try_get(11)?,
+        causation_id: row.try_get(12)?,
+        data: row.try_get(13)?,
+        prev_hash: hash(14)?,
+        hash: hash(15)?,
+    })
+}

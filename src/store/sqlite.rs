@@ -1,0 +1,257 @@
+//! The SQLite backend: one file in WAL mode, fsynced on every commit; one writer connection
+//! for the appender and a small pool of readers.
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Connection, Row, SqlitePool};
+use uuid::Uuid;
+
+use super::event::{Actor, RecordedEvent};
+use super::hash::Hash;
+use super::plan::{self, AppendRequest, Appended, LogState};
+use super::{Stats, StoreError};
+use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
+
+const READ_CONNECTIONS_MAX: u32 = 4;
+const BUSY_TIMEOUT_MS: u64 = 10_000;
+/// Rows per INSERT statement are powers of two up to this, so a handful of cached statements
+/// cover every group size.
+const INSERT_ROWS_PER_STATEMENT_MAX: usize = 256;
+
+/// A log in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteLog {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteLog {
+    pub async fn open(path: &str) -> Result<SqliteLog, StoreError> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL fsyncs the WAL at every commit: an acknowledged append survives power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS_MAX)
+            .test_before_acquire(false)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteLog { writer, readers })
+    }
+
+    pub async fn head_position(&self) -> Result<u64, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM events")
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(head.map_or(0, to_u64))
+    }
+
+    pub async fn commit_group(
+        &self,
+        requests: &[&AppendRequest],
+    ) -> Result<(Vec<Result<Appended, StoreError>>, u64), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        // IMMEDIATE takes the write lock now, so what is read below cannot change before commit.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let state = load_state(&mut tx, requests).await?;
+        let plan = plan::plan(state, requests, Utc::now());
+        let head = plan.rows.last().map(|row| row.position);
+        let mut rows = plan.rows.as_slice();
+        while !rows.is_empty() {
+            let take = chunk_len(rows.len());
+            let mut query = sqlx::query(AssertSqlSafe(insert_sql(take)));
+            for row in &rows[..take] {
+                query = bind_row(query, row);
+            }
+            query.execute(&mut *tx).await?;
+            rows = &rows[take..];
+        }
+        tx.commit().await?;
+        let head = match head {
+            Some(position) => position,
+            None => self.head_position().await?,
+        };
+        Ok((plan.answers, head))
+    }
+
+    pub async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_i64(from))
+            .bind(to_i64(limit as u64))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn read_stream(&self, stream: &str, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream = ? AND stream_version >= ? ORDER BY stream_version"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(stream)
+            .bind(to_i64(from))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let (events, head, streams): (i64, Option<i64>, i64) =
+            sqlx::query_as("SELECT COUNT(*), MAX(position), COUNT(DISTINCT stream) FROM events")
+                .fetch_one(&self.readers)
+                .await?;
+        let by_type: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT event_type, COUNT(*) FROM events GROUP BY event_type ORDER BY event_type",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(Stats {
+            events: to_u64(events),
+            head_position: head.map_or(0, to_u64),
+            streams: to_u64(streams),
+            events_by_type: by_type.into_iter().map(|(t, n)| (t, to_u64(n))).collect(),
+        })
+    }
+}
+
+async fn load_state(
+    tx: &mut sqlx::SqliteConnection,
+    requests: &[&AppendRequest],
+) -> Result<LogState, StoreError> {
+    let mut state = LogState::default();
+    let head: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some((position, hash)) = head {
+        state.head_position = to_u64(position);
+        state.head_hash = Hash::from_slice(&hash).ok_or_else(|| corrupt(position, "hash is not 32 bytes"))?;
+    }
+    let (streams, ids) = plan::keys(requests);
+    let streams = serde_json::to_string(&streams).expect("strings serialise");
+    let versions: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT stream, MAX(stream_version) FROM events \
+         WHERE stream IN (SELECT value FROM json_each(?)) GROUP BY stream",
+    )
+    .bind(streams)
+    .fetch_all(&mut *tx)
+    .await?;
+    state.stream_versions = versions.into_iter().map(|(s, v)| (s, to_u64(v))).collect();
+    let ids = serde_json::to_string(&ids).expect("uuids serialise");
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id IN (SELECT value FROM json_each(?))");
+    let existing = sqlx::query(AssertSqlSafe(sql)).bind(ids).fetch_all(&mut *tx).await?;
+    for row in &existing {
+        let event = from_row(row)?;
+        state.existing.insert(event.event_id, event);
+    }
+    Ok(state)
+}
+
+/// The largest power of two no greater than `remaining` or the statement limit.
+fn chunk_len(remaining: usize) -> usize {
+    let fit = remaining.min(INSERT_ROWS_PER_STATEMENT_MAX);
+    1 << fit.ilog2()
+}
+
+fn insert_sql(rows: usize) -> &'static str {
+    static SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0..=INSERT_ROWS_PER_STATEMENT_MAX.ilog2())
+            .map(|power| {
+                let tuple = format!("({})", vec!["?"; 16].join(", "));
+                let tuples = vec![tuple; 1 << power].join(", ");
+                format!("INSERT INTO events ({COLUMNS}) VALUES {tuples}")
+            })
+            .collect()
+    });
+    assert!(rows.is_power_of_two() && rows <= INSERT_ROWS_PER_STATEMENT_MAX);
+    &SQL[rows.ilog2() as usize]
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+fn bind_row<'q>(query: SqliteQuery<'q>, row: &RecordedEvent) -> SqliteQuery<'q> {
+    query
+        .bind(to_i64(row.position))
+        .bind(row.event_id.to_string())
+        .bind(row.stream.clone())
+        .bind(to_i64(row.stream_version))
+        .bind(row.event_type.clone())
+        .bind(i64::from(row.schema_version))
+        .bind(row.occurred_at.timestamp_micros())
+        .bind(row.recorded_at.timestamp_micros())
+        .bind(row.actor.organisation.clone())
+        .bind(row.actor.role.clone())
+        .bind(row.actor.user.clone())
+        .bind(row.correlation_id.map(|id| id.to_string()))
+        .bind(row.causation_id.map(|id| id.to_string()))
+        .bind(row.data.clone())
+        .bind(row.prev_hash.0.to_vec())
+        .bind(row.hash.0.to_vec())
+}
+
+fn from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.try_get(0)?;
+    let uuid = |index: usize| -> Result<Option<Uuid>, StoreError> {
+        let text: Option<&str> = row.try_get(index)?;
+        text.map(|text| Uuid::parse_str(text).map_err(|_| corrupt(position, "an id is not a UUID")))
+            .transpose()
+    };
+    let hash = |index: usize| -> Result<Hash, StoreError> {
+        let bytes: &[u8] = row.try_get(index)?;
+        Hash::from_slice(bytes).ok_or_else(|| corrupt(position, "a hash is not 32 bytes"))
+    };
+    let time = |index: usize| -> Result<_, StoreError> {
+        let micros: i64 = row.try_get(index)?;
+        chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(position, "a time is out of range"))
+    };
+    Ok(RecordedEvent {
+        position: to_u64(position),
+        event_id: uuid(1)?.ok_or_else(|| corrupt(position, "event_id is missing"))?,
+        stream: row.try_get(2)?,
+        stream_version: to_u64(row.try_get(3)?),
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get::<i64, _>(5)?.try_into().map_err(|_| corrupt(position, "bad schema version"))?,
+        occurred_at: time(6)?,
+        recorded_at: time(7)?,
+        actor: Actor { organisation: row.try_get(8)?, role: row.try_get(9)?, user: row.try_get(10)? },
+        correlation_id: uuid(11)?,
+        causation_id: uuid(12)?,
+        data: row.try_get(13)?,
+        prev_hash: hash(14)?,
+        hash: hash(15)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_that_cover_the_rows() {
+        for total in [1usize, 2, 3, 31, 32, 33, 255, 256, 257, 1000, 10_000] {
+            let mut left = total;
+            let mut statements = 0;
+            while left > 0 {
+                let take = chunk_len(left);
+                assert!(take.is_power_of_two() && take <= left);
+                left -= take;
+                statements += 1;
+            }
+            assert!(statements <= total.div_ceil(INSERT_ROWS_PER_STATEMENT_MAX) + 8, "{total}");
+        }
+        assert!(insert_sql(4).matches("(?, ").count() == 4);
+    }
+}
