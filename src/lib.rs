@@ -1,6 +1,9 @@
 //! Followfund: an event-sourced funding ledger for social prescribing. This crate is the
-//! service: the append-only log and its backends (`store`), the NDJSON exchange format, and the
-//! HTTP server.
+//! service: the append-only log and its backends (`store`), NDJSON import and export
+//! (`exchange`), the HTTP server (`server`) and synthetic load (`load`).
 #![deny(missing_docs)]
 
+pub mod exchange;
+pub mod load;
+pub mod server;
 pub mod store;

@@ -1,1 +1,168 @@
-fn main() {}
+//! The `followfund` command: serve the ledger, import and export its log, verify its chain.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use followfund::exchange::{self, IMPORT_BATCH_EVENTS_DEFAULT};
+use followfund::load::{self, LoadPlan};
+use followfund::store::{Actor, Store, StoreOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Followfund: an event-sourced funding ledger for social prescribing.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Where the log lives: `sqlite://PATH` (or a plain path) or `postgres://…`.
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://followfund.db")]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (health endpoint at /health).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Append events from an NDJSON file (one event per line), in atomic batches.
+    Import {
+        /// The file to read; `-` for standard input.
+        file: PathBuf,
+        /// Lines per atomic batch: a bad line stops the import and nothing of its batch is written.
+        #[arg(long, default_value_t = IMPORT_BATCH_EVENTS_DEFAULT)]
+        batch_events: usize,
+    },
+    /// Write the log as NDJSON, importable again into an identical chain.
+    Export {
+        /// The file to write; standard output if absent.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The first position to write.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+    },
+    /// Walk the hash chain; exit 0 when intact, 1 naming the first bad position otherwise.
+    Verify,
+    /// Count events, streams and types.
+    Stats,
+    /// Append synthetic referral events from many tasks, printing `ack <event_id> <position>`
+    /// for each acknowledged event.
+    Load {
+        /// Events in all.
+        #[arg(long, default_value_t = 10_000)]
+        events: u64,
+        /// Tasks appending at once.
+        #[arg(long, default_value_t = 16)]
+        appenders: usize,
+        /// Events per append.
+        #[arg(long, default_value_t = 1)]
+        batch_events: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&cli.database_url, StoreOptions::default())
+        .await
+        .with_context(|| format!("opening the log at {}", cli.database_url))?;
+    match cli.command {
+        Command::Serve { listen } => followfund::server::serve(store, listen).await?,
+        Command::Import { file, batch_events } => return import(&store, &file, batch_events).await,
+        Command::Export { output, from } => {
+            let count = match output {
+                Some(path) => {
+                    let mut out = BufWriter::new(File::create(&path).with_context(|| format!("creating {}", path.display()))?);
+                    exchange::export(&store, from, &mut out).await?
+                }
+                None => exchange::export(&store, from, &mut BufWriter::new(std::io::stdout().lock())).await?,
+            };
+            eprintln!("exported {count} events");
+        }
+        Command::Verify => {
+            let report = store.verify().await?;
+            return Ok(match report.first_fault {
+                None => {
+                    println!("intact: {} events, head hash {}", report.events_checked, report.head_hash);
+                    ExitCode::SUCCESS
+                }
+                Some(fault) => {
+                    println!("broken at position {}: {}", fault.position, fault.reason);
+                    println!("{} events before it are intact", report.events_checked);
+                    ExitCode::from(1)
+                }
+            });
+        }
+        Command::Stats => {
+            let stats = store.stats().await?;
+            println!("events          {}", stats.events);
+            println!("head position   {}", stats.head_position);
+            println!("streams         {}", stats.streams);
+            for (event_type, count) in stats.events_by_type {
+                println!("  {event_type:<28} {count}");
+            }
+        }
+        Command::Load { events, appenders, batch_events } => {
+            let plan = LoadPlan { events, appenders, batch_events: batch_events.max(1) };
+            let out: Arc<Mutex<dyn Write + Send>> = Arc::new(Mutex::new(std::io::stdout()));
+            let started = std::time::Instant::now();
+            load::run(&store, plan, out).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!("appended {events} events in {seconds:.2} s ({:.0} events/s)", events as f64 / seconds);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import(store: &Store, file: &PathBuf, batch_events: usize) -> anyhow::Result<ExitCode> {
+    let (reader, bytes_total): (Box<dyn std::io::BufRead>, u64) = if file.as_os_str() == "-" {
+        (Box::new(BufReader::new(std::io::stdin())), 0)
+    } else {
+        let handle = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        let size = handle.metadata()?.len();
+        (Box::new(BufReader::new(handle)), size)
+    };
+    let bar = ProgressBar::new(bytes_total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("a valid template"),
+    );
+    let result = exchange::import(store, reader, batch_events, &Actor::admin_cli(), |bytes| bar.set_position(bytes)).await;
+    bar.finish_and_clear();
+    match result {
+        Ok(summary) => {
+            println!(
+                "imported {} lines: {} events written, {} already present",
+                summary.lines, summary.events_written, summary.events_already_present
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("import stopped: {error}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

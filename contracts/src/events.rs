@@ -1,73 +1,285 @@
-//! The event catalogue: every fact the ledger records, as a typed, versioned payload.
+//! The event catalogue: every fact the ledger records, as a typed, versioned payload, and the one
+//! gate (`Event::decode`) through which stored or submitted JSON becomes such a fact.
 
-use serde::{Deserialize, Serialize};
+mod markdown;
+mod organisations;
+mod outcomes;
+mod plans;
+mod prescriptions;
+mod referrals;
+mod sessions;
+
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// A fact the ledger records (placeholder until the catalogue lands).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Event {
-    /// An organisation joined the ledger.
-    OrganisationRegistered(OrganisationRegistered),
+use crate::identifiers::{PAYLOAD_PATH_ROOT, find_nhs_number};
+
+pub use markdown::catalogue_markdown;
+pub use organisations::*;
+pub use outcomes::*;
+pub use plans::*;
+pub use prescriptions::*;
+pub use referrals::*;
+pub use sessions::*;
+
+/// One event type as the catalogue lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventType {
+    /// The stable type name stored in each event's envelope, such as `referral.received`.
+    pub name: &'static str,
+    /// The payload schema version the ledger writes and reads for this type.
+    pub schema_version: u32,
+    /// What the event records, in one line.
+    pub description: &'static str,
 }
 
-/// An organisation joined the ledger.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrganisationRegistered {
-    /// ODS code or our own id.
-    pub organisation: String,
-    /// Display name.
-    pub name: String,
-}
-
-/// Why a payload was refused.
-#[derive(Debug, thiserror::Error, PartialEq)]
+/// Why a payload was refused. Messages never repeat payload text, so they are safe to log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CatalogueError {
-    /// No such event type.
-    #[error("unknown event type `{type_name}`")]
+    /// No event type has this name.
+    #[error("unknown event type `{type_name}`; see contracts/EVENTS.md for the valid types")]
     UnknownType {
-        /// The type given.
+        /// The type name given.
         type_name: String,
     },
-    /// Bad data.
-    #[error("`{type_name}` at `{path}`: {message}")]
-    InvalidData {
-        /// The type.
+    /// The type exists but not at this payload schema version.
+    #[error(
+        "`{type_name}` has no schema version {schema_version}; this ledger reads version \
+         {supported}"
+    )]
+    UnsupportedSchemaVersion {
+        /// The type name given.
         type_name: String,
-        /// JSON path.
+        /// The schema version given.
+        schema_version: u32,
+        /// The version this ledger reads.
+        supported: u32,
+    },
+    /// The payload does not fit the type's schema: a field is missing, mistyped, out of range or
+    /// not part of the type.
+    #[error("`{type_name}` payload is invalid at {path}: {message}")]
+    InvalidData {
+        /// The type name given.
+        type_name: String,
+        /// The JSON path of the problem, such as `data.referral_id` or `data.item_scores[3]`.
         path: String,
-        /// What is wrong.
+        /// What is wrong, such as "missing field `referral_id`".
         message: String,
     },
+    /// A string in the payload contains what looks like an NHS number.
+    #[error(
+        "`{type_name}` payload refused: a string at {path} looks like an NHS number; the log \
+         holds pseudonymous ids only, so record the person's `person_id` instead"
+    )]
+    PersonalData {
+        /// The type name given.
+        type_name: String,
+        /// The JSON path of the string, such as `data.note`.
+        path: String,
+    },
+}
+
+/// A problem found in a payload of a known type, before the type name is attached.
+struct Invalid {
+    path: String,
+    message: String,
+}
+
+/// Lists every event type once: the variant (named after its payload struct), the stored type
+/// name, the schema version and a one-line description. Adding a type is one line here.
+macro_rules! event_catalogue {
+    ($( $variant:ident => $name:literal, v $version:literal, $description:literal; )+) => {
+        /// A fact the ledger records. Each variant wraps the payload struct of the same name; the
+        /// envelope around it (event id, `occurred_at`, `recorded_at`, who recorded it) is kept
+        /// by the store.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Event {
+            $(
+                #[doc = $description]
+                $variant($variant),
+            )+
+        }
+
+        static CATALOGUE: &[EventType] = &[
+            $( EventType { name: $name, schema_version: $version, description: $description }, )+
+        ];
+
+        impl Event {
+            /// The stable type name stored in the envelope, such as `referral.received`.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $( Event::$variant(_) => $name, )+
+                }
+            }
+
+            /// The schema version of this payload.
+            pub fn schema_version(&self) -> u32 {
+                match self {
+                    $( Event::$variant(_) => $version, )+
+                }
+            }
+
+            /// The canonical JSON text of the payload: fields in declaration order, no spaces.
+            /// Decoding it with [`Event::decode`] gives back an equal event.
+            pub fn encode(&self) -> String {
+                let text = match self {
+                    $( Event::$variant(payload) => serde_json::to_string(payload), )+
+                };
+                text.expect("payloads hold only strings, numbers, booleans and lists")
+            }
+
+            /// Deserialises a payload of a type already known to be in the catalogue.
+            fn deserialize_known(type_name: &str, data: Value) -> Option<Result<Event, Invalid>> {
+                match type_name {
+                    $( $name => Some(from_data::<$variant>(data).map(Event::$variant)), )+
+                    _ => None,
+                }
+            }
+        }
+
+        /// Every payload's JSON schema and field names in declaration order, in catalogue
+        /// order, for the generated reference.
+        fn payload_shapes() -> Vec<markdown::PayloadShape> {
+            vec![ $( markdown::PayloadShape::of::<$variant>(), )+ ]
+        }
+    };
+}
+
+event_catalogue! {
+    OrganisationRegistered => "organisation.registered", v 1,
+        "An organisation joined the ledger with a role and a nation.";
+    ReferralReceived => "referral.received", v 1,
+        "A link worker service received a referral for a pseudonymous person.";
+    ReferralAccepted => "referral.accepted", v 1,
+        "The link worker service took the referral on.";
+    ReferralDeclined => "referral.declined", v 1,
+        "The link worker service declined the referral.";
+    ReferralRedirected => "referral.redirected", v 1,
+        "The referral was passed to another link worker service.";
+    AssessmentHeld => "assessment.held", v 1,
+        "The link worker held the initial assessment with the person.";
+    PlanAgreed => "plan.agreed", v 1,
+        "The person and link worker agreed a care and support plan.";
+    PlanAmended => "plan.amended", v 1,
+        "The care and support plan was changed.";
+    PrescriptionIssued => "prescription.issued", v 1,
+        "A link worker prescribed an activity run by a provider.";
+    PrescriptionAccepted => "prescription.accepted", v 1,
+        "The provider accepted the prescription and will offer the person a place.";
+    PrescriptionDeclined => "prescription.declined", v 1,
+        "The provider declined the prescription or did not answer in time.";
+    SessionAttended => "session.attended", v 1,
+        "The person attended a session of the prescribed activity.";
+    SessionMissed => "session.missed", v 1,
+        "The person missed a session.";
+    SessionCancelled => "session.cancelled", v 1,
+        "A session was cancelled by the provider or the person before it took place.";
+    SessionRetracted => "session.retracted", v 1,
+        "An attendance recorded in error was withdrawn.";
+    PrescriptionCompleted => "prescription.completed", v 1,
+        "The person completed the prescribed activity.";
+    PrescriptionEnded => "prescription.ended", v 1,
+        "The prescription ended before completion.";
+    OutcomeMeasured => "outcome.measured", v 1,
+        "A wellbeing instrument was completed at baseline or follow-up.";
+    ReferralReferredBack => "referral.referred_back", v 1,
+        "The link worker referred the person back to a clinician, for example in a crisis.";
+    CaseClosed => "case.closed", v 1,
+        "The link worker closed the case.";
+}
+
+/// Every event type the ledger knows, in pathway order.
+pub fn catalogue() -> &'static [EventType] {
+    CATALOGUE
 }
 
 impl Event {
-    /// The stable type name stored in the envelope.
-    pub fn type_name(&self) -> &'static str {
-        "organisation.registered"
-    }
-    /// The schema version of this payload.
-    pub fn schema_version(&self) -> u32 {
-        1
-    }
-    /// Decode a payload, refusing unknown types, bad fields and personal data.
-    pub fn decode(type_name: &str, schema_version: u32, data: Value) -> Result<Event, CatalogueError> {
-        let _ = schema_version;
-        match type_name {
-            "organisation.registered" => serde_json::from_value(data)
-                .map(Event::OrganisationRegistered)
-                .map_err(|e| CatalogueError::InvalidData {
-                    type_name: type_name.into(),
-                    path: ".".into(),
-                    message: e.to_string(),
-                }),
-            _ => Err(CatalogueError::UnknownType { type_name: type_name.into() }),
+    /// Decodes a stored or submitted payload. Refuses, in this order: an unknown type, an
+    /// unsupported schema version, any string that contains an NHS number, a payload that does not
+    /// fit the type (missing, mistyped or unknown fields), and values the type's rules forbid
+    /// (such as outcome scores out of range). Each refusal names the problem and its JSON path.
+    pub fn decode(
+        type_name: &str,
+        schema_version: u32,
+        data: Value,
+    ) -> Result<Event, CatalogueError> {
+        let entry = catalogue()
+            .iter()
+            .find(|entry| entry.name == type_name)
+            .ok_or_else(|| CatalogueError::UnknownType {
+                type_name: type_name.to_owned(),
+            })?;
+        if schema_version != entry.schema_version {
+            return Err(CatalogueError::UnsupportedSchemaVersion {
+                type_name: type_name.to_owned(),
+                schema_version,
+                supported: entry.schema_version,
+            });
         }
+        // Scanning before deserialising keeps an NHS number out of serde's messages, which quote
+        // the offending value.
+        if let Some(path) = find_nhs_number(&data) {
+            return Err(CatalogueError::PersonalData {
+                type_name: type_name.to_owned(),
+                path,
+            });
+        }
+        let invalid = |problem: Invalid| CatalogueError::InvalidData {
+            type_name: type_name.to_owned(),
+            path: problem.path,
+            message: problem.message,
+        };
+        let event = Event::deserialize_known(entry.name, data)
+            .expect("every catalogue entry has a payload type")
+            .map_err(invalid)?;
+        event.check().map_err(invalid)?;
+        Ok(event)
     }
-    /// The canonical JSON text of the payload.
-    pub fn encode(&self) -> String {
+
+    /// Rules on values that serde cannot express.
+    fn check(&self) -> Result<(), Invalid> {
         match self {
-            Event::OrganisationRegistered(e) => serde_json::to_string(e).expect("payloads serialise"),
+            Event::OutcomeMeasured(payload) => {
+                payload.check_item_scores().map_err(|message| Invalid {
+                    path: format!("{PAYLOAD_PATH_ROOT}.item_scores"),
+                    message,
+                })
+            }
+            _ => Ok(()),
         }
     }
 }
+
+/// Deserialises a payload, reporting the JSON path of the first problem.
+fn from_data<T: DeserializeOwned>(data: Value) -> Result<T, Invalid> {
+    serde_path_to_error::deserialize(data).map_err(|error| {
+        let mut path = String::from(PAYLOAD_PATH_ROOT);
+        for segment in error.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+                serde_path_to_error::Segment::Map { key }
+                | serde_path_to_error::Segment::Enum { variant: key } => {
+                    path.push('.');
+                    path.push_str(key);
+                }
+                serde_path_to_error::Segment::Unknown => path.push_str(".?"),
+            }
+        }
+        let message = error.inner().to_string();
+        // Serde reports a missing field at the enclosing object; pointing at the field itself
+        // tells the caller exactly what to add.
+        if let Some(field) = missing_field_name(&message) {
+            path.push('.');
+            path.push_str(field);
+        }
+        Invalid { path, message }
+    })
+}
+
+/// The field named by serde's "missing field `x`" message.
+fn missing_field_name(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.strip_suffix('`')
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,9 @@
 pub mod events;
 pub mod identifiers;
 pub mod money;
+pub mod roles;
 
-pub use events::{CatalogueError, Event};
-pub use identifiers::{NhsNumber, OdsCode, PersonId};
-pub use money::Money;
+pub use events::{CatalogueError, Event, EventType, catalogue, catalogue_markdown};
+pub use identifiers::{IdentifierError, NhsNumber, OdsCode, PcnCode, PersonId, find_nhs_number};
+pub use money::{Money, MoneyError};
+pub use roles::{Nation, Role};

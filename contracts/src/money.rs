@@ -1,5 +1,273 @@
-//! Money: exact pounds and pence.
+//! Money: exact amounts in pounds, with checked arithmetic and one named rounding rule.
 
-/// An amount in pounds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Money(pub rust_decimal::Decimal);
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Decimal places in a penny-exact amount of pounds.
+const PENNY_DECIMAL_PLACES: u32 = 2;
+
+/// Why an amount could not be produced.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    /// The result does not fit in the decimal range (about 7.9 × 10^28 pounds); the inputs are
+    /// almost certainly wrong, for example a count entered in the price field.
+    #[error("the amount is too large to represent; check the inputs for a misplaced figure")]
+    Overflow,
+    /// The text is not an amount of pounds.
+    #[error(
+        "`{input}` is not an amount of pounds: write it as a decimal string such as \"412.50\""
+    )]
+    Invalid {
+        /// The text that was given.
+        input: String,
+    },
+}
+
+/// An exact amount of money in pounds sterling, such as £412.50. Negative amounts are allowed
+/// (recoveries and reversals). Amounts are exact decimals, never floating point; they are rounded
+/// to the penny only by [`Money::round_to_penny`], where a posting is made.
+///
+/// In JSON an amount is a string of pounds, such as `"412.50"`, so that no reader parses it as a
+/// floating-point number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(Decimal);
+
+impl Money {
+    /// No money: £0.00.
+    pub fn zero() -> Money {
+        Money(Decimal::new(0, PENNY_DECIMAL_PLACES))
+    }
+
+    /// A penny-exact amount from a whole number of pence: `from_pence(41250)` is £412.50.
+    pub fn from_pence(pence: i64) -> Money {
+        Money(Decimal::new(pence, PENNY_DECIMAL_PLACES))
+    }
+
+    /// An amount from a decimal number of pounds, kept exactly as given.
+    pub fn from_decimal(pounds: Decimal) -> Money {
+        Money(pounds)
+    }
+
+    /// The amount as a decimal number of pounds.
+    pub fn as_decimal(&self) -> Decimal {
+        self.0
+    }
+
+    /// Whether the amount is zero (at any scale: £0 and £0.00 are both zero).
+    pub fn is_zero(&self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// Whether the amount is below zero.
+    pub fn is_negative(&self) -> bool {
+        self.0.is_sign_negative() && !self.0.is_zero()
+    }
+
+    /// The same amount with the opposite sign, as for a recovery of an earlier payment.
+    pub fn negated(&self) -> Money {
+        Money(-self.0)
+    }
+
+    /// The amount rounded to the nearest penny, halves away from zero: £0.005 becomes £0.01 and
+    /// −£0.005 becomes −£0.01. This is the only place the ledger rounds money.
+    pub fn round_to_penny(&self) -> Money {
+        let mut rounded = self
+            .0
+            .round_dp_with_strategy(PENNY_DECIMAL_PLACES, RoundingStrategy::MidpointAwayFromZero);
+        // Keep two places even for whole pounds so that every posted amount prints alike.
+        rounded.rescale(PENNY_DECIMAL_PLACES);
+        Money(rounded)
+    }
+
+    /// The sum of two amounts, exact.
+    pub fn checked_add(&self, other: Money) -> Result<Money, MoneyError> {
+        self.0
+            .checked_add(other.0)
+            .map(Money)
+            .ok_or(MoneyError::Overflow)
+    }
+
+    /// This amount minus `other`, exact.
+    pub fn checked_sub(&self, other: Money) -> Result<Money, MoneyError> {
+        self.0
+            .checked_sub(other.0)
+            .map(Money)
+            .ok_or(MoneyError::Overflow)
+    }
+
+    /// This amount times a plain number (a WTE, a share, a count of days over days in the year),
+    /// exact as far as the decimal allows and not rounded: round the result with
+    /// [`Money::round_to_penny`] where a posting is made.
+    pub fn checked_mul_decimal(&self, factor: Decimal) -> Result<Money, MoneyError> {
+        self.0
+            .checked_mul(factor)
+            .map(Money)
+            .ok_or(MoneyError::Overflow)
+    }
+}
+
+impl fmt::Display for Money {
+    /// Pounds with at least two decimal places: `£412.50`, `-£3.00`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut magnitude = self.0.abs();
+        if magnitude.scale() < PENNY_DECIMAL_PLACES {
+            magnitude.rescale(PENNY_DECIMAL_PLACES);
+        }
+        let sign = if self.is_negative() { "-" } else { "" };
+        write!(f, "{sign}£{magnitude}")
+    }
+}
+
+impl FromStr for Money {
+    type Err = MoneyError;
+
+    /// Parses a decimal number of pounds without a currency sign, such as `412.50` or `-3`.
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let well_formed = {
+            let unsigned = input.strip_prefix('-').unwrap_or(input);
+            let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+            let all_digits =
+                |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+            all_digits(whole) && all_digits(fraction)
+        };
+        let invalid = || MoneyError::Invalid {
+            input: input.to_owned(),
+        };
+        if !well_formed {
+            return Err(invalid());
+        }
+        Decimal::from_str_exact(input)
+            .map(Money)
+            .map_err(|_| invalid())
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Money {
+    fn schema_name() -> Cow<'static, str> {
+        "Money".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "pounds",
+            "pattern": "^-?[0-9]+(\\.[0-9]+)?$",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pounds(text: &str) -> Money {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn round_to_penny_takes_halves_away_from_zero() {
+        assert_eq!(pounds("0.005").round_to_penny(), pounds("0.01"));
+        assert_eq!(pounds("-0.005").round_to_penny(), pounds("-0.01"));
+        assert_eq!(pounds("2.675").round_to_penny(), pounds("2.68"));
+        assert_eq!(pounds("2.665").round_to_penny(), pounds("2.67"));
+        assert_eq!(pounds("0.0049999").round_to_penny(), Money::zero());
+        assert_eq!(pounds("-0.0049").round_to_penny(), Money::zero());
+        assert_eq!(pounds("412.5").round_to_penny().to_string(), "£412.50");
+        assert_eq!(pounds("7").round_to_penny().to_string(), "£7.00");
+    }
+
+    #[test]
+    fn from_pence_is_penny_exact() {
+        assert_eq!(Money::from_pence(41250), pounds("412.50"));
+        assert_eq!(Money::from_pence(-1).to_string(), "-£0.01");
+        assert_eq!(Money::from_pence(0), Money::zero());
+        assert!(Money::from_pence(0).is_zero());
+    }
+
+    #[test]
+    fn display_shows_pounds_and_at_least_two_places() {
+        assert_eq!(pounds("412.50").to_string(), "£412.50");
+        assert_eq!(pounds("3").to_string(), "£3.00");
+        assert_eq!(pounds("-3.1").to_string(), "-£3.10");
+        assert_eq!(pounds("0.125").to_string(), "£0.125");
+        assert_eq!(Money::zero().to_string(), "£0.00");
+    }
+
+    #[test]
+    fn checked_arithmetic_is_exact_and_reports_overflow() {
+        let a = pounds("0.10");
+        let b = pounds("0.20");
+        assert_eq!(a.checked_add(b).unwrap(), pounds("0.30"));
+        assert_eq!(a.checked_sub(b).unwrap(), pounds("-0.10"));
+        let share = Decimal::new(5, 1);
+        assert_eq!(
+            pounds("0.01").checked_mul_decimal(share).unwrap(),
+            pounds("0.005")
+        );
+        let max = Money::from_decimal(Decimal::MAX);
+        assert_eq!(max.checked_add(pounds("1")), Err(MoneyError::Overflow));
+        assert_eq!(
+            max.negated().checked_sub(pounds("1")),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            max.checked_mul_decimal(Decimal::TWO),
+            Err(MoneyError::Overflow)
+        );
+    }
+
+    #[test]
+    fn serialises_as_a_string_of_pounds() {
+        let amount = pounds("412.50");
+        assert_eq!(serde_json::to_string(&amount).unwrap(), "\"412.50\"");
+        let back: Money = serde_json::from_str("\"412.50\"").unwrap();
+        assert_eq!(back, amount);
+        assert_eq!(back.as_decimal().scale(), 2);
+    }
+
+    #[test]
+    fn refuses_numbers_currency_signs_and_exponents() {
+        assert!(serde_json::from_str::<Money>("412.5").is_err());
+        for input in [
+            "", "£4", "1e3", "4.", ".5", "+4", "4,000", " 4", "--4", "NaN",
+        ] {
+            assert_eq!(
+                input.parse::<Money>(),
+                Err(MoneyError::Invalid {
+                    input: input.to_owned()
+                }),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sign_queries() {
+        assert!(pounds("-0.01").is_negative());
+        assert!(!pounds("-0").is_negative());
+        assert!(!Money::zero().is_negative());
+        assert_eq!(pounds("2").negated(), pounds("-2"));
+    }
+}

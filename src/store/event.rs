@@ -90,6 +90,12 @@ pub enum EventError {
         /// The name given.
         stream: String,
     },
+    /// An actor role the ledger does not know.
+    #[error("actor role `{role}` is not one of commissioner, anchor, provider, pcn, investor, auditor, admin")]
+    ActorRole {
+        /// The role given.
+        role: String,
+    },
     /// An actor field that is empty or too long.
     #[error("actor {field} must be 1 to {max} characters", max = ACTOR_FIELD_BYTES_MAX)]
     ActorField {
@@ -281,8 +287,8 @@ fn check_actor(actor: &Actor) -> Result<(), EventError> {
     if !fits(&actor.organisation) {
         return Err(EventError::ActorField { field: "organisation" });
     }
-    if !fits(&actor.role) {
-        return Err(EventError::ActorField { field: "role" });
+    if actor.role.parse::<followfund_contracts::Role>().is_err() {
+        return Err(EventError::ActorRole { role: actor.role.chars().take(40).collect() });
     }
     if actor.user.as_deref().is_some_and(|user| !fits(user)) {
         return Err(EventError::ActorField { field: "user" });

@@ -163,25 +163,14 @@ fn write(state: &mut LogState, rows: &mut Vec<RecordedEvent>, request: &AppendRe
 mod tests {
     use super::*;
     use crate::store::event::Actor;
-    use followfund_contracts::Event;
 
     fn event(stream: &str) -> NewEvent {
-        let data = serde_json::json!({"organisation": "RX1", "name": "Walk Together"});
-        NewEvent::from_parts(
-            Uuid::now_v7(),
-            stream.into(),
-            "organisation.registered",
-            1,
-            data,
-            Actor::admin_cli(),
-            Utc::now(),
-        )
-        .or_else(|_| {
-            // The catalogue may require more fields; build from a typed event instead.
-            let decoded = Event::decode("organisation.registered", 1, serde_json::json!({}));
-            decoded.map(|e| NewEvent::new(stream, &e, Actor::admin_cli(), Utc::now()).unwrap())
-        })
-        .expect("a valid sample event")
+        let data = serde_json::json!({
+            "organisation": "RX1", "name": "Walk Together", "role": "provider",
+            "nation": "england", "parent": null,
+        });
+        NewEvent::from_parts(Uuid::now_v7(), stream.into(), "organisation.registered", 1, data, Actor::admin_cli(), Utc::now())
+            .expect("a valid sample event")
     }
 
     fn request(events: Vec<NewEvent>, expected: Vec<(String, ExpectedVersion)>) -> AppendRequest {

@@ -1,0 +1,383 @@
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+use crate::identifiers::{OdsCode, PersonId};
+use crate::roles::{Nation, Role};
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn ods(code: &str) -> OdsCode {
+    OdsCode::parse(code).unwrap()
+}
+
+/// One event of every type, with optional fields filled so that they round-trip too.
+fn samples() -> Vec<Event> {
+    let referral_id = id(1);
+    let prescription_id = id(2);
+    let session_id = id(3);
+    vec![
+        Event::OrganisationRegistered(OrganisationRegistered {
+            organisation: ods("U12345"),
+            name: "Riverside PCN".to_owned(),
+            role: Role::Pcn,
+            nation: Nation::England,
+            parent: Some(ods("QWO")),
+        }),
+        Event::ReferralReceived(ReferralReceived {
+            referral_id,
+            person_id: PersonId(id(9)),
+            source: ReferralSource::GpPractice,
+            referrer: Some(ods("B82005")),
+            link_worker_organisation: ods("ANCHOR1"),
+            reasons: vec![ReferralReason::Loneliness, ReferralReason::Financial],
+            age_band: AgeBand::From65To74,
+            conditions: vec![LongTermCondition::Copd, LongTermCondition::Diabetes],
+        }),
+        Event::ReferralAccepted(ReferralAccepted { referral_id }),
+        Event::ReferralDeclined(ReferralDeclined {
+            referral_id,
+            reason: ReferralDeclineReason::UnableToContact,
+        }),
+        Event::ReferralRedirected(ReferralRedirected {
+            referral_id,
+            to_organisation: ods("ANCHOR2"),
+            reason: RedirectReason::OutOfArea,
+        }),
+        Event::AssessmentHeld(AssessmentHeld {
+            referral_id,
+            duration_minutes: 90,
+        }),
+        Event::PlanAgreed(PlanAgreed {
+            referral_id,
+            plan_id: id(4),
+            needs: vec![ReferralReason::PhysicalActivity],
+        }),
+        Event::PlanAmended(PlanAmended {
+            referral_id,
+            plan_id: id(4),
+            needs: vec![],
+        }),
+        Event::PrescriptionIssued(PrescriptionIssued {
+            prescription_id,
+            referral_id,
+            provider: ods("VCSE042"),
+            activity_type: ActivityType::Gardening,
+            agreement_id: Some(id(5)),
+        }),
+        Event::PrescriptionAccepted(PrescriptionAccepted { prescription_id }),
+        Event::PrescriptionDeclined(PrescriptionDeclined {
+            prescription_id,
+            reason: PrescriptionDeclineReason::NoResponse,
+        }),
+        Event::SessionAttended(SessionAttended {
+            prescription_id,
+            session_id,
+        }),
+        Event::SessionMissed(SessionMissed {
+            prescription_id,
+            session_id,
+            notice_given: false,
+        }),
+        Event::SessionCancelled(SessionCancelled {
+            prescription_id,
+            session_id,
+            cancelled_by: CancelledBy::Person,
+        }),
+        Event::SessionRetracted(SessionRetracted {
+            prescription_id,
+            session_id,
+            reason: RetractionReason::RecordedInError,
+        }),
+        Event::PrescriptionCompleted(PrescriptionCompleted { prescription_id }),
+        Event::PrescriptionEnded(PrescriptionEnded {
+            prescription_id,
+            reason: PrescriptionEndReason::ProviderWithdrew,
+        }),
+        Event::OutcomeMeasured(OutcomeMeasured {
+            referral_id,
+            instrument: Instrument::Swemwbs,
+            stage: MeasureStage::Baseline,
+            item_scores: vec![1, 2, 3, 4, 5, 3, 2],
+        }),
+        Event::ReferralReferredBack(ReferralReferredBack {
+            referral_id,
+            to_organisation: ods("B82005"),
+            reason: ReferBackReason::Crisis,
+        }),
+        Event::CaseClosed(CaseClosed {
+            referral_id,
+            reason: CaseCloseReason::GoalsMet,
+        }),
+    ]
+}
+
+fn decode_json(type_name: &str, data: Value) -> Result<Event, CatalogueError> {
+    Event::decode(type_name, 1, data)
+}
+
+fn invalid(type_name: &str, data: Value) -> (String, String) {
+    match decode_json(type_name, data) {
+        Err(CatalogueError::InvalidData {
+            type_name: refused,
+            path,
+            message,
+        }) => {
+            assert_eq!(refused, type_name);
+            (path, message)
+        }
+        other => panic!("expected InvalidData, got {other:?}"),
+    }
+}
+
+fn referral_received_json() -> Value {
+    json!({
+        "referral_id": "0190a8e2-7b1c-7000-8000-000000000001",
+        "person_id": "0190a8e2-7b1c-7000-8000-000000000002",
+        "source": "self_referral",
+        "referrer": null,
+        "link_worker_organisation": "ANCHOR1",
+        "reasons": ["loneliness"],
+        "age_band": "75+",
+        "conditions": [],
+    })
+}
+
+#[test]
+fn samples_cover_the_catalogue_once_each_in_order() {
+    let names: Vec<&str> = samples().iter().map(Event::type_name).collect();
+    let catalogued: Vec<&str> = catalogue().iter().map(|entry| entry.name).collect();
+    assert_eq!(names, catalogued);
+}
+
+#[test]
+fn catalogue_names_are_unique_dotted_and_version_one() {
+    let mut names: Vec<&str> = catalogue().iter().map(|entry| entry.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), catalogue().len());
+    for entry in catalogue() {
+        assert_eq!(entry.schema_version, 1, "{}", entry.name);
+        assert!(
+            entry.name.split('.').count() == 2
+                && entry
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'),
+            "{}",
+            entry.name
+        );
+        assert!(entry.description.ends_with('.'), "{}", entry.name);
+    }
+}
+
+#[test]
+fn every_type_round_trips_through_its_encoding() {
+    for event in samples() {
+        let text = event.encode();
+        let data: Value = serde_json::from_str(&text).unwrap();
+        let decoded = Event::decode(event.type_name(), event.schema_version(), data).unwrap();
+        assert_eq!(decoded, event, "{}", event.type_name());
+        assert_eq!(decoded.encode(), text, "{}", event.type_name());
+    }
+}
+
+#[test]
+fn encoding_keeps_declaration_order_and_stable_strings() {
+    let event = decode_json("referral.received", referral_received_json()).unwrap();
+    assert_eq!(
+        event.encode(),
+        concat!(
+            r#"{"referral_id":"0190a8e2-7b1c-7000-8000-000000000001","#,
+            r#""person_id":"0190a8e2-7b1c-7000-8000-000000000002","#,
+            r#""source":"self_referral","referrer":null,"link_worker_organisation":"ANCHOR1","#,
+            r#""reasons":["loneliness"],"age_band":"75+","conditions":[]}"#
+        )
+    );
+}
+
+#[test]
+fn absent_optional_field_decodes_as_none() {
+    let mut data = referral_received_json();
+    data.as_object_mut().unwrap().remove("referrer");
+    let Event::ReferralReceived(payload) = decode_json("referral.received", data).unwrap() else {
+        panic!("wrong variant");
+    };
+    assert_eq!(payload.referrer, None);
+}
+
+#[test]
+fn unknown_type_is_refused_pointing_at_the_catalogue() {
+    let error = decode_json("referral.recieved", referral_received_json()).unwrap_err();
+    assert_eq!(
+        error,
+        CatalogueError::UnknownType {
+            type_name: "referral.recieved".to_owned()
+        }
+    );
+    assert!(error.to_string().contains("contracts/EVENTS.md"), "{error}");
+}
+
+#[test]
+fn unsupported_schema_version_is_refused_naming_the_supported_one() {
+    let error = Event::decode("referral.received", 2, referral_received_json()).unwrap_err();
+    assert_eq!(
+        error,
+        CatalogueError::UnsupportedSchemaVersion {
+            type_name: "referral.received".to_owned(),
+            schema_version: 2,
+            supported: 1,
+        }
+    );
+    assert!(error.to_string().contains("reads version 1"), "{error}");
+}
+
+#[test]
+fn missing_field_is_refused_at_the_field_path() {
+    let mut data = referral_received_json();
+    data.as_object_mut().unwrap().remove("referral_id");
+    let (path, message) = invalid("referral.received", data);
+    assert_eq!(path, "data.referral_id");
+    assert_eq!(message, "missing field `referral_id`");
+}
+
+#[test]
+fn mistyped_field_is_refused_at_the_field_path() {
+    let (path, message) = invalid(
+        "assessment.held",
+        json!({ "referral_id": Uuid::nil(), "duration_minutes": "ninety" }),
+    );
+    assert_eq!(path, "data.duration_minutes");
+    assert!(message.starts_with("invalid type: string"), "{message}");
+
+    let mut data = referral_received_json();
+    data["reasons"] = json!(["loneliness", "boredom"]);
+    let (path, message) = invalid("referral.received", data);
+    assert_eq!(path, "data.reasons[1]");
+    assert!(
+        message.starts_with("unknown variant `boredom`"),
+        "{message}"
+    );
+
+    let (path, message) = invalid("referral.accepted", json!({ "referral_id": "not-a-uuid" }));
+    assert_eq!(path, "data.referral_id");
+    assert!(message.contains("UUID"), "{message}");
+}
+
+#[test]
+fn invalid_ods_code_is_refused_with_the_identifier_message() {
+    let mut data = referral_received_json();
+    data["link_worker_organisation"] = json!("anchor1");
+    let (path, message) = invalid("referral.received", data);
+    assert_eq!(path, "data.link_worker_organisation");
+    assert!(message.contains("is not an ODS code"), "{message}");
+}
+
+#[test]
+fn unknown_field_is_refused_naming_it() {
+    let mut data = referral_received_json();
+    data["postcode"] = json!("NE1 4ST");
+    let (path, message) = invalid("referral.received", data);
+    assert_eq!(path, "data.postcode");
+    assert!(message.starts_with("unknown field `postcode`"), "{message}");
+}
+
+#[test]
+fn payload_that_is_not_an_object_is_refused_at_the_root() {
+    let (path, message) = invalid("referral.accepted", json!(null));
+    assert_eq!(path, "data");
+    assert!(message.starts_with("invalid type: null"), "{message}");
+}
+
+#[test]
+fn nhs_number_anywhere_in_a_string_is_refused_with_its_path() {
+    for number in ["9434765919", "943 476 5919"] {
+        let mut data = referral_received_json();
+        data["link_worker_organisation"] = json!(number);
+        let error = decode_json("referral.received", data).unwrap_err();
+        assert_eq!(
+            error,
+            CatalogueError::PersonalData {
+                type_name: "referral.received".to_owned(),
+                path: "data.link_worker_organisation".to_owned(),
+            }
+        );
+        let message = error.to_string();
+        assert!(message.contains("looks like an NHS number"), "{message}");
+        assert!(
+            !message.contains("5919"),
+            "the message must not repeat it: {message}"
+        );
+    }
+}
+
+#[test]
+fn nhs_number_in_an_unknown_field_is_refused_as_personal_data_first() {
+    let mut data = referral_received_json();
+    data["note"] = json!("NHS no. 943 476 5919");
+    let error = decode_json("referral.received", data).unwrap_err();
+    assert_eq!(
+        error,
+        CatalogueError::PersonalData {
+            type_name: "referral.received".to_owned(),
+            path: "data.note".to_owned(),
+        }
+    );
+}
+
+#[test]
+fn ten_digits_with_a_wrong_check_digit_are_not_personal_data() {
+    let mut data = referral_received_json();
+    data["link_worker_organisation"] = json!("9434765918");
+    let Event::ReferralReceived(payload) = decode_json("referral.received", data).unwrap() else {
+        panic!("wrong variant");
+    };
+    assert_eq!(payload.link_worker_organisation.as_str(), "9434765918");
+}
+
+#[test]
+fn outcome_item_scores_are_checked_against_the_instrument() {
+    let outcome = |instrument: &str, scores: Value| {
+        json!({
+            "referral_id": Uuid::nil(),
+            "instrument": instrument,
+            "stage": "follow_up",
+            "item_scores": scores,
+        })
+    };
+    assert!(decode_json("outcome.measured", outcome("ons4", json!([0, 10, 5, 10]))).is_ok());
+    assert!(decode_json("outcome.measured", outcome("phq9", json!(vec![3; 9]))).is_ok());
+
+    let (path, message) = invalid("outcome.measured", outcome("swemwbs", json!(vec![3; 6])));
+    assert_eq!(path, "data.item_scores");
+    assert_eq!(
+        message,
+        "swemwbs expects 7 item scores, each from 1 to 5; got 6"
+    );
+
+    let (path, message) = invalid(
+        "outcome.measured",
+        outcome("gad7", json!([0, 1, 2, 3, 4, 0, 0])),
+    );
+    assert_eq!(path, "data.item_scores");
+    assert_eq!(
+        message,
+        "gad7 expects 7 item scores, each from 0 to 3; item 4 is 4"
+    );
+
+    let (path, message) = invalid(
+        "outcome.measured",
+        outcome("wellbeing_star", json!(vec![0; 8])),
+    );
+    assert_eq!(path, "data.item_scores");
+    assert!(
+        message.ends_with("each from 1 to 10; item 0 is 0"),
+        "{message}"
+    );
+
+    let (path, message) = invalid("outcome.measured", outcome("wemwbs", json!([300])));
+    assert_eq!(path, "data.item_scores[0]");
+    assert!(message.contains("expected u8"), "{message}");
+}

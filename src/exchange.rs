@@ -1,0 +1,225 @@
+//! NDJSON exchange: one event per line, in the shape `export` writes and `import` reads, so an
+//! exported log imports into an empty store as an identical chain.
+
+use std::io::{BufRead, Write};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::store::{
+    Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, Hash, NewEvent, READ_PAGE_EVENTS_MAX, Store, StoreError,
+};
+
+/// The longest line `import` reads; longer ones are refused before being parsed.
+pub const IMPORT_LINE_BYTES_MAX: usize = 2 * EVENT_PAYLOAD_BYTES_MAX;
+/// Lines appended per atomic batch unless told otherwise.
+pub const IMPORT_BATCH_EVENTS_DEFAULT: usize = 1_000;
+
+/// One line of an import file. `position`, `stream_version`, `prev_hash` and `hash` are what
+/// `export` wrote; the store assigns them afresh, so they are accepted and not used.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    event_id: Uuid,
+    stream: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default = "schema_version_default")]
+    schema_version: u32,
+    occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    recorded_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    actor: Option<Actor>,
+    #[serde(default)]
+    correlation_id: Option<Uuid>,
+    #[serde(default)]
+    causation_id: Option<Uuid>,
+    data: Box<RawValue>,
+    #[serde(default, rename = "position")]
+    _position: Option<u64>,
+    #[serde(default, rename = "stream_version")]
+    _stream_version: Option<u64>,
+    #[serde(default, rename = "prev_hash")]
+    _prev_hash: Option<Hash>,
+    #[serde(default, rename = "hash")]
+    _hash: Option<Hash>,
+}
+
+fn schema_version_default() -> u32 {
+    1
+}
+
+/// Why an import stopped. Batches before the failing one are written; nothing of the failing
+/// batch is.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A line could not be read as an event.
+    #[error("line {line}: {problem}; nothing from line {batch_first_line} on was imported ({events_written} events before it were)")]
+    Line {
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        problem: String,
+        /// The first line of the batch that was not written.
+        batch_first_line: usize,
+        /// Events written by earlier batches.
+        events_written: u64,
+    },
+    /// The store refused or failed a batch.
+    #[error("lines {batch_first_line} to {batch_last_line}: {error}; that batch was not imported ({events_written} events before it were)")]
+    Batch {
+        /// The batch's first line.
+        batch_first_line: usize,
+        /// The batch's last line.
+        batch_last_line: usize,
+        /// The store's answer.
+        error: StoreError,
+        /// Events written by earlier batches.
+        events_written: u64,
+    },
+    /// The file could not be read.
+    #[error("reading the file failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What an import did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Lines read (blank lines excluded).
+    pub lines: u64,
+    /// Events newly written.
+    pub events_written: u64,
+    /// Events that were already in the log with the same content.
+    pub events_already_present: u64,
+}
+
+/// Reads `input` line by line and appends it in atomic batches of `batch_events`, calling
+/// `progress` with the bytes read so far after each batch.
+pub async fn import(
+    store: &Store,
+    input: impl BufRead,
+    batch_events: usize,
+    default_actor: &Actor,
+    mut progress: impl FnMut(u64),
+) -> Result<ImportSummary, ImportError> {
+    let batch_events = batch_events.clamp(1, crate::store::APPEND_BATCH_EVENTS_MAX);
+    let mut summary = ImportSummary::default();
+    let mut batch = Vec::with_capacity(batch_events);
+    let mut batch_first_line = 1;
+    let mut bytes_read = 0u64;
+    for (index, line) in input.lines().enumerate() {
+        let line_number = index + 1;
+        let line = line?;
+        bytes_read += line.len() as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if batch.is_empty() {
+            batch_first_line = line_number;
+        }
+        let event = parse_line(&line, default_actor).map_err(|problem| ImportError::Line {
+            line: line_number,
+            problem,
+            batch_first_line,
+            events_written: summary.events_written,
+        })?;
+        batch.push(event);
+        summary.lines += 1;
+        if batch.len() == batch_events {
+            append_batch(store, &mut batch, batch_first_line, line_number, &mut summary).await?;
+            progress(bytes_read);
+        }
+    }
+    if !batch.is_empty() {
+        let last_line = batch_first_line + batch.len() - 1;
+        append_batch(store, &mut batch, batch_first_line, last_line, &mut summary).await?;
+    }
+    progress(bytes_read);
+    Ok(summary)
+}
+
+async fn append_batch(
+    store: &Store,
+    batch: &mut Vec<NewEvent>,
+    batch_first_line: usize,
+    batch_last_line: usize,
+    summary: &mut ImportSummary,
+) -> Result<(), ImportError> {
+    let events = std::mem::take(batch);
+    let count = events.len() as u64;
+    match store.append(events, Vec::new()).await {
+        Ok(appended) if appended.written => summary.events_written += count,
+        Ok(_) => summary.events_already_present += count,
+        Err(error) => {
+            return Err(ImportError::Batch {
+                batch_first_line,
+                batch_last_line,
+                error,
+                events_written: summary.events_written,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One line to an event, or a sentence saying what is wrong with it.
+fn parse_line(text: &str, default_actor: &Actor) -> Result<NewEvent, String> {
+    if text.len() > IMPORT_LINE_BYTES_MAX {
+        return Err(format!("the line is {} bytes; the most accepted is {IMPORT_LINE_BYTES_MAX}", text.len()));
+    }
+    let line: Line = serde_json::from_str(text).map_err(|error| format!("not a valid event line: {error}"))?;
+    let data_bytes = line.data.get().len();
+    if data_bytes > EVENT_PAYLOAD_BYTES_MAX {
+        let error = EventError::PayloadTooLarge { event_type: line.event_type, bytes: data_bytes };
+        return Err(error.to_string());
+    }
+    let data = serde_json::from_str(line.data.get()).map_err(|error| format!("data: {error}"))?;
+    let actor = line.actor.unwrap_or_else(|| default_actor.clone());
+    let event = NewEvent::from_parts(
+        line.event_id,
+        line.stream,
+        &line.event_type,
+        line.schema_version,
+        data,
+        actor,
+        line.occurred_at,
+    )
+    .map_err(|error| error.to_string())?
+    .with_links(line.correlation_id, line.causation_id);
+    Ok(match line.recorded_at {
+        Some(at) => event.with_recorded_at(at),
+        None => event,
+    })
+}
+
+/// Writes every event from position `from` on as NDJSON; returns how many.
+pub async fn export(store: &Store, from: u64, output: &mut impl Write) -> Result<u64, ExportError> {
+    let mut next = from.max(1);
+    let mut written = 0;
+    loop {
+        let page = store.read_all(next, READ_PAGE_EVENTS_MAX).await?;
+        let Some(last) = page.last() else { break };
+        next = last.position + 1;
+        for event in &page {
+            serde_json::to_writer(&mut *output, event).map_err(std::io::Error::from)?;
+            output.write_all(b"\n")?;
+        }
+        written += page.len() as u64;
+    }
+    output.flush()?;
+    Ok(written)
+}
+
+/// Why an export stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Reading the log failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the output failed.
+    #[error("writing the export failed: {0}")]
+    Io(#[from] std::io::Error),
+}
