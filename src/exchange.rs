@@ -9,7 +9,8 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::store::{
-    Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, Hash, NewEvent, READ_PAGE_EVENTS_MAX, Store, StoreError,
+    Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, Hash, NewEvent, READ_PAGE_EVENTS_MAX, Store,
+    StoreError,
 };
 
 /// The longest line `import` reads; longer ones are refused before being parsed.
@@ -57,7 +58,9 @@ fn schema_version_default() -> u32 {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// A line could not be read as an event.
-    #[error("line {line}: {problem}; nothing from line {batch_first_line} on was imported ({events_written} events before it were)")]
+    #[error(
+        "line {line}: {problem}; nothing from line {batch_first_line} on was imported ({events_written} events before it were)"
+    )]
     Line {
         /// The 1-based line number.
         line: usize,
@@ -69,7 +72,9 @@ pub enum ImportError {
         events_written: u64,
     },
     /// The store refused or failed a batch.
-    #[error("lines {batch_first_line} to {batch_last_line}: {error}; that batch was not imported ({events_written} events before it were)")]
+    #[error(
+        "lines {batch_first_line} to {batch_last_line}: {error}; that batch was not imported ({events_written} events before it were)"
+    )]
     Batch {
         /// The batch's first line.
         batch_first_line: usize,
@@ -129,7 +134,14 @@ pub async fn import(
         batch.push(event);
         summary.lines += 1;
         if batch.len() == batch_events {
-            append_batch(store, &mut batch, batch_first_line, line_number, &mut summary).await?;
+            append_batch(
+                store,
+                &mut batch,
+                batch_first_line,
+                line_number,
+                &mut summary,
+            )
+            .await?;
             progress(bytes_read);
         }
     }
@@ -168,12 +180,19 @@ async fn append_batch(
 /// One line to an event, or a sentence saying what is wrong with it.
 fn parse_line(text: &str, default_actor: &Actor) -> Result<NewEvent, String> {
     if text.len() > IMPORT_LINE_BYTES_MAX {
-        return Err(format!("the line is {} bytes; the most accepted is {IMPORT_LINE_BYTES_MAX}", text.len()));
+        return Err(format!(
+            "the line is {} bytes; the most accepted is {IMPORT_LINE_BYTES_MAX}",
+            text.len()
+        ));
     }
-    let line: Line = serde_json::from_str(text).map_err(|error| format!("not a valid event line: {error}"))?;
+    let line: Line =
+        serde_json::from_str(text).map_err(|error| format!("not a valid event line: {error}"))?;
     let data_bytes = line.data.get().len();
     if data_bytes > EVENT_PAYLOAD_BYTES_MAX {
-        let error = EventError::PayloadTooLarge { event_type: line.event_type, bytes: data_bytes };
+        let error = EventError::PayloadTooLarge {
+            event_type: line.event_type,
+            bytes: data_bytes,
+        };
         return Err(error.to_string());
     }
     let data = serde_json::from_str(line.data.get()).map_err(|error| format!("data: {error}"))?;

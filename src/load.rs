@@ -35,7 +35,11 @@ pub fn referral_received(sequence: u64) -> NewEvent {
         "age_band": if sequence % 2 == 0 { "40-54" } else { "65-74" },
         "conditions": ["diabetes"],
     });
-    let actor = Actor { organisation: "RX1LW".into(), role: "anchor".into(), user: None };
+    let actor = Actor {
+        organisation: "RX1LW".into(),
+        role: "anchor".into(),
+        user: None,
+    };
     NewEvent::from_parts(
         Uuid::now_v7(),
         format!("referral-{referral_id}"),
@@ -50,7 +54,11 @@ pub fn referral_received(sequence: u64) -> NewEvent {
 
 /// Runs the load; every acknowledged append prints `ack <event_id> <position>` per event to
 /// `acks` before the next append of that task starts.
-pub async fn run(store: &Store, plan: LoadPlan, acks: Arc<std::sync::Mutex<dyn Write + Send>>) -> Result<u64, StoreError> {
+pub async fn run(
+    store: &Store,
+    plan: LoadPlan,
+    acks: Arc<std::sync::Mutex<dyn Write + Send>>,
+) -> Result<u64, StoreError> {
     let issued = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..plan.appenders.max(1) {

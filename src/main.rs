@@ -19,7 +19,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[command(version, about)]
 struct Cli {
     /// Where the log lives: `sqlite://PATH` (or a plain path) or `postgres://…`.
-    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://followfund.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://followfund.db"
+    )]
     database_url: String,
     #[command(subcommand)]
     command: Command,
@@ -72,7 +77,10 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -95,10 +103,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { output, from } => {
             let count = match output {
                 Some(path) => {
-                    let mut out = BufWriter::new(File::create(&path).with_context(|| format!("creating {}", path.display()))?);
+                    let mut out = BufWriter::new(
+                        File::create(&path)
+                            .with_context(|| format!("creating {}", path.display()))?,
+                    );
                     exchange::export(&store, from, &mut out).await?
                 }
-                None => exchange::export(&store, from, &mut BufWriter::new(std::io::stdout().lock())).await?,
+                None => {
+                    exchange::export(&store, from, &mut BufWriter::new(std::io::stdout().lock()))
+                        .await?
+                }
             };
             eprintln!("exported {count} events");
         }
@@ -106,7 +120,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = store.verify().await?;
             return Ok(match report.first_fault {
                 None => {
-                    println!("intact: {} events, head hash {}", report.events_checked, report.head_hash);
+                    println!(
+                        "intact: {} events, head hash {}",
+                        report.events_checked, report.head_hash
+                    );
                     ExitCode::SUCCESS
                 }
                 Some(fault) => {
@@ -125,13 +142,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("  {event_type:<28} {count}");
             }
         }
-        Command::Load { events, appenders, batch_events } => {
-            let plan = LoadPlan { events, appenders, batch_events: batch_events.max(1) };
+        Command::Load {
+            events,
+            appenders,
+            batch_events,
+        } => {
+            let plan = LoadPlan {
+                events,
+                appenders,
+                batch_events: batch_events.max(1),
+            };
             let out: Arc<Mutex<dyn Write + Send>> = Arc::new(Mutex::new(std::io::stdout()));
             let started = std::time::Instant::now();
             load::run(&store, plan, out).await?;
             let seconds = started.elapsed().as_secs_f64();
-            eprintln!("appended {events} events in {seconds:.2} s ({:.0} events/s)", events as f64 / seconds);
+            eprintln!(
+                "appended {events} events in {seconds:.2} s ({:.0} events/s)",
+                events as f64 / seconds
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -150,7 +178,10 @@ async fn import(store: &Store, file: &PathBuf, batch_events: usize) -> anyhow::R
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
             .expect("a valid template"),
     );
-    let result = exchange::import(store, reader, batch_events, &Actor::admin_cli(), |bytes| bar.set_position(bytes)).await;
+    let result = exchange::import(store, reader, batch_events, &Actor::admin_cli(), |bytes| {
+        bar.set_position(bytes)
+    })
+    .await;
     bar.finish_and_clear();
     match result {
         Ok(summary) => {

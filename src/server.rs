@@ -9,7 +9,9 @@ use crate::store::{BackendKind, Store};
 
 /// The service's routes over `store`.
 pub fn router(store: Store) -> Router {
-    Router::new().route("/health", get(health)).with_state(store)
+    Router::new()
+        .route("/health", get(health))
+        .with_state(store)
 }
 
 /// Serves until the process is stopped.

@@ -33,7 +33,11 @@ pub struct Actor {
 impl Actor {
     /// The actor the admin command line appends as.
     pub fn admin_cli() -> Actor {
-        Actor { organisation: "FOLLOWFUND".into(), role: "admin".into(), user: None }
+        Actor {
+            organisation: "FOLLOWFUND".into(),
+            role: "admin".into(),
+            user: None,
+        }
     }
 }
 
@@ -91,7 +95,9 @@ pub enum EventError {
         stream: String,
     },
     /// An actor role the ledger does not know.
-    #[error("actor role `{role}` is not one of commissioner, anchor, provider, pcn, investor, auditor, admin")]
+    #[error(
+        "actor role `{role}` is not one of commissioner, anchor, provider, pcn, investor, auditor, admin"
+    )]
     ActorRole {
         /// The role given.
         role: String,
@@ -184,7 +190,11 @@ impl NewEvent {
     }
 
     /// Link this event to the request it belongs to and the event that caused it.
-    pub fn with_links(mut self, correlation_id: Option<Uuid>, causation_id: Option<Uuid>) -> NewEvent {
+    pub fn with_links(
+        mut self,
+        correlation_id: Option<Uuid>,
+        causation_id: Option<Uuid>,
+    ) -> NewEvent {
         self.correlation_id = correlation_id;
         self.causation_id = causation_id;
         self
@@ -261,11 +271,12 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// The typed payload.
     pub fn decode(&self) -> Result<Event, CatalogueError> {
-        let data = serde_json::from_str(&self.data).map_err(|error| CatalogueError::InvalidData {
-            type_name: self.event_type.clone(),
-            path: "data".into(),
-            message: error.to_string(),
-        })?;
+        let data =
+            serde_json::from_str(&self.data).map_err(|error| CatalogueError::InvalidData {
+                type_name: self.event_type.clone(),
+                path: "data".into(),
+                message: error.to_string(),
+            })?;
         Event::decode(&self.event_type, self.schema_version, data)
     }
 }
@@ -278,17 +289,29 @@ pub(crate) fn to_micros_precision(at: DateTime<Utc>) -> DateTime<Utc> {
 fn check_stream_name(stream: &str) -> Result<(), EventError> {
     let valid = !stream.is_empty()
         && stream.len() <= STREAM_NAME_BYTES_MAX
-        && stream.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-    if valid { Ok(()) } else { Err(EventError::StreamName { stream: stream.chars().take(80).collect() }) }
+        && stream
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(EventError::StreamName {
+            stream: stream.chars().take(80).collect(),
+        })
+    }
 }
 
 fn check_actor(actor: &Actor) -> Result<(), EventError> {
     let fits = |value: &str| !value.is_empty() && value.len() <= ACTOR_FIELD_BYTES_MAX;
     if !fits(&actor.organisation) {
-        return Err(EventError::ActorField { field: "organisation" });
+        return Err(EventError::ActorField {
+            field: "organisation",
+        });
     }
     if actor.role.parse::<followfund_contracts::Role>().is_err() {
-        return Err(EventError::ActorRole { role: actor.role.chars().take(40).collect() });
+        return Err(EventError::ActorRole {
+            role: actor.role.chars().take(40).collect(),
+        });
     }
     if actor.user.as_deref().is_some_and(|user| !fits(user)) {
         return Err(EventError::ActorField { field: "user" });

@@ -69,8 +69,20 @@ pub fn chain_hash(prev_hash: &Hash, event: &RecordedEvent) -> Hash {
     put_str(&mut hasher, &event.actor.organisation);
     put_str(&mut hasher, &event.actor.role);
     put_optional(&mut hasher, event.actor.user.as_deref().map(str::as_bytes));
-    put_optional(&mut hasher, event.correlation_id.as_ref().map(|id| id.as_bytes().as_slice()));
-    put_optional(&mut hasher, event.causation_id.as_ref().map(|id| id.as_bytes().as_slice()));
+    put_optional(
+        &mut hasher,
+        event
+            .correlation_id
+            .as_ref()
+            .map(|id| id.as_bytes().as_slice()),
+    );
+    put_optional(
+        &mut hasher,
+        event
+            .causation_id
+            .as_ref()
+            .map(|id| id.as_bytes().as_slice()),
+    );
     put_str(&mut hasher, &event.data);
     Hash(hasher.finalize().into())
 }
@@ -157,7 +169,10 @@ mod tests {
         let mut b = sample();
         b.stream = "a".into();
         b.event_type = "bc".into();
-        assert_ne!(chain_hash(&Hash::GENESIS, &a), chain_hash(&Hash::GENESIS, &b));
+        assert_ne!(
+            chain_hash(&Hash::GENESIS, &a),
+            chain_hash(&Hash::GENESIS, &b)
+        );
     }
 
     #[test]

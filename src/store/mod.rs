@@ -41,7 +41,9 @@ const APPEND_QUEUE_REQUESTS_MAX: usize = 4_096;
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// A stream was not at the version the writer expected; nothing was written.
-    #[error("stream `{stream}` is at version {actual}, not {expected} as expected: read it again and retry the command")]
+    #[error(
+        "stream `{stream}` is at version {actual}, not {expected} as expected: read it again and retry the command"
+    )]
     Conflict {
         /// The stream.
         stream: String,
@@ -51,7 +53,9 @@ pub enum StoreError {
         actual: u64,
     },
     /// An event id already in the log was sent with different content.
-    #[error("event id {event_id} is already in the log at position {position} with different content: an event id is an idempotency key, so give a new event a new id")]
+    #[error(
+        "event id {event_id} is already in the log at position {position} with different content: an event id is an idempotency key, so give a new event a new id"
+    )]
     EventIdReused {
         /// The id.
         event_id: Uuid,
@@ -59,7 +63,9 @@ pub enum StoreError {
         position: u64,
     },
     /// Some, but not all, events of a batch are already in the log.
-    #[error("event {event_id} is already in the log but other events of this batch are not: resend the original batch unchanged, or give new events new ids")]
+    #[error(
+        "event {event_id} is already in the log but other events of this batch are not: resend the original batch unchanged, or give new events new ids"
+    )]
     PartlyAppended {
         /// The first event found stored.
         event_id: Uuid,
@@ -87,7 +93,9 @@ pub enum StoreError {
     #[error("migrating the database failed: {0}")]
     Migrate(Arc<sqlx::migrate::MigrateError>),
     /// A stored row could not be read back (a damaged or altered database).
-    #[error("the event at position {position} could not be read: {reason}; run `followfund verify`")]
+    #[error(
+        "the event at position {position} could not be read: {reason}; run `followfund verify`"
+    )]
     Corrupt {
         /// Where.
         position: u64,
@@ -172,9 +180,13 @@ impl Store {
     /// Opens (creating and migrating if needed) the log at `url`: `postgres://…`, `sqlite://PATH`
     /// or a plain file path.
     pub async fn open(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
-        let (reader, writer) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (reader, writer) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
+        {
             let log = postgres::PostgresLog::open(url).await?;
-            (Reader::Postgres(log.clone()), appender::Writer::Postgres(log))
+            (
+                Reader::Postgres(log.clone()),
+                appender::Writer::Postgres(log),
+            )
         } else if let Some(path) = sqlite_path(url) {
             let log = sqlite::SqliteLog::open(path).await?;
             (Reader::Sqlite(log.clone()), appender::Writer::Sqlite(log))
@@ -191,7 +203,13 @@ impl Store {
         }
         let (jobs_tx, jobs_rx) = mpsc::channel(APPEND_QUEUE_REQUESTS_MAX);
         tokio::spawn(appender::run(writer, jobs_rx, head_tx, options));
-        Ok(Store { inner: Arc::new(Inner { reader, jobs: jobs_tx, head: head_rx }) })
+        Ok(Store {
+            inner: Arc::new(Inner {
+                reader,
+                jobs: jobs_tx,
+                head: head_rx,
+            }),
+        })
     }
 
     /// Which database this store writes to.
@@ -214,16 +232,29 @@ impl Store {
             return Err(StoreError::EmptyBatch);
         }
         if events.len() > APPEND_BATCH_EVENTS_MAX {
-            return Err(StoreError::BatchTooLarge { events: events.len() });
+            return Err(StoreError::BatchTooLarge {
+                events: events.len(),
+            });
         }
         let (reply, answer) = oneshot::channel();
-        let job = appender::Job { request: AppendRequest { events, expected }, reply };
-        self.inner.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        let job = appender::Job {
+            request: AppendRequest { events, expected },
+            reply,
+        };
+        self.inner
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Up to `limit` events from position `from` on, in position order.
-    pub async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub async fn read_all(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let limit = limit.min(READ_PAGE_EVENTS_MAX);
         match &self.inner.reader {
             Reader::Sqlite(log) => log.read_all(from, limit).await,
@@ -232,7 +263,11 @@ impl Store {
     }
 
     /// The events of one stream from version `from` on, in version order.
-    pub async fn read_stream(&self, stream: &str, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         match &self.inner.reader {
             Reader::Sqlite(log) => log.read_stream(stream, from).await,
             Reader::Postgres(log) => log.read_stream(stream, from).await,
@@ -266,7 +301,10 @@ impl Store {
 
 /// The file path in a SQLite URL or plain path; `None` for another scheme.
 fn sqlite_path(url: &str) -> Option<&str> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         return Some(path);
     }
     (!url.contains("://")).then_some(url)

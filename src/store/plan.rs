@@ -69,7 +69,11 @@ pub fn keys(requests: &[&AppendRequest]) -> (Vec<String>, Vec<Uuid>) {
 }
 
 /// Decides every request in order, as if each had been appended alone.
-pub fn plan(mut state: LogState, requests: &[&AppendRequest], recorded_at: DateTime<Utc>) -> GroupPlan {
+pub fn plan(
+    mut state: LogState,
+    requests: &[&AppendRequest],
+    recorded_at: DateTime<Utc>,
+) -> GroupPlan {
     let mut rows: Vec<RecordedEvent> = Vec::new();
     let mut answers = Vec::with_capacity(requests.len());
     for request in requests {
@@ -81,10 +85,16 @@ pub fn plan(mut state: LogState, requests: &[&AppendRequest], recorded_at: DateT
             for row in &rows[first_row..] {
                 state.existing.insert(row.event_id, row.clone());
             }
-            answers.push(Ok(Appended { positions, written: true }));
+            answers.push(Ok(Appended {
+                positions,
+                written: true,
+            }));
         } else {
             answers.push(answer.map(|decision| match decision {
-                Decision::Retry(positions) => Appended { positions, written: false },
+                Decision::Retry(positions) => Appended {
+                    positions,
+                    written: false,
+                },
                 Decision::Write => unreachable!("handled above"),
             }));
         }
@@ -102,7 +112,9 @@ fn decide(state: &LogState, request: &AppendRequest) -> Result<Decision, StoreEr
     let mut known = Vec::new();
     for event in &request.events {
         if !seen.insert(event.event_id) {
-            return Err(StoreError::DuplicateInBatch { event_id: event.event_id });
+            return Err(StoreError::DuplicateInBatch {
+                event_id: event.event_id,
+            });
         }
         if let Some(stored) = state.existing.get(&event.event_id) {
             if !event.same_content(stored) {
@@ -118,7 +130,10 @@ fn decide(state: &LogState, request: &AppendRequest) -> Result<Decision, StoreEr
         if known.len() == request.events.len() {
             return Ok(Decision::Retry(known));
         }
-        let stored = request.events.iter().find(|e| state.existing.contains_key(&e.event_id));
+        let stored = request
+            .events
+            .iter()
+            .find(|e| state.existing.contains_key(&e.event_id));
         return Err(StoreError::PartlyAppended {
             event_id: stored.expect("at least one is known").event_id,
         });
@@ -126,15 +141,27 @@ fn decide(state: &LogState, request: &AppendRequest) -> Result<Decision, StoreEr
     for (stream, expected) in &request.expected {
         let actual = state.stream_versions.get(stream).copied().unwrap_or(0);
         if !expected.admits(actual) {
-            return Err(StoreError::Conflict { stream: stream.clone(), expected: *expected, actual });
+            return Err(StoreError::Conflict {
+                stream: stream.clone(),
+                expected: *expected,
+                actual,
+            });
         }
     }
     Ok(Decision::Write)
 }
 
-fn write(state: &mut LogState, rows: &mut Vec<RecordedEvent>, request: &AppendRequest, recorded_at: DateTime<Utc>) {
+fn write(
+    state: &mut LogState,
+    rows: &mut Vec<RecordedEvent>,
+    request: &AppendRequest,
+    recorded_at: DateTime<Utc>,
+) {
     for event in &request.events {
-        let version = state.stream_versions.entry(event.stream.clone()).or_insert(0);
+        let version = state
+            .stream_versions
+            .entry(event.stream.clone())
+            .or_insert(0);
         *version += 1;
         let mut row = RecordedEvent {
             position: state.head_position + 1,
@@ -169,8 +196,16 @@ mod tests {
             "organisation": "RX1", "name": "Walk Together", "role": "provider",
             "nation": "england", "parent": null,
         });
-        NewEvent::from_parts(Uuid::now_v7(), stream.into(), "organisation.registered", 1, data, Actor::admin_cli(), Utc::now())
-            .expect("a valid sample event")
+        NewEvent::from_parts(
+            Uuid::now_v7(),
+            stream.into(),
+            "organisation.registered",
+            1,
+            data,
+            Actor::admin_cli(),
+            Utc::now(),
+        )
+        .expect("a valid sample event")
     }
 
     fn request(events: Vec<NewEvent>, expected: Vec<(String, ExpectedVersion)>) -> AppendRequest {
@@ -181,7 +216,11 @@ mod tests {
     fn positions_versions_and_chain() {
         let a = request(vec![event("s-1"), event("s-2"), event("s-1")], vec![]);
         let plan = plan(LogState::default(), &[&a], Utc::now());
-        let versions: Vec<_> = plan.rows.iter().map(|r| (r.position, r.stream_version)).collect();
+        let versions: Vec<_> = plan
+            .rows
+            .iter()
+            .map(|r| (r.position, r.stream_version))
+            .collect();
         assert_eq!(versions, vec![(1, 1), (2, 1), (3, 2)]);
         assert_eq!(plan.rows[0].prev_hash, Hash::GENESIS);
         assert_eq!(plan.rows[1].prev_hash, plan.rows[0].hash);
@@ -190,14 +229,30 @@ mod tests {
 
     #[test]
     fn conflict_names_stream_and_versions_and_spares_the_rest() {
-        let stale = request(vec![event("s-1")], vec![("s-1".into(), ExpectedVersion::Exact(4))]);
-        let fine = request(vec![event("s-1")], vec![("s-1".into(), ExpectedVersion::Exact(2))]);
-        let mut state = LogState { head_position: 10, ..Default::default() };
+        let stale = request(
+            vec![event("s-1")],
+            vec![("s-1".into(), ExpectedVersion::Exact(4))],
+        );
+        let fine = request(
+            vec![event("s-1")],
+            vec![("s-1".into(), ExpectedVersion::Exact(2))],
+        );
+        let mut state = LogState {
+            head_position: 10,
+            ..Default::default()
+        };
         state.stream_versions.insert("s-1".into(), 2);
         let plan = plan(state, &[&stale, &fine], Utc::now());
         match &plan.answers[0] {
-            Err(StoreError::Conflict { stream, expected, actual }) => {
-                assert_eq!((stream.as_str(), *expected, *actual), ("s-1", ExpectedVersion::Exact(4), 2));
+            Err(StoreError::Conflict {
+                stream,
+                expected,
+                actual,
+            }) => {
+                assert_eq!(
+                    (stream.as_str(), *expected, *actual),
+                    ("s-1", ExpectedVersion::Exact(4), 2)
+                );
             }
             other => panic!("expected a conflict, got {other:?}"),
         }
@@ -212,7 +267,13 @@ mod tests {
         let again = first.clone();
         let plan = plan(LogState::default(), &[&first, &again], Utc::now());
         assert_eq!(plan.rows.len(), 1);
-        assert_eq!(plan.answers[1].as_ref().unwrap(), &Appended { positions: vec![1], written: false });
+        assert_eq!(
+            plan.answers[1].as_ref().unwrap(),
+            &Appended {
+                positions: vec![1],
+                written: false
+            }
+        );
     }
 
     #[test]
@@ -221,7 +282,10 @@ mod tests {
         let mut other = first.clone();
         other.events[0].stream = "s-2".into();
         let plan = plan(LogState::default(), &[&first, &other], Utc::now());
-        assert!(matches!(plan.answers[1], Err(StoreError::EventIdReused { position: 1, .. })));
+        assert!(matches!(
+            plan.answers[1],
+            Err(StoreError::EventIdReused { position: 1, .. })
+        ));
     }
 
     #[test]
@@ -229,7 +293,10 @@ mod tests {
         let e = event("s-1");
         let dup = request(vec![e.clone(), e], vec![]);
         let plan = plan(LogState::default(), &[&dup], Utc::now());
-        assert!(matches!(plan.answers[0], Err(StoreError::DuplicateInBatch { .. })));
+        assert!(matches!(
+            plan.answers[0],
+            Err(StoreError::DuplicateInBatch { .. })
+        ));
         assert!(plan.rows.is_empty());
     }
 }

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use super::event::{Actor, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
-use super::{Stats, StoreError};
 use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
+use super::{Stats, StoreError};
 
 const CONNECTIONS_MAX: u32 = 8;
 /// The advisory lock every appender of every process takes for its transaction ("FOLLOWFUND").
@@ -41,8 +41,9 @@ impl PostgresLog {
     }
 
     pub async fn head_position(&self) -> Result<u64, StoreError> {
-        let head: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(position) FROM events").fetch_one(&self.pool).await?;
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(head.map_or(0, to_u64))
     }
 
@@ -86,7 +87,10 @@ impl PostgresLog {
         let mut tx = self.pool.begin().await?;
         // Held until commit: the next appender, in any process, reads the head only after this
         // transaction is visible.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK_KEY).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
         let state = load_state(&mut tx, requests).await?;
         let head_before = state.head_position;
         let plan = plan::plan(state, requests, Utc::now());
@@ -103,8 +107,13 @@ impl PostgresLog {
         Ok((plan.answers, head))
     }
 
-    pub async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2");
+    pub async fn read_all(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2");
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(to_i64(from))
             .bind(to_i64(limit as u64))
@@ -113,7 +122,11 @@ impl PostgresLog {
         rows.iter().map(from_row).collect()
     }
 
-    pub async fn read_stream(&self, stream: &str, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version"
         );
@@ -161,7 +174,8 @@ async fn load_state(
             .await?;
     if let Some((position, hash)) = head {
         state.head_position = to_u64(position);
-        state.head_hash = Hash::from_slice(&hash).ok_or_else(|| corrupt(position, "hash is not 32 bytes"))?;
+        state.head_hash =
+            Hash::from_slice(&hash).ok_or_else(|| corrupt(position, "hash is not 32 bytes"))?;
     }
     let (streams, ids) = plan::keys(requests);
     let versions: Vec<(String, i64)> = sqlx::query_as(
@@ -172,7 +186,10 @@ async fn load_state(
     .await?;
     state.stream_versions = versions.into_iter().map(|(s, v)| (s, to_u64(v))).collect();
     let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ANY($1)");
-    let existing = sqlx::query(AssertSqlSafe(sql)).bind(&ids).fetch_all(&mut *tx).await?;
+    let existing = sqlx::query(AssertSqlSafe(sql))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
     for row in &existing {
         let event = from_row(row)?;
         state.existing.insert(event.event_id, event);
@@ -196,17 +213,33 @@ async fn insert(tx: &mut sqlx::PgConnection, rows: &[RecordedEvent]) -> Result<(
         .bind(text(|r| r.stream.clone()))
         .bind(column(|r| to_i64(r.stream_version)))
         .bind(text(|r| r.event_type.clone()))
-        .bind(rows.iter().map(|r| r.schema_version as i32).collect::<Vec<i32>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.schema_version as i32)
+                .collect::<Vec<i32>>(),
+        )
         .bind(column(|r| r.occurred_at.timestamp_micros()))
         .bind(column(|r| r.recorded_at.timestamp_micros()))
         .bind(text(|r| r.actor.organisation.clone()))
         .bind(text(|r| r.actor.role.clone()))
-        .bind(rows.iter().map(|r| r.actor.user.clone()).collect::<Vec<Option<String>>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.actor.user.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
         .bind(rows.iter().map(|r| r.correlation_id).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.causation_id).collect::<Vec<_>>())
         .bind(text(|r| r.data.clone()))
-        .bind(rows.iter().map(|r| r.prev_hash.0.to_vec()).collect::<Vec<Vec<u8>>>())
-        .bind(rows.iter().map(|r| r.hash.0.to_vec()).collect::<Vec<Vec<u8>>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.prev_hash.0.to_vec())
+                .collect::<Vec<Vec<u8>>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.hash.0.to_vec())
+                .collect::<Vec<Vec<u8>>>(),
+        )
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -220,7 +253,8 @@ fn from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     };
     let time = |index: usize| -> Result<_, StoreError> {
         let micros: i64 = row.try_get(index)?;
-        chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(position, "a time is out of range"))
+        chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt(position, "a time is out of range"))
     };
     Ok(RecordedEvent {
         position: to_u64(position),
@@ -228,10 +262,17 @@ fn from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         stream: row.try_get(2)?,
         stream_version: to_u64(row.try_get(3)?),
         event_type: row.try_get(4)?,
-        schema_version: row.try_get::<i32, _>(5)?.try_into().map_err(|_| corrupt(position, "bad schema version"))?,
+        schema_version: row
+            .try_get::<i32, _>(5)?
+            .try_into()
+            .map_err(|_| corrupt(position, "bad schema version"))?,
         occurred_at: time(6)?,
         recorded_at: time(7)?,
-        actor: Actor { organisation: row.try_get(8)?, role: row.try_get(9)?, user: row.try_get(10)? },
+        actor: Actor {
+            organisation: row.try_get(8)?,
+            role: row.try_get(9)?,
+            user: row.try_get(10)?,
+        },
         correlation_id: row.try_get(11)?,
         causation_id: row.try_get(12)?,
         data: row.try_get(13)?,

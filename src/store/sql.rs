@@ -19,5 +19,8 @@ pub fn to_u64(value: i64) -> u64 {
 }
 
 pub fn corrupt(position: i64, reason: &str) -> StoreError {
-    StoreError::Corrupt { position: to_u64(position), reason: reason.to_string() }
+    StoreError::Corrupt {
+        position: to_u64(position),
+        reason: reason.to_string(),
+    }
 }

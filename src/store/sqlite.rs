@@ -6,15 +6,17 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Connection, Row, SqlitePool};
 use uuid::Uuid;
 
 use super::event::{Actor, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
-use super::{Stats, StoreError};
 use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
+use super::{Stats, StoreError};
 
 const READ_CONNECTIONS_MAX: u32 = 4;
 const BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -86,8 +88,13 @@ impl SqliteLog {
         Ok((plan.answers, head))
     }
 
-    pub async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?");
+    pub async fn read_all(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?");
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(to_i64(from))
             .bind(to_i64(limit as u64))
@@ -96,7 +103,11 @@ impl SqliteLog {
         rows.iter().map(from_row).collect()
     }
 
-    pub async fn read_stream(&self, stream: &str, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE stream = ? AND stream_version >= ? ORDER BY stream_version"
         );
@@ -138,7 +149,8 @@ async fn load_state(
             .await?;
     if let Some((position, hash)) = head {
         state.head_position = to_u64(position);
-        state.head_hash = Hash::from_slice(&hash).ok_or_else(|| corrupt(position, "hash is not 32 bytes"))?;
+        state.head_hash =
+            Hash::from_slice(&hash).ok_or_else(|| corrupt(position, "hash is not 32 bytes"))?;
     }
     let (streams, ids) = plan::keys(requests);
     let streams = serde_json::to_string(&streams).expect("strings serialise");
@@ -151,8 +163,12 @@ async fn load_state(
     .await?;
     state.stream_versions = versions.into_iter().map(|(s, v)| (s, to_u64(v))).collect();
     let ids = serde_json::to_string(&ids).expect("uuids serialise");
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id IN (SELECT value FROM json_each(?))");
-    let existing = sqlx::query(AssertSqlSafe(sql)).bind(ids).fetch_all(&mut *tx).await?;
+    let sql =
+        format!("SELECT {COLUMNS} FROM events WHERE event_id IN (SELECT value FROM json_each(?))");
+    let existing = sqlx::query(AssertSqlSafe(sql))
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?;
     for row in &existing {
         let event = from_row(row)?;
         state.existing.insert(event.event_id, event);
@@ -215,7 +231,8 @@ fn from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     };
     let time = |index: usize| -> Result<_, StoreError> {
         let micros: i64 = row.try_get(index)?;
-        chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(position, "a time is out of range"))
+        chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt(position, "a time is out of range"))
     };
     Ok(RecordedEvent {
         position: to_u64(position),
@@ -223,10 +240,17 @@ fn from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         stream: row.try_get(2)?,
         stream_version: to_u64(row.try_get(3)?),
         event_type: row.try_get(4)?,
-        schema_version: row.try_get::<i64, _>(5)?.try_into().map_err(|_| corrupt(position, "bad schema version"))?,
+        schema_version: row
+            .try_get::<i64, _>(5)?
+            .try_into()
+            .map_err(|_| corrupt(position, "bad schema version"))?,
         occurred_at: time(6)?,
         recorded_at: time(7)?,
-        actor: Actor { organisation: row.try_get(8)?, role: row.try_get(9)?, user: row.try_get(10)? },
+        actor: Actor {
+            organisation: row.try_get(8)?,
+            role: row.try_get(9)?,
+            user: row.try_get(10)?,
+        },
         correlation_id: uuid(11)?,
         causation_id: uuid(12)?,
         data: row.try_get(13)?,
@@ -250,7 +274,10 @@ mod tests {
                 left -= take;
                 statements += 1;
             }
-            assert!(statements <= total.div_ceil(INSERT_ROWS_PER_STATEMENT_MAX) + 8, "{total}");
+            assert!(
+                statements <= total.div_ceil(INSERT_ROWS_PER_STATEMENT_MAX) + 8,
+                "{total}"
+            );
         }
         assert!(insert_sql(4).matches("(?, ").count() == 4);
     }

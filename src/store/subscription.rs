@@ -26,23 +26,36 @@ pub struct Subscription {
 
 impl Subscription {
     pub(super) fn new(store: Store, from: u64, head: watch::Receiver<u64>) -> Subscription {
-        Subscription { store, next_position: from.max(1), buffer: VecDeque::new(), head }
+        Subscription {
+            store,
+            next_position: from.max(1),
+            buffer: VecDeque::new(),
+            head,
+        }
     }
 
     /// The next event, waiting for one to be committed if the subscriber has caught up.
     pub async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
         loop {
             if let Some(event) = self.buffer.pop_front() {
-                assert_eq!(event.position, self.next_position, "a subscription sees every position once, in order");
+                assert_eq!(
+                    event.position, self.next_position,
+                    "a subscription sees every position once, in order"
+                );
                 self.next_position += 1;
                 return Ok(event);
             }
             // Marked seen before reading, so a commit during the read still wakes the wait.
             self.head.borrow_and_update();
-            let page = self.store.read_all(self.next_position, SUBSCRIPTION_PAGE_EVENTS).await?;
+            let page = self
+                .store
+                .read_all(self.next_position, SUBSCRIPTION_PAGE_EVENTS)
+                .await?;
             if page.is_empty() {
                 let notice = self.head.changed();
-                if let Ok(Err(_)) = tokio::time::timeout(Duration::from_millis(SUBSCRIPTION_POLL_MS), notice).await {
+                if let Ok(Err(_)) =
+                    tokio::time::timeout(Duration::from_millis(SUBSCRIPTION_POLL_MS), notice).await
+                {
                     return Err(StoreError::Closed);
                 }
             }

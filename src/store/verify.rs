@@ -37,7 +37,10 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
     let mut expected_position = 1;
     let mut prev_hash = Hash::GENESIS;
     loop {
-        let page = match store.read_all(expected_position, READ_PAGE_EVENTS_MAX).await {
+        let page = match store
+            .read_all(expected_position, READ_PAGE_EVENTS_MAX)
+            .await
+        {
             Ok(page) => page,
             Err(StoreError::Corrupt { position, reason }) => {
                 let fault = Fault { position, reason };
@@ -49,18 +52,32 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
             return Ok(report(expected_position, prev_hash, None));
         }
         for event in &page {
-            let fault = |reason: String| Some(Fault { position: expected_position, reason });
+            let fault = |reason: String| {
+                Some(Fault {
+                    position: expected_position,
+                    reason,
+                })
+            };
             if event.position != expected_position {
-                let reason = format!("position {expected_position} is missing (next stored is {})", event.position);
+                let reason = format!(
+                    "position {expected_position} is missing (next stored is {})",
+                    event.position
+                );
                 return Ok(report(expected_position, prev_hash, fault(reason)));
             }
             if event.prev_hash != prev_hash {
-                let reason = format!("prev_hash {} is not the hash before it, {}", event.prev_hash, prev_hash);
+                let reason = format!(
+                    "prev_hash {} is not the hash before it, {}",
+                    event.prev_hash, prev_hash
+                );
                 return Ok(report(expected_position, prev_hash, fault(reason)));
             }
             let recomputed = chain_hash(&prev_hash, event);
             if event.hash != recomputed {
-                let reason = format!("stored hash {} does not match its content (recomputed {recomputed})", event.hash);
+                let reason = format!(
+                    "stored hash {} does not match its content (recomputed {recomputed})",
+                    event.hash
+                );
                 return Ok(report(expected_position, prev_hash, fault(reason)));
             }
             prev_hash = event.hash;
@@ -70,5 +87,9 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
 }
 
 fn report(next_position: u64, head_hash: Hash, first_fault: Option<Fault>) -> VerifyReport {
-    VerifyReport { events_checked: next_position - 1, head_hash, first_fault }
+    VerifyReport {
+        events_checked: next_position - 1,
+        head_hash,
+        first_fault,
+    }
 }

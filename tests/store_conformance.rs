@@ -1,0 +1,452 @@
+//! The store conformance suite: every backend must pass each of these, on a fresh real database.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use common::{TestDb, event, event_with_id};
+use followfund::store::{ExpectedVersion, Hash, StoreError};
+use uuid::Uuid;
+
+per_backend!(
+    append_assigns_positions_and_stream_versions,
+    read_stream_returns_one_stream_in_order,
+    a_batch_across_streams_is_atomic,
+    conflict_names_stream_expected_and_actual,
+    no_stream_expectation,
+    retry_returns_original_positions_and_writes_nothing,
+    same_id_with_other_content_is_refused,
+    partly_appended_batch_is_refused,
+    sixteen_tasks_append_gap_free_with_an_intact_chain,
+    subscriber_from_mid_history_sees_each_event_once_across_the_switch,
+    reopening_continues_the_chain,
+    verify_names_the_altered_row,
+    verify_names_a_missing_row,
+    the_database_refuses_update_and_delete,
+    decode_gives_back_the_typed_payload,
+);
+
+async fn append_assigns_positions_and_stream_versions(db: TestDb) {
+    let store = db.open().await;
+    let first = store
+        .append(vec![event("referral-a"), event("referral-b")], vec![])
+        .await
+        .unwrap();
+    assert_eq!(first.positions, vec![1, 2]);
+    assert!(first.written);
+    let second = store
+        .append(vec![event("referral-a")], vec![])
+        .await
+        .unwrap();
+    assert_eq!(second.positions, vec![3]);
+
+    let all = store.read_all(1, 100).await.unwrap();
+    let shape: Vec<_> = all
+        .iter()
+        .map(|e| (e.position, e.stream.as_str(), e.stream_version))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (1, "referral-a", 1),
+            (2, "referral-b", 1),
+            (3, "referral-a", 2)
+        ]
+    );
+    assert_eq!(all[0].prev_hash, Hash::GENESIS);
+    assert_eq!(all[1].prev_hash, all[0].hash);
+    assert_eq!(all[2].prev_hash, all[1].hash);
+    assert_eq!(store.read_all(3, 100).await.unwrap().len(), 1);
+    assert_eq!(store.read_all(2, 1).await.unwrap()[0].position, 2);
+    assert!(store.read_all(4, 100).await.unwrap().is_empty());
+    assert_eq!(store.head_position(), 3);
+}
+
+async fn read_stream_returns_one_stream_in_order(db: TestDb) {
+    let store = db.open().await;
+    for stream in ["referral-a", "referral-b", "referral-a", "referral-a"] {
+        store.append(vec![event(stream)], vec![]).await.unwrap();
+    }
+    let a = store.read_stream("referral-a", 1).await.unwrap();
+    assert_eq!(
+        a.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        a.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![1, 3, 4]
+    );
+    let tail = store.read_stream("referral-a", 3).await.unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].position, 4);
+    assert!(
+        store
+            .read_stream("referral-none", 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_batch_across_streams_is_atomic(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append(vec![event("referral-a")], vec![])
+        .await
+        .unwrap();
+    let batch = vec![
+        event("referral-b"),
+        event("referral-c"),
+        event("referral-a"),
+    ];
+    let stale = vec![("referral-a".to_string(), ExpectedVersion::Exact(0))];
+    let refused = store.append(batch, stale).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.stats().await.unwrap().events,
+        1,
+        "nothing of the refused batch is written"
+    );
+    assert!(store.read_stream("referral-b", 1).await.unwrap().is_empty());
+
+    let batch = vec![
+        event("referral-b"),
+        event("referral-c"),
+        event("referral-a"),
+    ];
+    let fresh = vec![("referral-a".to_string(), ExpectedVersion::Exact(1))];
+    let appended = store.append(batch, fresh).await.unwrap();
+    assert_eq!(appended.positions, vec![2, 3, 4]);
+}
+
+async fn conflict_names_stream_expected_and_actual(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append(vec![event("referral-a"), event("referral-a")], vec![])
+        .await
+        .unwrap();
+    let error = store
+        .append(
+            vec![event("referral-a")],
+            vec![("referral-a".into(), ExpectedVersion::Exact(1))],
+        )
+        .await
+        .unwrap_err();
+    match &error {
+        StoreError::Conflict {
+            stream,
+            expected,
+            actual,
+        } => {
+            assert_eq!(stream, "referral-a");
+            assert_eq!(*expected, ExpectedVersion::Exact(1));
+            assert_eq!(*actual, 2);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains("referral-a")
+            && message.contains("version 2")
+            && message.contains("not 1"),
+        "{message}"
+    );
+    assert_eq!(store.stats().await.unwrap().events, 2);
+}
+
+async fn no_stream_expectation(db: TestDb) {
+    let store = db.open().await;
+    let create = |stream: &str| (stream.to_string(), ExpectedVersion::NoStream);
+    store
+        .append(vec![event("referral-a")], vec![create("referral-a")])
+        .await
+        .unwrap();
+    let again = store
+        .append(vec![event("referral-a")], vec![create("referral-a")])
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { actual: 1, .. })),
+        "{again:?}"
+    );
+}
+
+async fn retry_returns_original_positions_and_writes_nothing(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append(vec![event("referral-x")], vec![])
+        .await
+        .unwrap();
+    let batch = vec![event("referral-a"), event("referral-b")];
+    let first = store.append(batch.clone(), vec![]).await.unwrap();
+    assert_eq!(first.positions, vec![2, 3]);
+    store
+        .append(vec![event("referral-c")], vec![])
+        .await
+        .unwrap();
+    // A retry may repeat a stale expectation: the original write satisfied it.
+    let stale = vec![("referral-a".to_string(), ExpectedVersion::NoStream)];
+    let retry = store.append(batch, stale).await.unwrap();
+    assert_eq!(retry.positions, vec![2, 3]);
+    assert!(!retry.written);
+    assert_eq!(store.stats().await.unwrap().events, 4);
+}
+
+async fn same_id_with_other_content_is_refused(db: TestDb) {
+    let store = db.open().await;
+    let id = Uuid::now_v7();
+    store
+        .append(vec![event_with_id("referral-a", id)], vec![])
+        .await
+        .unwrap();
+    let error = store
+        .append(vec![event_with_id("referral-a", id)], vec![])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::EventIdReused { position: 1, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&id.to_string()));
+    assert_eq!(store.stats().await.unwrap().events, 1);
+}
+
+async fn partly_appended_batch_is_refused(db: TestDb) {
+    let store = db.open().await;
+    let known = event("referral-a");
+    store.append(vec![known.clone()], vec![]).await.unwrap();
+    let error = store
+        .append(vec![event("referral-b"), known], vec![])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::PartlyAppended { .. }),
+        "{error:?}"
+    );
+    assert_eq!(store.stats().await.unwrap().events, 1);
+}
+
+async fn sixteen_tasks_append_gap_free_with_an_intact_chain(db: TestDb) {
+    const TASKS: usize = 16;
+    const APPENDS_PER_TASK: usize = 60;
+    let store = db.open().await;
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for append in 0..APPENDS_PER_TASK {
+                // Every third append is a batch of two, so groups mix batch sizes.
+                let mut events = vec![event(&format!("referral-{task}"))];
+                if append % 3 == 0 {
+                    events.push(event(&format!("referral-{task}-extra")));
+                }
+                let ids: Vec<Uuid> = events.iter().map(|e| e.event_id()).collect();
+                let appended = store.append(events, vec![]).await.unwrap();
+                acked.extend(ids.into_iter().zip(appended.positions));
+            }
+            acked
+        }));
+    }
+    let mut acked = HashMap::new();
+    for task in tasks {
+        acked.extend(task.await.unwrap());
+    }
+    let expected_events = TASKS * (APPENDS_PER_TASK + APPENDS_PER_TASK.div_ceil(3));
+    assert_eq!(acked.len(), expected_events);
+
+    let all = store.read_all(1, 10_000).await.unwrap();
+    assert_eq!(all.len(), expected_events);
+    for (index, stored) in all.iter().enumerate() {
+        assert_eq!(stored.position, index as u64 + 1, "positions are gap-free");
+        assert_eq!(
+            acked[&stored.event_id], stored.position,
+            "each event is where it was acknowledged"
+        );
+    }
+    let versions: Vec<_> = all
+        .iter()
+        .filter(|e| e.stream == "referral-3")
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, (1..=APPENDS_PER_TASK as u64).collect::<Vec<_>>());
+    let report = store.verify().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events_checked, expected_events as u64);
+}
+
+async fn subscriber_from_mid_history_sees_each_event_once_across_the_switch(db: TestDb) {
+    const BEFORE: u64 = 1_500;
+    const AFTER: u64 = 1_500;
+    const FROM: u64 = 700;
+    let store = db.open().await;
+    for _ in 0..BEFORE / 100 {
+        store
+            .append((0..100).map(|_| event("referral-a")).collect(), vec![])
+            .await
+            .unwrap();
+    }
+    let mut subscription = store.subscribe(FROM);
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..AFTER {
+                store
+                    .append(vec![event(&format!("referral-{}", i % 7))], vec![])
+                    .await
+                    .unwrap();
+                if i % 100 == 0 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    while seen.len() < (BEFORE + AFTER - FROM + 1) as usize {
+        let next = tokio::time::timeout(Duration::from_secs(20), subscription.next()).await;
+        seen.push(next.expect("the subscription keeps up").unwrap().position);
+    }
+    writer.await.unwrap();
+    assert_eq!(seen, (FROM..=BEFORE + AFTER).collect::<Vec<_>>());
+    // Nothing more arrives until something more is appended.
+    let idle = tokio::time::timeout(Duration::from_millis(300), subscription.next()).await;
+    assert!(idle.is_err(), "no event beyond the head");
+    let position = store
+        .append(vec![event("referral-z")], vec![])
+        .await
+        .unwrap()
+        .positions[0];
+    let live = tokio::time::timeout(Duration::from_secs(5), subscription.next()).await;
+    assert_eq!(live.unwrap().unwrap().position, position);
+}
+
+async fn reopening_continues_the_chain(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append(vec![event("referral-a"), event("referral-b")], vec![])
+        .await
+        .unwrap();
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(store.head_position(), 2);
+    let appended = store
+        .append(vec![event("referral-a")], vec![])
+        .await
+        .unwrap();
+    assert_eq!(appended.positions, vec![3]);
+    assert_eq!(
+        store.read_stream("referral-a", 1).await.unwrap()[1].stream_version,
+        2
+    );
+    assert!(store.verify().await.unwrap().is_intact());
+}
+
+async fn verify_names_the_altered_row(db: TestDb) {
+    let store = db.open().await;
+    for _ in 0..5 {
+        store
+            .append((0..10).map(|_| event("referral-a")).collect(), vec![])
+            .await
+            .unwrap();
+    }
+    assert!(store.verify().await.unwrap().is_intact());
+    tamper(
+        &db.url,
+        &["UPDATE events SET data = replace(data, 'loneliness', 'housing') WHERE position = 17"],
+    )
+    .await;
+    let report = store.verify().await.unwrap();
+    let fault = report.first_fault.expect("the altered row is found");
+    assert_eq!(fault.position, 17);
+    assert!(fault.reason.contains("does not match"), "{}", fault.reason);
+    assert_eq!(report.events_checked, 16);
+}
+
+async fn verify_names_a_missing_row(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append((0..30).map(|_| event("referral-a")).collect(), vec![])
+        .await
+        .unwrap();
+    tamper(&db.url, &["DELETE FROM events WHERE position = 9"]).await;
+    let fault = store
+        .verify()
+        .await
+        .unwrap()
+        .first_fault
+        .expect("the gap is found");
+    assert_eq!(fault.position, 9);
+    assert!(fault.reason.contains("missing"), "{}", fault.reason);
+}
+
+async fn the_database_refuses_update_and_delete(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append(vec![event("referral-a")], vec![])
+        .await
+        .unwrap();
+    for statement in [
+        "UPDATE events SET stream = 'x' WHERE position = 1",
+        "DELETE FROM events WHERE position = 1",
+    ] {
+        let error = execute(&db.url, statement).await.unwrap_err();
+        assert!(error.to_string().contains("append-only"), "{error}");
+    }
+    assert!(store.verify().await.unwrap().is_intact());
+}
+
+async fn decode_gives_back_the_typed_payload(db: TestDb) {
+    let store = db.open().await;
+    let sent = event("referral-a");
+    store.append(vec![sent], vec![]).await.unwrap();
+    let stored = &store.read_all(1, 1).await.unwrap()[0];
+    match stored.decode().unwrap() {
+        followfund_contracts::Event::ReferralReceived(referral) => {
+            assert_eq!(referral.link_worker_organisation.as_str(), "RX1LW");
+        }
+        other => panic!("expected a referral, got {other:?}"),
+    }
+    assert_eq!(stored.actor, common::actor());
+}
+
+/// Alters the log as someone with direct database access would: first removing the triggers
+/// that guard it, then running `statements`.
+async fn tamper(url: &str, statements: &[&str]) {
+    let drop_guards: &[&str] = if url.starts_with("postgres") {
+        &["DROP TRIGGER events_refuse_update ON events"]
+    } else {
+        &[
+            "DROP TRIGGER events_refuse_update",
+            "DROP TRIGGER events_refuse_delete",
+        ]
+    };
+    for statement in drop_guards.iter().chain(statements) {
+        execute(url, statement).await.unwrap();
+    }
+}
+
+async fn execute(url: &str, statement: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(statement.to_string());
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::query(sql).execute(&mut conn).await?;
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::query(sql).execute(&mut conn).await?;
+    }
+    Ok(())
+}
+
+#[test]
+fn hashes_are_distinct_per_event() {
+    // Guards the suite's own helper: two sample events must differ, or tests above could pass
+    // on identical rows.
+    let (a, b) = (event("referral-a"), event("referral-a"));
+    assert_ne!(a.event_id(), b.event_id());
+    let ids: HashSet<_> = (0..100).map(|_| event("s").event_id()).collect();
+    assert_eq!(ids.len(), 100);
+}
