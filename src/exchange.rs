@@ -1,7 +1,7 @@
 //! NDJSON exchange: one event per line, in the shape `export` writes and `import` reads, so an
 //! exported log imports into an empty store as an identical chain.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -9,8 +9,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::store::{
-    Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, Hash, NewEvent, READ_PAGE_EVENTS_MAX, Store,
-    StoreError,
+    Actor, EVENT_PAYLOAD_BYTES_MAX, Hash, NewEvent, READ_PAGE_EVENTS_MAX, Store, StoreError,
 };
 
 /// The longest line `import` reads; longer ones are refused before being parsed.
@@ -105,7 +104,7 @@ pub struct ImportSummary {
 /// `progress` with the bytes read so far after each batch.
 pub async fn import(
     store: &Store,
-    input: impl BufRead,
+    mut input: impl BufRead,
     batch_events: usize,
     default_actor: &Actor,
     mut progress: impl FnMut(u64),
@@ -113,32 +112,42 @@ pub async fn import(
     let batch_events = batch_events.clamp(1, crate::store::APPEND_BATCH_EVENTS_MAX);
     let mut summary = ImportSummary::default();
     let mut batch = Vec::with_capacity(batch_events);
-    let mut batch_first_line = 1;
+    let (mut batch_first_line, mut batch_last_line) = (1, 0);
     let mut bytes_read = 0u64;
-    for (index, line) in input.lines().enumerate() {
-        let line_number = index + 1;
-        let line = line?;
-        bytes_read += line.len() as u64 + 1;
-        if line.trim().is_empty() {
+    let mut buffer = Vec::new();
+    for line_number in 1.. {
+        let bytes = read_line(&mut input, &mut buffer)?;
+        if bytes == 0 {
+            break;
+        }
+        bytes_read += bytes as u64;
+        let line_error = |problem| ImportError::Line {
+            line: line_number,
+            problem,
+            batch_first_line: if batch.is_empty() {
+                line_number
+            } else {
+                batch_first_line
+            },
+            events_written: summary.events_written,
+        };
+        let text = line_text(&buffer).map_err(line_error)?;
+        if text.trim().is_empty() {
             continue;
         }
+        let event = parse_line(text, default_actor).map_err(line_error)?;
         if batch.is_empty() {
             batch_first_line = line_number;
         }
-        let event = parse_line(&line, default_actor).map_err(|problem| ImportError::Line {
-            line: line_number,
-            problem,
-            batch_first_line,
-            events_written: summary.events_written,
-        })?;
         batch.push(event);
+        batch_last_line = line_number;
         summary.lines += 1;
         if batch.len() == batch_events {
             append_batch(
                 store,
                 &mut batch,
                 batch_first_line,
-                line_number,
+                batch_last_line,
                 &mut summary,
             )
             .await?;
@@ -146,11 +155,39 @@ pub async fn import(
         }
     }
     if !batch.is_empty() {
-        let last_line = batch_first_line + batch.len() - 1;
-        append_batch(store, &mut batch, batch_first_line, last_line, &mut summary).await?;
+        append_batch(
+            store,
+            &mut batch,
+            batch_first_line,
+            batch_last_line,
+            &mut summary,
+        )
+        .await?;
     }
     progress(bytes_read);
     Ok(summary)
+}
+
+/// Reads one line into `buffer`, never more than the line limit plus its ending, so a file
+/// without newlines cannot fill memory (an over-long line then fails `line_text`, which stops
+/// the import). Returns the bytes consumed (0 at the end).
+fn read_line(input: &mut impl BufRead, buffer: &mut Vec<u8>) -> std::io::Result<usize> {
+    buffer.clear();
+    let limit = IMPORT_LINE_BYTES_MAX as u64 + 2;
+    let bytes = input.by_ref().take(limit).read_until(b'\n', buffer)?;
+    Ok(bytes)
+}
+
+/// The line's text without its ending, or why it cannot be one.
+fn line_text(buffer: &[u8]) -> Result<&str, String> {
+    let text = buffer.strip_suffix(b"\n").unwrap_or(buffer);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    if text.len() > IMPORT_LINE_BYTES_MAX {
+        return Err(format!(
+            "the line is longer than the {IMPORT_LINE_BYTES_MAX} bytes accepted"
+        ));
+    }
+    std::str::from_utf8(text).map_err(|_| "the line is not valid UTF-8".to_string())
 }
 
 async fn append_batch(
@@ -179,22 +216,8 @@ async fn append_batch(
 
 /// One line to an event, or a sentence saying what is wrong with it.
 fn parse_line(text: &str, default_actor: &Actor) -> Result<NewEvent, String> {
-    if text.len() > IMPORT_LINE_BYTES_MAX {
-        return Err(format!(
-            "the line is {} bytes; the most accepted is {IMPORT_LINE_BYTES_MAX}",
-            text.len()
-        ));
-    }
     let line: Line =
         serde_json::from_str(text).map_err(|error| format!("not a valid event line: {error}"))?;
-    let data_bytes = line.data.get().len();
-    if data_bytes > EVENT_PAYLOAD_BYTES_MAX {
-        let error = EventError::PayloadTooLarge {
-            event_type: line.event_type,
-            bytes: data_bytes,
-        };
-        return Err(error.to_string());
-    }
     let data = serde_json::from_str(line.data.get()).map_err(|error| format!("data: {error}"))?;
     let actor = line.actor.unwrap_or_else(|| default_actor.clone());
     let event = NewEvent::from_parts(

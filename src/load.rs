@@ -32,7 +32,7 @@ pub fn referral_received(sequence: u64) -> NewEvent {
         "referrer": "A81001",
         "link_worker_organisation": "RX1LW",
         "reasons": ["loneliness", "mental_wellbeing"],
-        "age_band": if sequence % 2 == 0 { "40-54" } else { "65-74" },
+        "age_band": if sequence.is_multiple_of(2) { "40-54" } else { "65-74" },
         "conditions": ["diabetes"],
     });
     let actor = Actor {

@@ -1,7 +1,7 @@
 //! The envelope: what the log keeps around every event, before and after it is appended.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use followfund_contracts::{CatalogueError, Event};
+use followfund_contracts::{CatalogueError, Event, find_nhs_number};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -94,6 +94,15 @@ pub enum EventError {
         /// The name given.
         stream: String,
     },
+    /// An envelope field (the stream name or an actor field) holds what looks like an NHS
+    /// number; the digits are not repeated here so that they reach no log.
+    #[error(
+        "the {field} looks like it holds an NHS number; the log holds pseudonymous ids only, so use the person's pseudonymous UUID"
+    )]
+    PersonalData {
+        /// Which envelope field.
+        field: &'static str,
+    },
     /// An actor role the ledger does not know.
     #[error(
         "actor role `{role}` is not one of commissioner, anchor, provider, pcn, investor, auditor, admin"
@@ -161,6 +170,7 @@ impl NewEvent {
     ) -> Result<NewEvent, EventError> {
         check_stream_name(&stream)?;
         check_actor(&actor)?;
+        check_no_personal_data(&stream, &actor)?;
         let event = Event::decode(event_type, schema_version, data)?;
         let data = event.encode();
         if data.len() > EVENT_PAYLOAD_BYTES_MAX {
@@ -301,6 +311,23 @@ fn check_stream_name(stream: &str) -> Result<(), EventError> {
     }
 }
 
+/// The payload is scanned by the catalogue; these are the envelope's own free-text fields.
+fn check_no_personal_data(stream: &str, actor: &Actor) -> Result<(), EventError> {
+    let fields = [
+        ("stream name", Some(stream)),
+        ("actor organisation", Some(actor.organisation.as_str())),
+        ("actor user", actor.user.as_deref()),
+    ];
+    for (field, text) in fields {
+        let holds = text
+            .is_some_and(|text| find_nhs_number(&serde_json::Value::String(text.into())).is_some());
+        if holds {
+            return Err(EventError::PersonalData { field });
+        }
+    }
+    Ok(())
+}
+
 fn check_actor(actor: &Actor) -> Result<(), EventError> {
     let fits = |value: &str| !value.is_empty() && value.len() <= ACTOR_FIELD_BYTES_MAX;
     if !fits(&actor.organisation) {
@@ -346,6 +373,26 @@ mod tests {
         assert!(!ExpectedVersion::NoStream.admits(1));
         assert!(ExpectedVersion::Exact(3).admits(3));
         assert!(!ExpectedVersion::Exact(3).admits(4));
+    }
+
+    #[test]
+    fn nhs_numbers_in_the_envelope_are_refused() {
+        let mut actor = Actor::admin_cli();
+        assert_eq!(
+            check_no_personal_data("referral-9434765919", &actor),
+            Err(EventError::PersonalData {
+                field: "stream name"
+            })
+        );
+        actor.user = Some("943 476 5919".into());
+        assert_eq!(
+            check_no_personal_data("referral-1", &actor),
+            Err(EventError::PersonalData {
+                field: "actor user"
+            })
+        );
+        actor.user = Some("9434765918".into());
+        assert_eq!(check_no_personal_data("referral-1", &actor), Ok(()));
     }
 
     #[test]
