@@ -281,13 +281,7 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// The typed payload.
     pub fn decode(&self) -> Result<Event, CatalogueError> {
-        let data =
-            serde_json::from_str(&self.data).map_err(|error| CatalogueError::InvalidData {
-                type_name: self.event_type.clone(),
-                path: "data".into(),
-                message: error.to_string(),
-            })?;
-        Event::decode(&self.event_type, self.schema_version, data)
+        Event::decode_stored(&self.event_type, self.schema_version, &self.data)
     }
 }
 

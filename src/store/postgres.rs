@@ -15,8 +15,6 @@ use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
 use super::{Stats, StoreError};
 
 const CONNECTIONS_MAX: u32 = 8;
-/// The advisory lock every appender of every process takes for its transaction ("FOLLOWFUND").
-const APPEND_LOCK_KEY: i64 = 0x464f_4c4c_4f57;
 const NOTIFY_CHANNEL: &str = "followfund_events";
 const LISTEN_RETRY_MS: u64 = 500;
 
@@ -30,7 +28,12 @@ impl PostgresLog {
     pub async fn open(url: &str) -> Result<PostgresLog, StoreError> {
         let options: PgConnectOptions = url.parse()?;
         // Stated, not assumed: an acknowledged append must have reached disk.
-        let options = options.options([("synchronous_commit", "on")]);
+        let options = options.options([
+            ("synchronous_commit", "on"),
+            // Plan each lookup with its real arguments: a generic plan chosen while the table was
+            // small scans the whole table for ever after.
+            ("plan_cache_mode", "force_custom_plan"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS_MAX)
             .test_before_acquire(false)
@@ -84,24 +87,15 @@ impl PostgresLog {
         &self,
         requests: &[&AppendRequest],
     ) -> Result<(Vec<Result<Appended, StoreError>>, u64), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Held until commit: the next appender, in any process, reads the head only after this
-        // transaction is visible.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
+        // The lock is taken in the same round trip as BEGIN and held until commit: the next
+        // appender, in any process, reads the head only after this transaction is visible.
+        let mut tx = self.pool.begin_with(BEGIN_AND_LOCK).await?;
         let state = load_state(&mut tx, requests).await?;
         let head_before = state.head_position;
         let plan = plan::plan(state, requests, Utc::now());
         let head = plan.rows.last().map_or(head_before, |row| row.position);
         if !plan.rows.is_empty() {
-            insert(&mut tx, &plan.rows).await?;
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(NOTIFY_CHANNEL)
-                .bind(head.to_string())
-                .execute(&mut *tx)
-                .await?;
+            insert_and_notify(&mut tx, &plan.rows, head).await?;
         }
         tx.commit().await?;
         Ok((plan.answers, head))
@@ -163,49 +157,78 @@ fn raise(known: &mut u64, position: u64) -> bool {
     advanced
 }
 
+/// Reads, in one statement, the head, the versions of the group's streams and the positions of
+/// any of its ids already stored; only in the rare case of a retry are those rows fetched whole.
 async fn load_state(
     tx: &mut sqlx::PgConnection,
     requests: &[&AppendRequest],
 ) -> Result<LogState, StoreError> {
+    let (streams, ids) = plan::keys(requests);
+    let row = sqlx::query(LOAD_STATE)
+        .bind(&streams)
+        .bind(&ids)
+        .fetch_one(&mut *tx)
+        .await?;
+    let head_position: Option<i64> = row.try_get(0)?;
+    let head_hash: Option<Vec<u8>> = row.try_get(1)?;
+    let known_streams: Option<Vec<String>> = row.try_get(2)?;
+    let known_versions: Option<Vec<i64>> = row.try_get(3)?;
+    let existing_positions: Vec<i64> = row.try_get(4)?;
+
     let mut state = LogState::default();
-    let head: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
-    if let Some((position, hash)) = head {
+    if let (Some(position), Some(hash)) = (head_position, head_hash) {
         state.head_position = to_u64(position);
         state.head_hash =
             Hash::from_slice(&hash).ok_or_else(|| corrupt(position, "hash is not 32 bytes"))?;
     }
-    let (streams, ids) = plan::keys(requests);
-    let versions: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT stream, MAX(stream_version) FROM events WHERE stream = ANY($1) GROUP BY stream",
-    )
-    .bind(&streams)
-    .fetch_all(&mut *tx)
-    .await?;
-    state.stream_versions = versions.into_iter().map(|(s, v)| (s, to_u64(v))).collect();
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ANY($1)");
-    let existing = sqlx::query(AssertSqlSafe(sql))
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-    for row in &existing {
-        let event = from_row(row)?;
-        state.existing.insert(event.event_id, event);
+    let versions = known_streams
+        .unwrap_or_default()
+        .into_iter()
+        .zip(known_versions.unwrap_or_default());
+    state.stream_versions = versions
+        .map(|(stream, version)| (stream, to_u64(version)))
+        .collect();
+    if !existing_positions.is_empty() {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE position = ANY($1)");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(&existing_positions)
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &rows {
+            let event = from_row(row)?;
+            state.existing.insert(event.event_id, event);
+        }
     }
     Ok(state)
 }
 
-/// One statement for the whole group: each column travels as an array and UNNEST zips them.
-async fn insert(tx: &mut sqlx::PgConnection, rows: &[RecordedEvent]) -> Result<(), StoreError> {
+/// The advisory lock key is arbitrary; what matters is that every appender of every process
+/// takes the same one.
+const BEGIN_AND_LOCK: &str = "BEGIN; SELECT pg_advisory_xact_lock(4628496016746583)";
+
+const LOAD_STATE: &str = "\
+    WITH head AS (SELECT position, hash FROM events ORDER BY position DESC LIMIT 1), \
+         versions AS (SELECT stream, MAX(stream_version) AS version FROM events \
+                      WHERE stream = ANY($1) GROUP BY stream) \
+    SELECT (SELECT position FROM head), (SELECT hash FROM head), \
+           (SELECT array_agg(stream ORDER BY stream) FROM versions), \
+           (SELECT array_agg(version ORDER BY stream) FROM versions), \
+           ARRAY(SELECT position FROM events WHERE event_id = ANY($2))";
+
+/// One statement for the whole group: each column travels as an array and UNNEST zips them; the
+/// notice is sent in the same round trip and delivered at commit.
+async fn insert_and_notify(
+    tx: &mut sqlx::PgConnection,
+    rows: &[RecordedEvent],
+    head: u64,
+) -> Result<(), StoreError> {
     let column = |f: fn(&RecordedEvent) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
     let text = |f: fn(&RecordedEvent) -> String| rows.iter().map(f).collect::<Vec<String>>();
     let sql = format!(
-        "INSERT INTO events ({COLUMNS}) SELECT * FROM UNNEST(\
+        "WITH inserted AS (INSERT INTO events ({COLUMNS}) SELECT * FROM UNNEST(\
          $1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::bigint[], \
          $8::bigint[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::uuid[], $14::text[], \
-         $15::bytea[], $16::bytea[])"
+         $15::bytea[], $16::bytea[])) SELECT pg_notify($17, $18)"
     );
     sqlx::query(AssertSqlSafe(sql))
         .bind(column(|r| to_i64(r.position)))
@@ -240,6 +263,8 @@ async fn insert(tx: &mut sqlx::PgConnection, rows: &[RecordedEvent]) -> Result<(
                 .map(|r| r.hash.0.to_vec())
                 .collect::<Vec<Vec<u8>>>(),
         )
+        .bind(NOTIFY_CHANNEL)
+        .bind(head.to_string())
         .execute(&mut *tx)
         .await?;
     Ok(())

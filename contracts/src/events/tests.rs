@@ -185,6 +185,33 @@ fn every_type_round_trips_through_its_encoding() {
 }
 
 #[test]
+fn stored_payloads_decode_straight_from_their_text() {
+    for event in samples() {
+        let decoded =
+            Event::decode_stored(event.type_name(), event.schema_version(), &event.encode());
+        assert_eq!(decoded.unwrap(), event, "{}", event.type_name());
+    }
+    let unknown = Event::decode_stored("referral.lost", 1, "{}").unwrap_err();
+    assert!(
+        matches!(unknown, CatalogueError::UnknownType { .. }),
+        "{unknown:?}"
+    );
+    let version = Event::decode_stored("referral.accepted", 2, "{}").unwrap_err();
+    assert!(
+        matches!(
+            version,
+            CatalogueError::UnsupportedSchemaVersion { supported: 1, .. }
+        ),
+        "{version:?}"
+    );
+    let damaged = Event::decode_stored("referral.accepted", 1, "{\"referral_id\": 7}").unwrap_err();
+    assert!(
+        matches!(damaged, CatalogueError::InvalidData { .. }),
+        "{damaged:?}"
+    );
+}
+
+#[test]
 fn encoding_keeps_declaration_order_and_stable_strings() {
     let event = decode_json("referral.received", referral_received_json()).unwrap();
     assert_eq!(
