@@ -25,6 +25,7 @@ per_backend!(
     verify_names_a_missing_row,
     the_database_refuses_update_and_delete,
     decode_gives_back_the_typed_payload,
+    two_stores_on_one_database_see_each_others_appends,
 );
 
 async fn append_assigns_positions_and_stream_versions(db: TestDb) {
@@ -410,6 +411,59 @@ async fn decode_gives_back_the_typed_payload(db: TestDb) {
         other => panic!("expected a referral, got {other:?}"),
     }
     assert_eq!(stored.actor, common::actor());
+}
+
+/// Each store keeps what it last wrote to commit quickly; another writer must never make it
+/// skip a conflict, reuse a version or break the chain.
+async fn two_stores_on_one_database_see_each_others_appends(db: TestDb) {
+    let (a, b) = (db.open().await, db.open().await);
+    a.append(vec![event("referral-s")], vec![]).await.unwrap();
+    b.append(vec![event("referral-t")], vec![]).await.unwrap();
+    // `b` has never written referral-s: it must find version 1 there, not assume a new stream.
+    let appended = b.append(vec![event("referral-s")], vec![]).await.unwrap();
+    assert_eq!(appended.positions, vec![3]);
+    assert_eq!(b.read_all(3, 1).await.unwrap()[0].stream_version, 2);
+    // `a` last saw referral-s at version 1; expecting that is now stale.
+    let stale = a
+        .append(
+            vec![event("referral-s")],
+            vec![("referral-s".into(), ExpectedVersion::Exact(1))],
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { actual: 2, .. })),
+        "{stale:?}"
+    );
+    let fresh = a
+        .append(
+            vec![event("referral-s")],
+            vec![("referral-s".into(), ExpectedVersion::Exact(2))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fresh.positions, vec![4]);
+    for round in 0..20 {
+        let (store, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        store
+            .append(vec![event("referral-s"), event("referral-u")], vec![])
+            .await
+            .unwrap();
+        other
+            .append(vec![event("referral-u")], vec![])
+            .await
+            .unwrap();
+    }
+    let versions: Vec<u64> = a
+        .read_stream("referral-s", 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, (1..=23).collect::<Vec<_>>());
+    let report = b.verify().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events_checked, 64);
 }
 
 /// Alters the log as someone with direct database access would: first removing the triggers

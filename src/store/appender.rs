@@ -6,6 +6,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::plan::{AppendRequest, Appended};
 use super::{GROUP_EVENTS_MAX, StoreError, StoreOptions, postgres, sqlite};
 
+/// How many times in a row the appender yields to let callers queue more before committing.
+const GATHER_QUIET_YIELDS_MAX: u32 = 2;
+
 /// One caller's append and where to send its answer.
 pub struct Job {
     pub request: AppendRequest,
@@ -40,11 +43,19 @@ pub async fn run(
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
         if options.group_commit {
-            gather(&mut jobs, &mut group);
+            gather(&mut jobs, &mut group).await;
         }
         let requests: Vec<&AppendRequest> = group.iter().map(|job| &job.request).collect();
+        let started = std::time::Instant::now();
         match writer.commit(&requests).await {
             Ok((answers, head_position)) => {
+                let micros = started.elapsed().as_micros() as u64;
+                tracing::debug!(
+                    requests = group.len(),
+                    head_position,
+                    micros,
+                    "group committed"
+                );
                 assert_eq!(answers.len(), group.len(), "one answer per request");
                 head.send_if_modified(|known| {
                     let advanced = head_position > *known;
@@ -65,16 +76,24 @@ pub async fn run(
     }
 }
 
-/// Adds queued jobs to the group without waiting, up to the group's event limit.
-fn gather(jobs: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
+/// Adds queued jobs to the group, up to the group's event limit. Callers answered by the last
+/// commit are usually still preparing their next append, so the appender yields while jobs keep
+/// arriving: without that, the first of them would be committed alone and groups would
+/// alternate between one append and all the rest.
+async fn gather(jobs: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
     let mut events: usize = group.iter().map(|job| job.request.events.len()).sum();
-    while events < GROUP_EVENTS_MAX {
+    let mut quiet_yields = 0;
+    while events < GROUP_EVENTS_MAX && quiet_yields < GATHER_QUIET_YIELDS_MAX {
         match jobs.try_recv() {
             Ok(job) => {
                 events += job.request.events.len();
                 group.push(job);
+                quiet_yields = 0;
             }
-            Err(_) => break,
+            Err(_) => {
+                quiet_yields += 1;
+                tokio::task::yield_now().await;
+            }
         }
     }
 }

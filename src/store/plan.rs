@@ -31,7 +31,7 @@ pub struct Appended {
 
 /// What a backend read under its write lock: the chain's head, the current version of every
 /// stream the group touches, and any events already stored under the group's ids.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct LogState {
     /// The last position (0 when empty).
     pub head_position: u64,

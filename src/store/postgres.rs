@@ -1,14 +1,17 @@
 //! The PostgreSQL backend: appends from every process serialise on one advisory lock, so
 //! positions stay gap-free and commit-ordered; commits are announced with NOTIFY.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use tokio::sync::watch;
+use uuid::Uuid;
 
-use super::event::{Actor, RecordedEvent};
+use super::event::{Actor, ExpectedVersion, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
 use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
@@ -22,25 +25,40 @@ const LISTEN_RETRY_MS: u64 = 500;
 #[derive(Clone)]
 pub struct PostgresLog {
     pool: PgPool,
+    written: Arc<Mutex<Written>>,
 }
+
+/// What this process's appender last wrote: the head and the versions of streams it has seen.
+/// Valid only while no other process has appended, which `followfund_append` checks.
+#[derive(Default)]
+struct Written {
+    head: Option<(u64, Hash)>,
+    stream_versions: HashMap<String, u64>,
+    /// Groups left to commit the slow way after another process was found appending.
+    fast_path_pause_groups: u32,
+}
+
+/// Bounds the memory kept for stream versions; past it the map starts again, costing one
+/// slow commit per stream written again.
+const STREAM_VERSIONS_KEPT_MAX: usize = 100_000;
+/// Groups committed the slow way after the fast path found another process appending.
+const FAST_PATH_PAUSE_GROUPS: u32 = 16;
 
 impl PostgresLog {
     pub async fn open(url: &str) -> Result<PostgresLog, StoreError> {
         let options: PgConnectOptions = url.parse()?;
         // Stated, not assumed: an acknowledged append must have reached disk.
-        let options = options.options([
-            ("synchronous_commit", "on"),
-            // Plan each lookup with its real arguments: a generic plan chosen while the table was
-            // small scans the whole table for ever after.
-            ("plan_cache_mode", "force_custom_plan"),
-        ]);
+        let options = options.options([("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS_MAX)
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PostgresLog { pool })
+        Ok(PostgresLog {
+            pool,
+            written: Arc::default(),
+        })
     }
 
     pub async fn head_position(&self) -> Result<u64, StoreError> {
@@ -83,22 +101,85 @@ impl PostgresLog {
         Ok(())
     }
 
+    /// Commits a group in one round trip when this process was the last to append, else under
+    /// the lock after reading the log's state.
     pub async fn commit_group(
         &self,
         requests: &[&AppendRequest],
     ) -> Result<(Vec<Result<Appended, StoreError>>, u64), StoreError> {
+        if let Some(done) = self.commit_fast(requests).await {
+            return Ok(done);
+        }
+        let (answers, head, state) = self.commit_locked(requests).await?;
+        self.written
+            .lock()
+            .expect("not poisoned")
+            .remember(state, head);
+        Ok((answers, head))
+    }
+
+    /// `None` when the group needs the log's state: the head is unknown or stale, a stream with
+    /// an expectation has not been seen, a request is refused, or an id or version is taken.
+    async fn commit_fast(
+        &self,
+        requests: &[&AppendRequest],
+    ) -> Option<(Vec<Result<Appended, StoreError>>, u64)> {
+        let state = self
+            .written
+            .lock()
+            .expect("not poisoned")
+            .state_for(requests)?;
+        let expected_head = state.head_position;
+        let plan = plan::plan(state, requests, Utc::now());
+        let all_written = plan
+            .answers
+            .iter()
+            .all(|answer| matches!(answer, Ok(appended) if appended.written));
+        let head = plan.rows.last().filter(|_| all_written)?;
+        let head = (head.position, head.hash);
+        let query = sqlx::query_scalar(APPEND_FUNCTION).bind(to_i64(expected_head));
+        let outcome: Result<bool, sqlx::Error> =
+            bind_rows(query, &plan.rows).fetch_one(&self.pool).await;
+        let mut written = self.written.lock().expect("not poisoned");
+        match outcome {
+            Ok(true) => {
+                written.record(&plan.rows, head);
+                Some((plan.answers, head.0))
+            }
+            Ok(false) => {
+                written.forget();
+                written.fast_path_pause_groups = FAST_PATH_PAUSE_GROUPS;
+                None
+            }
+            Err(_) => {
+                written.forget();
+                None
+            }
+        }
+    }
+
+    async fn commit_locked(
+        &self,
+        requests: &[&AppendRequest],
+    ) -> Result<(Vec<Result<Appended, StoreError>>, u64, LogState), StoreError> {
         // The lock is taken in the same round trip as BEGIN and held until commit: the next
         // appender, in any process, reads the head only after this transaction is visible.
         let mut tx = self.pool.begin_with(BEGIN_AND_LOCK).await?;
         let state = load_state(&mut tx, requests).await?;
-        let head_before = state.head_position;
-        let plan = plan::plan(state, requests, Utc::now());
-        let head = plan.rows.last().map_or(head_before, |row| row.position);
-        if !plan.rows.is_empty() {
-            insert_and_notify(&mut tx, &plan.rows, head).await?;
+        let mut plan = plan::plan(state.clone(), requests, Utc::now());
+        let mut head = (state.head_position, state.head_hash);
+        if let Some(last) = plan.rows.last() {
+            head = (last.position, last.hash);
+            insert_and_notify(&mut tx, &plan.rows).await?;
         }
         tx.commit().await?;
-        Ok((plan.answers, head))
+        let mut after = state;
+        for row in std::mem::take(&mut plan.rows) {
+            after.stream_versions.insert(row.stream, row.stream_version);
+        }
+        after.head_position = head.0;
+        after.head_hash = head.1;
+        Ok((plan.answers, head.0, after))
     }
 
     pub async fn read_all(
@@ -203,8 +284,11 @@ async fn load_state(
 }
 
 /// The advisory lock key is arbitrary; what matters is that every appender of every process
-/// takes the same one.
-const BEGIN_AND_LOCK: &str = "BEGIN; SELECT pg_advisory_xact_lock(4628496016746583)";
+/// takes the same one. Sequential scans are ruled out for the appender's statements because
+/// their plans are cached per connection: one planned while the table was nearly empty would
+/// otherwise scan the whole table on every commit until the next ANALYZE.
+const BEGIN_AND_LOCK: &str =
+    "BEGIN; SET LOCAL enable_seqscan = off; SELECT pg_advisory_xact_lock(4628496016746583)";
 
 const LOAD_STATE: &str = "\
     WITH head AS (SELECT position, hash FROM events ORDER BY position DESC LIMIT 1), \
@@ -220,54 +304,156 @@ const LOAD_STATE: &str = "\
 async fn insert_and_notify(
     tx: &mut sqlx::PgConnection,
     rows: &[RecordedEvent],
-    head: u64,
 ) -> Result<(), StoreError> {
-    let column = |f: fn(&RecordedEvent) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-    let text = |f: fn(&RecordedEvent) -> String| rows.iter().map(f).collect::<Vec<String>>();
+    let head = rows.last().expect("a group with rows").position;
     let sql = format!(
         "WITH inserted AS (INSERT INTO events ({COLUMNS}) SELECT * FROM UNNEST(\
          $1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::bigint[], \
          $8::bigint[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::uuid[], $14::text[], \
          $15::bytea[], $16::bytea[])) SELECT pg_notify($17, $18)"
     );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(column(|r| to_i64(r.position)))
-        .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
-        .bind(text(|r| r.stream.clone()))
-        .bind(column(|r| to_i64(r.stream_version)))
-        .bind(text(|r| r.event_type.clone()))
-        .bind(
-            rows.iter()
-                .map(|r| r.schema_version as i32)
-                .collect::<Vec<i32>>(),
-        )
-        .bind(column(|r| r.occurred_at.timestamp_micros()))
-        .bind(column(|r| r.recorded_at.timestamp_micros()))
-        .bind(text(|r| r.actor.organisation.clone()))
-        .bind(text(|r| r.actor.role.clone()))
-        .bind(
-            rows.iter()
-                .map(|r| r.actor.user.clone())
-                .collect::<Vec<Option<String>>>(),
-        )
-        .bind(rows.iter().map(|r| r.correlation_id).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.causation_id).collect::<Vec<_>>())
-        .bind(text(|r| r.data.clone()))
-        .bind(
-            rows.iter()
-                .map(|r| r.prev_hash.0.to_vec())
-                .collect::<Vec<Vec<u8>>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|r| r.hash.0.to_vec())
-                .collect::<Vec<Vec<u8>>>(),
-        )
+    bind_rows(sqlx::query(AssertSqlSafe(sql)), rows)
         .bind(NOTIFY_CHANNEL)
         .bind(head.to_string())
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+const APPEND_FUNCTION: &str = "SELECT followfund_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+    $11, $12, $13, $14, $15, $16, $17)";
+
+/// Binds the rows column by column, as arrays, in `COLUMNS` order.
+fn bind_rows<'q, Q: BindArrays<'q>>(query: Q, rows: &[RecordedEvent]) -> Q {
+    let numbers = |f: fn(&RecordedEvent) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let texts = |f: fn(&RecordedEvent) -> &str| {
+        rows.iter()
+            .map(|r| f(r).to_owned())
+            .collect::<Vec<String>>()
+    };
+    let ids =
+        |f: fn(&RecordedEvent) -> Option<Uuid>| rows.iter().map(f).collect::<Vec<Option<Uuid>>>();
+    let hashes = |f: fn(&RecordedEvent) -> Hash| {
+        rows.iter()
+            .map(|r| f(r).0.to_vec())
+            .collect::<Vec<Vec<u8>>>()
+    };
+    query
+        .bind_array(numbers(|r| to_i64(r.position)))
+        .bind_array(rows.iter().map(|r| r.event_id).collect::<Vec<Uuid>>())
+        .bind_array(texts(|r| &r.stream))
+        .bind_array(numbers(|r| to_i64(r.stream_version)))
+        .bind_array(texts(|r| &r.event_type))
+        .bind_array(
+            rows.iter()
+                .map(|r| r.schema_version as i32)
+                .collect::<Vec<i32>>(),
+        )
+        .bind_array(numbers(|r| r.occurred_at.timestamp_micros()))
+        .bind_array(numbers(|r| r.recorded_at.timestamp_micros()))
+        .bind_array(texts(|r| &r.actor.organisation))
+        .bind_array(texts(|r| &r.actor.role))
+        .bind_array(
+            rows.iter()
+                .map(|r| r.actor.user.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
+        .bind_array(ids(|r| r.correlation_id))
+        .bind_array(ids(|r| r.causation_id))
+        .bind_array(texts(|r| &r.data))
+        .bind_array(hashes(|r| r.prev_hash))
+        .bind_array(hashes(|r| r.hash))
+}
+
+/// The two query shapes rows are bound to: a statement and a scalar function call.
+trait BindArrays<'q>: Sized {
+    fn bind_array<T>(self, values: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send;
+}
+
+impl<'q> BindArrays<'q> for sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    fn bind_array<T>(self, values: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    {
+        self.bind(values)
+    }
+}
+
+impl<'q, O> BindArrays<'q>
+    for sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+{
+    fn bind_array<T>(self, values: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    {
+        self.bind(values)
+    }
+}
+
+impl Written {
+    /// The log's state as this process last left it, or `None` if that is not enough.
+    fn state_for(&mut self, requests: &[&AppendRequest]) -> Option<LogState> {
+        if self.fast_path_pause_groups > 0 {
+            self.fast_path_pause_groups -= 1;
+            return None;
+        }
+        let (head_position, head_hash) = self.head?;
+        let (streams, _) = plan::keys(requests);
+        let expectations_known =
+            requests
+                .iter()
+                .flat_map(|request| &request.expected)
+                .all(|(stream, expected)| {
+                    *expected == ExpectedVersion::Any || self.stream_versions.contains_key(stream)
+                });
+        if !expectations_known {
+            return None;
+        }
+        // A stream not seen here is taken to be new; if it is not, its version is taken and
+        // the unique index refuses the insert.
+        let stream_versions = streams
+            .into_iter()
+            .filter_map(|stream| self.stream_versions.get(&stream).map(|v| (stream, *v)))
+            .collect();
+        Some(LogState {
+            head_position,
+            head_hash,
+            stream_versions,
+            existing: HashMap::new(),
+        })
+    }
+
+    fn record(&mut self, rows: &[RecordedEvent], head: (u64, Hash)) {
+        self.make_room(rows.len());
+        for row in rows {
+            self.stream_versions
+                .insert(row.stream.clone(), row.stream_version);
+        }
+        self.head = Some(head);
+    }
+
+    fn remember(&mut self, state: LogState, head: u64) {
+        assert_eq!(
+            state.head_position, head,
+            "the state after a commit ends at its head"
+        );
+        self.make_room(state.stream_versions.len());
+        self.stream_versions.extend(state.stream_versions);
+        self.head = Some((state.head_position, state.head_hash));
+    }
+
+    fn forget(&mut self) {
+        self.head = None;
+        self.stream_versions.clear();
+    }
+
+    fn make_room(&mut self, adding: usize) {
+        if self.stream_versions.len() + adding > STREAM_VERSIONS_KEPT_MAX {
+            self.stream_versions.clear();
+        }
+    }
 }
 
 fn from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
