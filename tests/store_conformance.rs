@@ -26,6 +26,7 @@ per_backend!(
     the_database_refuses_update_and_delete,
     decode_gives_back_the_typed_payload,
     two_stores_on_one_database_see_each_others_appends,
+    long_pages_are_whole_and_in_order,
 );
 
 async fn append_assigns_positions_and_stream_versions(db: TestDb) {
@@ -464,6 +465,36 @@ async fn two_stores_on_one_database_see_each_others_appends(db: TestDb) {
     let report = b.verify().await.unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events_checked, 64);
+}
+
+async fn long_pages_are_whole_and_in_order(db: TestDb) {
+    let store = db.open().await;
+    for batch in 0..12 {
+        let events = (0..1_000)
+            .map(|i| event(&format!("referral-{}", (batch * 7 + i) % 50)))
+            .collect();
+        store.append(events, vec![]).await.unwrap();
+    }
+    let positions = |page: Vec<followfund::store::RecordedEvent>| {
+        page.iter().map(|e| e.position).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        positions(store.read_all(1, 10_000).await.unwrap()),
+        (1..=10_000).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        positions(store.read_all(7_001, 10_000).await.unwrap()),
+        (7_001..=12_000).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        positions(store.read_all(11_999, 10_000).await.unwrap()),
+        vec![11_999, 12_000]
+    );
+    assert_eq!(
+        store.read_all(1, 50_000).await.unwrap().len(),
+        10_000,
+        "a page is capped"
+    );
 }
 
 /// Alters the log as someone with direct database access would: first removing the triggers

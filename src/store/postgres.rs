@@ -182,16 +182,18 @@ impl PostgresLog {
         Ok((plan.answers, head.0, after))
     }
 
-    pub async fn read_all(
+    /// The events at positions `from` to `until` (exclusive), in order.
+    pub async fn read_range(
         &self,
         from: u64,
-        limit: usize,
+        until: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE position >= $1 AND position < $2 ORDER BY position"
+        );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(to_i64(from))
-            .bind(to_i64(limit as u64))
+            .bind(to_i64(until))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(from_row).collect()

@@ -88,16 +88,18 @@ impl SqliteLog {
         Ok((plan.answers, head))
     }
 
-    pub async fn read_all(
+    /// The events at positions `from` to `until` (exclusive), in order.
+    pub async fn read_range(
         &self,
         from: u64,
-        limit: usize,
+        until: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE position >= ? AND position < ? ORDER BY position"
+        );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(to_i64(from))
-            .bind(to_i64(limit as u64))
+            .bind(to_i64(until))
             .fetch_all(&self.readers)
             .await?;
         rows.iter().map(from_row).collect()
