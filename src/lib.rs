@@ -3,6 +3,7 @@
 //! (`exchange`), the HTTP server (`server`) and synthetic load (`load`).
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod exchange;
 pub mod load;
 pub mod server;
