@@ -3,8 +3,11 @@
 //! (`exchange`), the HTTP server (`server`) and synthetic load (`load`).
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod api;
+pub mod demo;
 pub mod exchange;
 pub mod load;
+pub mod runner;
 pub mod server;
 pub mod store;

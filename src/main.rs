@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use followfund::admin;
 use followfund::exchange::{self, IMPORT_BATCH_EVENTS_DEFAULT};
 use followfund::load::{self, LoadPlan};
 use followfund::store::{Actor, Store, StoreOptions};
+use followfund_contracts::{Nation, Role};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Followfund: an event-sourced funding ledger for social prescribing.
@@ -32,11 +34,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP service (health endpoint at /health).
+    /// Run the HTTP service: GraphQL at /graphql, GraphiQL at /, health at /health.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Load the demonstration data set into an empty log and print a token for each role.
+        #[arg(long)]
+        demo: bool,
     },
     /// Append events from an NDJSON file (one event per line), in atomic batches.
     Import {
@@ -59,6 +64,12 @@ enum Command {
     Verify,
     /// Count events, streams and types.
     Stats,
+    /// Register organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Issue, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Append synthetic referral events from many tasks, printing `ack <event_id> <position>`
     /// for each acknowledged event.
     Load {
@@ -72,6 +83,53 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         batch_events: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Register an organisation (again, to change its name, role, nation or parent).
+    Add {
+        /// Its ODS code, or our own id in the same shape (3 to 10 capital letters and digits).
+        #[arg(long)]
+        ods: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// commissioner, anchor, provider, pcn, investor, auditor or admin.
+        #[arg(long)]
+        role: Role,
+        /// england, scotland, wales or northern_ireland.
+        #[arg(long, default_value = "england", value_parser = parse_nation)]
+        nation: Nation,
+        /// The organisation it reports to (the ICB of a PCN, the anchor of a provider).
+        #[arg(long)]
+        parent: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a bearer token for a registered organisation; the secret is printed once.
+    Create {
+        /// The organisation's code.
+        #[arg(long)]
+        org: String,
+        /// The role, which must be the one the organisation is registered in.
+        #[arg(long)]
+        role: Role,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        /// The token id printed at creation or by `token list`.
+        token_id: uuid::Uuid,
+    },
+    /// List tokens (ids, organisations, roles; never secrets).
+    List,
+}
+
+fn parse_nation(text: &str) -> Result<Nation, String> {
+    serde_json::from_value(serde_json::Value::from(text))
+        .map_err(|_| "expected england, scotland, wales or northern_ireland".to_string())
 }
 
 #[tokio::main]
@@ -98,7 +156,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("opening the log at {}", cli.database_url))?;
     match cli.command {
-        Command::Serve { listen } => followfund::server::serve(store, listen).await?,
+        Command::Serve { listen, demo } => {
+            if demo {
+                demo_prepare(&store).await?;
+            }
+            followfund::server::serve(store, listen).await?
+        }
+        Command::Org(OrgCommand::Add {
+            ods,
+            name,
+            role,
+            nation,
+            parent,
+        }) => {
+            let position =
+                admin::organisation_add(&store, &ods, &name, role, nation, parent.as_deref())
+                    .await?;
+            println!("registered {ods} as {role} at position {position}");
+        }
+        Command::Token(command) => return token(&store, command).await,
         Command::Import { file, batch_events } => return import(&store, &file, batch_events).await,
         Command::Export { output, from } => {
             let count = match output {
@@ -160,6 +236,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "appended {events} events in {seconds:.2} s ({:.0} events/s)",
                 events as f64 / seconds
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo_prepare(store: &Store) -> anyhow::Result<()> {
+    if followfund::demo::load(store, 1).await? {
+        eprintln!(
+            "loaded the demonstration data set ({} referrals)",
+            followfund::demo::DEMO_REFERRALS
+        );
+    }
+    println!(
+        "Demonstration tokens (send as `Authorization: Bearer <token>`; GraphiQL has a headers tab):"
+    );
+    for (code, role, secret) in followfund::demo::tokens(store).await? {
+        println!("  {:<13} {code:<7} {secret}", role.as_str());
+    }
+    Ok(())
+}
+
+async fn token(store: &Store, command: TokenCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TokenCommand::Create { org, role } => {
+            let (secret, record) = admin::token_create(store, &org, role).await?;
+            println!("token id {}", record.token_id);
+            println!("{secret}");
+            eprintln!("keep the token safe: it is shown once and stored only as a hash");
+        }
+        TokenCommand::Revoke { token_id } => {
+            if !store.token_revoke(token_id, chrono::Utc::now()).await? {
+                eprintln!("no live token has id {token_id}");
+                return Ok(ExitCode::from(1));
+            }
+            println!("revoked {token_id}");
+        }
+        TokenCommand::List => {
+            for record in store.tokens().await? {
+                let state = record
+                    .revoked_at
+                    .map_or("live".to_string(), |at| format!("revoked {at}"));
+                println!(
+                    "{}  {:<10} {:<12} {}",
+                    record.token_id, record.organisation, record.role, state
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,6 @@
 //! Running the HTTP service.
 
-use crate::api::{AppState, build_schema, router};
+use crate::api::{AppState, router};
 use crate::store::Store;
 
 /// Serves until the process is stopped.
@@ -8,9 +8,8 @@ pub async fn serve(store: Store, listen: std::net::SocketAddr) -> std::io::Resul
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving: GraphiQL at http://{address}/");
-    let state = AppState {
-        store,
-        schema: build_schema(),
-    };
+    let state = AppState::start(store)
+        .await
+        .map_err(std::io::Error::other)?;
     axum::serve(listener, router(state)).await
 }

@@ -1,6 +1,8 @@
 //! The HTTP API: GraphQL at `/graphql` (GraphiQL at `/`), subscriptions over WebSocket, and a
 //! health endpoint.
 
+pub mod auth;
+mod errors;
 pub mod http;
 mod schema;
 
@@ -12,6 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::runner::Runner;
 use crate::store::{BackendKind, Store};
 
 pub use schema::{ApiSchema, build_schema};
@@ -23,6 +26,17 @@ pub struct AppState {
     pub store: Store,
     /// The GraphQL schema.
     pub schema: ApiSchema,
+}
+
+impl AppState {
+    /// The state over `store`, with its read models folded and following.
+    pub async fn start(store: Store) -> Result<AppState, crate::runner::RunnerError> {
+        let runner = Runner::start(store.clone()).await?;
+        Ok(AppState {
+            schema: build_schema(store.clone(), runner),
+            store,
+        })
+    }
 }
 
 /// The service's routes.
@@ -53,8 +67,27 @@ async fn graphql(
         Ok(parsed) => parsed,
         Err(response) => return response,
     };
+    let request = match auth::authenticate(&state.store, &headers).await {
+        Ok(Some(principal)) => request.data(principal),
+        Ok(None) => request,
+        Err(error) => return unauthorised(&error, format),
+    };
     let response = state.schema.execute(request).await;
     http::render(response, format)
+}
+
+/// An unknown, revoked or malformed token is refused before anything runs.
+fn unauthorised(error: &auth::AuthError, format: http::Format) -> Response {
+    let error = async_graphql::ServerError::new(error.to_string(), None);
+    let mut error = error;
+    error.extensions = Some({
+        let mut extensions = async_graphql::ErrorExtensionValues::default();
+        extensions.set("code", "UNAUTHENTICATED");
+        extensions
+    });
+    let mut response = http::render(async_graphql::Response::from_errors(vec![error]), format);
+    *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+    response
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {

@@ -5,6 +5,7 @@
 //! acknowledged append has been fsynced. No code path updates or deletes an event.
 
 mod appender;
+mod beside;
 mod event;
 mod hash;
 mod plan;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+pub use beside::{Snapshot, TokenRecord};
 pub use event::{
     ACTOR_FIELD_BYTES_MAX, Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, ExpectedVersion, NewEvent,
     RecordedEvent, STREAM_NAME_BYTES_MAX,

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::beside::{Snapshot, TokenRecord, micros_to_time};
 use super::event::{Actor, ExpectedVersion, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
@@ -232,6 +233,106 @@ impl PostgresLog {
             events_by_type: by_type.into_iter().map(|(t, n)| (t, to_u64(n))).collect(),
         })
     }
+}
+
+impl PostgresLog {
+    pub async fn token_insert(
+        &self,
+        record: &TokenRecord,
+        token_hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (token_id, token_hash, organisation, role, created_at_us) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(record.token_id)
+        .bind(token_hash.to_vec())
+        .bind(&record.organisation)
+        .bind(&record.role)
+        .bind(record.created_at.timestamp_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn token_find(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let row: Option<TokenRow> = sqlx::query_as(
+            "SELECT token_id, organisation, role, created_at_us, revoked_at_us FROM api_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(token_record).transpose()
+    }
+
+    pub async fn token_revoke(
+        &self,
+        token_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at_us = $1 WHERE token_id = $2 AND revoked_at_us IS NULL")
+            .bind(at.timestamp_micros())
+            .bind(token_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows: Vec<TokenRow> = sqlx::query_as(
+            "SELECT token_id, organisation, role, created_at_us, revoked_at_us FROM api_tokens ORDER BY created_at_us DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(token_record).collect()
+    }
+
+    pub async fn snapshot_load(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
+        let row: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT version::BIGINT, position, state FROM snapshots WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(version, position, state)| Snapshot {
+            version: u32::try_from(version).unwrap_or(0),
+            position: to_u64(position),
+            state,
+        }))
+    }
+
+    pub async fn snapshot_save(&self, name: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO snapshots (name, version, position, state, taken_at_us) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position, \
+             state = excluded.state, taken_at_us = excluded.taken_at_us",
+        )
+        .bind(name)
+        .bind(i64::from(snapshot.version))
+        .bind(to_i64(snapshot.position))
+        .bind(&snapshot.state)
+        .bind(Utc::now().timestamp_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+type TokenRow = (Uuid, String, String, i64, Option<i64>);
+
+fn token_record(
+    (token_id, organisation, role, created, revoked): TokenRow,
+) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        token_id,
+        organisation,
+        role,
+        created_at: micros_to_time(created),
+        revoked_at: revoked.map(micros_to_time),
+    })
 }
 
 fn raise(known: &mut u64, position: u64) -> bool {

@@ -5,13 +5,14 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Connection, Row, SqlitePool};
 use uuid::Uuid;
 
+use super::beside::{Snapshot, TokenRecord, micros_to_time};
 use super::event::{Actor, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
@@ -138,6 +139,111 @@ impl SqliteLog {
             events_by_type: by_type.into_iter().map(|(t, n)| (t, to_u64(n))).collect(),
         })
     }
+}
+
+impl SqliteLog {
+    pub async fn token_insert(
+        &self,
+        record: &TokenRecord,
+        token_hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (token_id, token_hash, organisation, role, created_at_us) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(record.token_id.to_string())
+        .bind(token_hash.to_vec())
+        .bind(&record.organisation)
+        .bind(&record.role)
+        .bind(record.created_at.timestamp_micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn token_find(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let row: Option<TokenRow> = sqlx::query_as(
+            "SELECT token_id, organisation, role, created_at_us, revoked_at_us FROM api_tokens WHERE token_hash = ?",
+        )
+        .bind(token_hash.to_vec())
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(token_record).transpose()
+    }
+
+    pub async fn token_revoke(
+        &self,
+        token_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at_us = ? WHERE token_id = ? AND revoked_at_us IS NULL",
+        )
+        .bind(at.timestamp_micros())
+        .bind(token_id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows: Vec<TokenRow> = sqlx::query_as(
+            "SELECT token_id, organisation, role, created_at_us, revoked_at_us FROM api_tokens ORDER BY created_at_us DESC",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter().map(token_record).collect()
+    }
+
+    pub async fn snapshot_load(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
+        let row: Option<(i64, i64, Vec<u8>)> =
+            sqlx::query_as("SELECT version, position, state FROM snapshots WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.readers)
+                .await?;
+        Ok(row.map(|(version, position, state)| Snapshot {
+            version: u32::try_from(version).unwrap_or(0),
+            position: to_u64(position),
+            state,
+        }))
+    }
+
+    pub async fn snapshot_save(&self, name: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO snapshots (name, version, position, state, taken_at_us) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position, \
+             state = excluded.state, taken_at_us = excluded.taken_at_us",
+        )
+        .bind(name)
+        .bind(i64::from(snapshot.version))
+        .bind(to_i64(snapshot.position))
+        .bind(&snapshot.state)
+        .bind(Utc::now().timestamp_micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}
+
+type TokenRow = (String, String, String, i64, Option<i64>);
+
+fn token_record(
+    (token_id, organisation, role, created, revoked): TokenRow,
+) -> Result<TokenRecord, StoreError> {
+    let token_id = Uuid::parse_str(&token_id).map_err(|_| StoreError::Corrupt {
+        position: 0,
+        reason: format!("api token id `{token_id}` is not a UUID"),
+    })?;
+    Ok(TokenRecord {
+        token_id,
+        organisation,
+        role,
+        created_at: micros_to_time(created),
+        revoked_at: revoked.map(micros_to_time),
+    })
 }
 
 async fn load_state(

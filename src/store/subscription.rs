@@ -63,6 +63,24 @@ impl Subscription {
         }
     }
 
+    /// The next events, up to `max`: at least one, waiting for it if need be, and then as many
+    /// as are already read, so a consumer can fold a page under one lock.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut batch = vec![self.next().await?];
+        while batch.len() < max {
+            let Some(event) = self.buffer.pop_front() else {
+                break;
+            };
+            assert_eq!(
+                event.position, self.next_position,
+                "a subscription sees every position once, in order"
+            );
+            self.next_position += 1;
+            batch.push(event);
+        }
+        Ok(batch)
+    }
+
     /// The position the next event will have.
     pub fn next_position(&self) -> u64 {
         self.next_position

@@ -1,0 +1,347 @@
+//! Referral journeys and their prescriptions, indexed by the keys the API scopes reads by and the
+//! command layer validates against: referrals by link worker organisation, prescriptions by
+//! provider and by referral.
+
+mod journey;
+mod prescription;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use followfund_contracts::events::{
+    PrescriptionIssued, ReferralReason, ReferralReceived, ReferralRedirected,
+};
+use followfund_contracts::{Event, OdsCode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Fact;
+
+pub use journey::{CarePlan, Journey, ReferralStatus, Step};
+pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionState};
+
+/// Every referral journey and prescription, with the indexes queries use.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journeys {
+    journeys: BTreeMap<Uuid, Journey>,
+    prescriptions: BTreeMap<Uuid, Prescription>,
+    referrals_by_organisation: BTreeMap<OdsCode, BTreeSet<Uuid>>,
+    prescriptions_by_provider: BTreeMap<OdsCode, BTreeSet<Uuid>>,
+    /// Events naming a referral or prescription the log has not introduced. Commands validate
+    /// before they append, so these come only from imports of partial histories (a service's
+    /// records that begin mid-journey, say). Folding never rejects, so they are left out of
+    /// every journey and counted here, where an operator can see them.
+    orphans: u64,
+}
+
+impl Journeys {
+    /// Folds one fact. Every event type is named so that adding one to the catalogue forces a
+    /// decision here.
+    pub(crate) fn apply(&mut self, fact: &Fact) {
+        match &fact.event {
+            Event::OrganisationRegistered(_) => {}
+            Event::ReferralReceived(referral) => self.receive(fact, referral),
+            Event::ReferralAccepted(e) => {
+                self.set_status(fact, e.referral_id, ReferralStatus::Accepted)
+            }
+            Event::ReferralDeclined(e) => {
+                self.set_status(fact, e.referral_id, ReferralStatus::Declined)
+            }
+            Event::ReferralRedirected(redirection) => self.redirect(fact, redirection),
+            Event::AssessmentHeld(e) => self.update(fact, e.referral_id, |journey| {
+                journey.assessed_at.get_or_insert(fact.occurred_at);
+            }),
+            Event::PlanAgreed(e) => self.set_plan(fact, e.referral_id, e.plan_id, &e.needs),
+            Event::PlanAmended(e) => self.set_plan(fact, e.referral_id, e.plan_id, &e.needs),
+            Event::OutcomeMeasured(e) => self.update(fact, e.referral_id, |_| {}),
+            Event::ReferralReferredBack(e) => self.update(fact, e.referral_id, |journey| {
+                journey.status = ReferralStatus::ReferredBack;
+                journey.referred_back_to = Some(e.to_organisation.clone());
+            }),
+            Event::CaseClosed(e) => self.set_status(fact, e.referral_id, ReferralStatus::Closed),
+            Event::PrescriptionIssued(issue) => self.issue(fact, issue),
+            Event::PrescriptionAccepted(e) => {
+                self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Accepted)
+            }
+            Event::PrescriptionDeclined(e) => {
+                self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Declined)
+            }
+            Event::PrescriptionCompleted(e) => {
+                self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Completed)
+            }
+            Event::PrescriptionEnded(e) => {
+                self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Ended)
+            }
+            Event::SessionAttended(e) => self.record_session(
+                fact,
+                e.prescription_id,
+                e.session_id,
+                SessionState::Attended,
+            ),
+            Event::SessionMissed(e) => {
+                let state = SessionState::Missed {
+                    notice_given: e.notice_given,
+                };
+                self.record_session(fact, e.prescription_id, e.session_id, state)
+            }
+            Event::SessionCancelled(e) => {
+                let state = SessionState::Cancelled { by: e.cancelled_by };
+                self.record_session(fact, e.prescription_id, e.session_id, state)
+            }
+            Event::SessionRetracted(e) => {
+                let session_id = e.session_id;
+                self.update_prescription(fact, e.prescription_id, |prescription| {
+                    prescription.retract(session_id)
+                })
+            }
+        }
+    }
+
+    /// Starts a journey. A second receipt of a known referral keeps the first one's details, as
+    /// the journey's other events were recorded against them, and is shown as a step.
+    fn receive(&mut self, fact: &Fact, referral: &ReferralReceived) {
+        if self.journeys.contains_key(&referral.referral_id) {
+            self.update(fact, referral.referral_id, |_| {});
+            return;
+        }
+        let journey = Journey::received(fact, referral);
+        self.index_referral(&journey.link_worker_organisation, journey.referral_id);
+        self.journeys.insert(journey.referral_id, journey);
+    }
+
+    /// Moves a referral to the service it was passed to. Scope follows the referral: the
+    /// service that passed it on no longer finds it among its referrals.
+    fn redirect(&mut self, fact: &Fact, redirection: &ReferralRedirected) {
+        let Some(journey) = self.journeys.get_mut(&redirection.referral_id) else {
+            self.orphans += 1;
+            return;
+        };
+        journey.record(Step::of(fact, None));
+        journey.status = ReferralStatus::Redirected;
+        let to = redirection.to_organisation.clone();
+        if journey.link_worker_organisation == to {
+            return;
+        }
+        let from = std::mem::replace(&mut journey.link_worker_organisation, to.clone());
+        journey.redirected_from.push(from.clone());
+        unindex(
+            &mut self.referrals_by_organisation,
+            &from,
+            redirection.referral_id,
+        );
+        self.index_referral(&to, redirection.referral_id);
+    }
+
+    /// Issues a prescription on a known referral. A second issue of a known prescription keeps
+    /// the first, for the same reason as a second receipt.
+    fn issue(&mut self, fact: &Fact, issue: &PrescriptionIssued) {
+        let prescription_id = issue.prescription_id;
+        let Some(journey) = self.journeys.get_mut(&issue.referral_id) else {
+            self.orphans += 1;
+            return;
+        };
+        journey.record(Step::of(fact, Some(prescription_id)));
+        if self.prescriptions.contains_key(&prescription_id) {
+            return;
+        }
+        journey.prescriptions.push(prescription_id);
+        let prescription = Prescription::issued(fact, issue);
+        self.prescriptions_by_provider
+            .entry(prescription.provider.clone())
+            .or_default()
+            .insert(prescription_id);
+        self.prescriptions.insert(prescription_id, prescription);
+    }
+
+    fn set_status(&mut self, fact: &Fact, referral_id: Uuid, status: ReferralStatus) {
+        self.update(fact, referral_id, |journey| journey.status = status);
+    }
+
+    /// The latest plan agreed or amended is the plan: an amendment lists the needs in full.
+    fn set_plan(
+        &mut self,
+        fact: &Fact,
+        referral_id: Uuid,
+        plan_id: Uuid,
+        needs: &[ReferralReason],
+    ) {
+        self.update(fact, referral_id, |journey| {
+            journey.plan = Some(CarePlan {
+                plan_id,
+                needs: needs.to_vec(),
+                position: fact.position,
+            });
+        });
+    }
+
+    fn set_prescription_status(&mut self, fact: &Fact, id: Uuid, status: PrescriptionStatus) {
+        self.update_prescription(fact, id, |prescription| prescription.status = status);
+    }
+
+    fn record_session(&mut self, fact: &Fact, id: Uuid, session_id: Uuid, state: SessionState) {
+        self.update_prescription(fact, id, |prescription| {
+            prescription.record_session(fact, session_id, state)
+        });
+    }
+
+    /// Records the fact as a step of a known referral and changes it; counts an orphan otherwise.
+    fn update(&mut self, fact: &Fact, referral_id: Uuid, change: impl FnOnce(&mut Journey)) {
+        let Some(journey) = self.journeys.get_mut(&referral_id) else {
+            self.orphans += 1;
+            return;
+        };
+        journey.record(Step::of(fact, None));
+        change(journey);
+    }
+
+    /// Changes a known prescription and records the fact as a step of its referral; counts an
+    /// orphan otherwise.
+    fn update_prescription(
+        &mut self,
+        fact: &Fact,
+        prescription_id: Uuid,
+        change: impl FnOnce(&mut Prescription),
+    ) {
+        let Some(prescription) = self.prescriptions.get_mut(&prescription_id) else {
+            self.orphans += 1;
+            return;
+        };
+        change(prescription);
+        let journey = self
+            .journeys
+            .get_mut(&prescription.referral_id)
+            .expect("a prescription is issued only on a known referral");
+        journey.record(Step::of(fact, Some(prescription_id)));
+    }
+
+    fn index_referral(&mut self, organisation: &OdsCode, referral_id: Uuid) {
+        self.referrals_by_organisation
+            .entry(organisation.clone())
+            .or_default()
+            .insert(referral_id);
+    }
+
+    /// A referral's journey.
+    pub fn journey(&self, referral_id: Uuid) -> Option<&Journey> {
+        self.journeys.get(&referral_id)
+    }
+
+    /// A prescription.
+    pub fn prescription(&self, prescription_id: Uuid) -> Option<&Prescription> {
+        self.prescriptions.get(&prescription_id)
+    }
+
+    /// The referrals an organisation's link workers hold now, in referral id order (which is
+    /// the order of receipt for time-ordered UUIDv7 ids).
+    pub fn referrals_of<'a>(
+        &'a self,
+        organisation: &OdsCode,
+    ) -> impl Iterator<Item = &'a Journey> + use<'a> {
+        let ids = self.referrals_by_organisation.get(organisation);
+        ids.into_iter()
+            .flatten()
+            .map(|referral_id| &self.journeys[referral_id])
+    }
+
+    /// The prescriptions a provider was issued, in prescription id order.
+    pub fn prescriptions_of_provider<'a>(
+        &'a self,
+        provider: &OdsCode,
+    ) -> impl Iterator<Item = &'a Prescription> + use<'a> {
+        let ids = self.prescriptions_by_provider.get(provider);
+        ids.into_iter()
+            .flatten()
+            .map(|prescription_id| &self.prescriptions[prescription_id])
+    }
+
+    /// How many of a provider's prescriptions hold a place now: what its capacity limits.
+    pub fn open_prescriptions_of_provider(&self, provider: &OdsCode) -> usize {
+        self.prescriptions_of_provider(provider)
+            .filter(|prescription| prescription.status.is_open())
+            .count()
+    }
+
+    /// A referral's prescriptions, in the order they were issued; none for an unknown referral.
+    pub fn prescriptions_of_referral(
+        &self,
+        referral_id: Uuid,
+    ) -> impl Iterator<Item = &Prescription> + use<'_> {
+        let ids = self.journeys.get(&referral_id).map(|j| &j.prescriptions);
+        ids.into_iter()
+            .flatten()
+            .map(|prescription_id| &self.prescriptions[prescription_id])
+    }
+
+    /// Every journey, in referral id order.
+    pub fn journeys(&self) -> impl Iterator<Item = &Journey> + use<'_> {
+        self.journeys.values()
+    }
+
+    /// Every prescription, in prescription id order.
+    pub fn prescriptions(&self) -> impl Iterator<Item = &Prescription> + use<'_> {
+        self.prescriptions.values()
+    }
+
+    /// How many events named a referral or prescription the log had not introduced.
+    pub fn orphans(&self) -> u64 {
+        self.orphans
+    }
+
+    /// Every index entry points at a record filed under that key, and every record is indexed
+    /// exactly once.
+    pub(crate) fn assert_consistent(&self) {
+        let mut referrals_indexed = 0;
+        for (organisation, ids) in &self.referrals_by_organisation {
+            assert!(!ids.is_empty(), "no empty index entries");
+            for referral_id in ids {
+                let journey = &self.journeys[referral_id];
+                assert_eq!(&journey.link_worker_organisation, organisation);
+                referrals_indexed += 1;
+            }
+        }
+        assert_eq!(
+            referrals_indexed,
+            self.journeys.len(),
+            "referrals indexed once"
+        );
+        let mut prescriptions_indexed = 0;
+        for (provider, ids) in &self.prescriptions_by_provider {
+            for prescription_id in ids {
+                assert_eq!(&self.prescriptions[prescription_id].provider, provider);
+                prescriptions_indexed += 1;
+            }
+        }
+        assert_eq!(prescriptions_indexed, self.prescriptions.len());
+        let listed: usize = self.journeys.values().map(|j| j.prescriptions.len()).sum();
+        assert_eq!(
+            listed,
+            self.prescriptions.len(),
+            "prescriptions listed once"
+        );
+        for (referral_id, journey) in &self.journeys {
+            assert_eq!(
+                referral_id, &journey.referral_id,
+                "journeys keyed by referral"
+            );
+            for prescription_id in &journey.prescriptions {
+                assert_eq!(
+                    &self.prescriptions[prescription_id].referral_id,
+                    referral_id
+                );
+            }
+        }
+    }
+}
+
+/// Removes a referral from an organisation's index entry, dropping the entry once empty so that
+/// the index holds only organisations with referrals.
+fn unindex(index: &mut BTreeMap<OdsCode, BTreeSet<Uuid>>, organisation: &OdsCode, id: Uuid) {
+    if let Some(ids) = index.get_mut(organisation) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            index.remove(organisation);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

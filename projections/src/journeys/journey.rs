@@ -1,0 +1,201 @@
+//! One referral's journey: who it is for and with, where it stands, and every event that touched
+//! it, each kept with its position so that an answer can point back to the log.
+
+use chrono::{DateTime, Utc};
+use followfund_contracts::events::{
+    AgeBand, LongTermCondition, ReferralReason, ReferralReceived, ReferralSource,
+};
+use followfund_contracts::{OdsCode, PersonId, catalogue};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use crate::Fact;
+
+/// Where a referral stands. Each status event sets the status it names, whatever came before:
+/// commands check that a step makes sense before appending it, so the log's order is the
+/// journey's order, and a fold that second-guessed it would hide what was recorded.
+///
+/// The assessment and the care and support plan do not change the status: they happen while a
+/// referral is `Accepted` and are shown by [`Journey::assessed_at`] and [`Journey::plan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralStatus {
+    /// Received, and not yet accepted, declined or redirected.
+    Received,
+    /// The link worker service took the referral on; assessment, planning and prescribing happen
+    /// in this status.
+    Accepted,
+    /// The link worker service declined the referral. Closed to further work.
+    Declined,
+    /// Passed to another link worker service, which now holds it (see
+    /// [`Journey::link_worker_organisation`]) and has yet to accept it.
+    Redirected,
+    /// The person was referred back to a clinician, for example in a crisis. The case stays open:
+    /// prescriptions already running carry on, and the service may accept the referral again when
+    /// the person returns, or close the case.
+    ReferredBack,
+    /// The link worker closed the case. Closed to further work.
+    Closed,
+}
+
+impl ReferralStatus {
+    /// Whether work on the referral may still be recorded: every status but `Declined` and
+    /// `Closed`.
+    pub fn is_open(self) -> bool {
+        !matches!(self, ReferralStatus::Declined | ReferralStatus::Closed)
+    }
+}
+
+/// The person's care and support plan, as last agreed or amended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarePlan {
+    /// The plan's id.
+    pub plan_id: Uuid,
+    /// The needs the plan addresses, in full.
+    pub needs: Vec<ReferralReason>,
+    /// The position of the event that agreed or last amended the plan.
+    pub position: u64,
+}
+
+/// One event in a referral's journey.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The event's position in the log: read the event there for its full payload.
+    pub position: u64,
+    /// The event's type name, such as `session.attended`.
+    pub event_type: &'static str,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// When the ledger learned it.
+    pub recorded_at: DateTime<Utc>,
+    /// The organisation that recorded it.
+    pub actor_organisation: String,
+    /// The prescription the event concerns, for prescription and session events.
+    pub prescription_id: Option<Uuid>,
+}
+
+impl Step {
+    /// The step a fact makes in a journey.
+    pub(crate) fn of(fact: &Fact, prescription_id: Option<Uuid>) -> Step {
+        Step {
+            position: fact.position,
+            event_type: fact.event.type_name(),
+            occurred_at: fact.occurred_at,
+            recorded_at: fact.recorded_at,
+            actor_organisation: fact.actor_organisation.clone(),
+            prescription_id,
+        }
+    }
+}
+
+/// A referral and everything recorded about it since.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journey {
+    /// The referral's id.
+    pub referral_id: Uuid,
+    /// The person referred (pseudonymous).
+    pub person_id: PersonId,
+    /// The organisation whose link workers hold the referral now; a redirection moves it.
+    pub link_worker_organisation: OdsCode,
+    /// Organisations that held the referral before it was redirected, oldest first.
+    pub redirected_from: Vec<OdsCode>,
+    /// The referring organisation, when it has a code.
+    pub referrer: Option<OdsCode>,
+    /// Who referred the person.
+    pub source: ReferralSource,
+    /// Why the person was referred.
+    pub reasons: Vec<ReferralReason>,
+    /// The person's age band when referred.
+    pub age_band: AgeBand,
+    /// Long-term conditions the person lives with.
+    pub conditions: Vec<LongTermCondition>,
+    /// When the referral was received (valid time).
+    pub received_at: DateTime<Utc>,
+    /// Where the referral stands.
+    pub status: ReferralStatus,
+    /// When the initial assessment was held; a later assessment does not move it.
+    pub assessed_at: Option<DateTime<Utc>>,
+    /// The care and support plan, once agreed.
+    pub plan: Option<CarePlan>,
+    /// The clinician's organisation the person was last referred back to, if any.
+    pub referred_back_to: Option<OdsCode>,
+    /// Every event that touched the referral or its prescriptions, in position order.
+    pub steps: Vec<Step>,
+    /// The referral's prescriptions, in the order they were issued.
+    pub prescriptions: Vec<Uuid>,
+}
+
+impl Journey {
+    /// A journey as its `referral.received` starts it.
+    pub(crate) fn received(fact: &Fact, referral: &ReferralReceived) -> Journey {
+        Journey {
+            referral_id: referral.referral_id,
+            person_id: referral.person_id,
+            link_worker_organisation: referral.link_worker_organisation.clone(),
+            redirected_from: Vec::new(),
+            referrer: referral.referrer.clone(),
+            source: referral.source,
+            reasons: referral.reasons.clone(),
+            age_band: referral.age_band,
+            conditions: referral.conditions.clone(),
+            received_at: fact.occurred_at,
+            status: ReferralStatus::Received,
+            assessed_at: None,
+            plan: None,
+            referred_back_to: None,
+            steps: vec![Step::of(fact, None)],
+            prescriptions: Vec::new(),
+        }
+    }
+
+    /// Records a step, which must come after every step already recorded.
+    pub(crate) fn record(&mut self, step: Step) {
+        if let Some(last) = self.steps.last() {
+            assert!(last.position < step.position, "steps are in position order");
+        }
+        self.steps.push(step);
+    }
+
+    /// The position of the event that received the referral.
+    pub fn received_position(&self) -> u64 {
+        self.steps
+            .first()
+            .expect("a journey starts with its receipt")
+            .position
+    }
+}
+
+/// A step as a snapshot holds it. Its type name is read back as the catalogue's own
+/// `&'static str`, so that folding needs no allocation for it and a snapshot cannot hold a type
+/// the catalogue lacks.
+#[derive(Deserialize)]
+struct StoredStep {
+    position: u64,
+    event_type: String,
+    occurred_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    actor_organisation: String,
+    prescription_id: Option<Uuid>,
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Step, D::Error> {
+        let stored = StoredStep::deserialize(deserializer)?;
+        let event_type = catalogue()
+            .iter()
+            .find(|entry| entry.name == stored.event_type)
+            .map(|entry| entry.name)
+            .ok_or_else(|| {
+                D::Error::custom(format!("unknown event type `{}`", stored.event_type))
+            })?;
+        Ok(Step {
+            position: stored.position,
+            event_type,
+            occurred_at: stored.occurred_at,
+            recorded_at: stored.recorded_at,
+            actor_organisation: stored.actor_organisation,
+            prescription_id: stored.prescription_id,
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! One prescription: the activity a person was prescribed, where it stands with the provider, and
+//! what happened at each of its sessions.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use followfund_contracts::OdsCode;
+use followfund_contracts::events::{ActivityType, CancelledBy, PrescriptionIssued};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Fact;
+
+/// Where a prescription stands. As for referrals, each status event sets the status it names:
+/// commands keep the order meaningful, and the fold shows what the log holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrescriptionStatus {
+    /// Issued; the provider has not answered yet.
+    Issued,
+    /// The provider accepted it and will offer the person a place.
+    Accepted,
+    /// The provider declined it or did not answer in time.
+    Declined,
+    /// The person completed the activity.
+    Completed,
+    /// It ended before completion.
+    Ended,
+}
+
+impl PrescriptionStatus {
+    /// Whether the prescription holds a place at the provider, which is what a provider's
+    /// capacity counts: issued or accepted, not yet declined, completed or ended.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            PrescriptionStatus::Issued | PrescriptionStatus::Accepted
+        )
+    }
+}
+
+/// What happened at a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// The person attended.
+    Attended,
+    /// The person missed it.
+    Missed {
+        /// Whether the person gave the notice the agreement asks for.
+        notice_given: bool,
+    },
+    /// It was cancelled before it took place.
+    Cancelled {
+        /// Who cancelled it.
+        by: CancelledBy,
+    },
+    /// An attendance was recorded in error and withdrawn.
+    Retracted,
+}
+
+/// A session of a prescription, as first recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// What happened at it.
+    pub state: SessionState,
+    /// When the session took place (the recording event's valid time), which decides the tariff
+    /// that prices it.
+    pub occurred_at: DateTime<Utc>,
+    /// The position of the event that recorded the session; a retraction leaves it, and the
+    /// retraction is a step of the journey.
+    pub position: u64,
+}
+
+/// A prescription of an activity run by a provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prescription {
+    /// The prescription's id.
+    pub prescription_id: Uuid,
+    /// The referral it belongs to.
+    pub referral_id: Uuid,
+    /// The organisation running the activity.
+    pub provider: OdsCode,
+    /// The kind of activity.
+    pub activity_type: ActivityType,
+    /// The agreement that prices its sessions; none when the activity is unfunded.
+    pub agreement_id: Option<Uuid>,
+    /// When it was issued (valid time), which decides the financial year it counts against.
+    pub issued_at: DateTime<Utc>,
+    /// The position of the event that issued it.
+    pub issued_position: u64,
+    /// Where it stands.
+    pub status: PrescriptionStatus,
+    /// Its sessions, by session id.
+    pub sessions: BTreeMap<Uuid, SessionRecord>,
+}
+
+impl Prescription {
+    /// A prescription as `prescription.issued` creates it.
+    pub(crate) fn issued(fact: &Fact, issue: &PrescriptionIssued) -> Prescription {
+        Prescription {
+            prescription_id: issue.prescription_id,
+            referral_id: issue.referral_id,
+            provider: issue.provider.clone(),
+            activity_type: issue.activity_type,
+            agreement_id: issue.agreement_id,
+            issued_at: fact.occurred_at,
+            issued_position: fact.position,
+            status: PrescriptionStatus::Issued,
+            sessions: BTreeMap::new(),
+        }
+    }
+
+    /// How many sessions the person attended, not counting attendances since retracted.
+    pub fn attended_count(&self) -> usize {
+        self.sessions
+            .values()
+            .filter(|session| session.state == SessionState::Attended)
+            .count()
+    }
+
+    /// Records what happened at a session. The first record of a session stands: a repeated
+    /// attendance is the same fact sent twice, and a conflicting record (missed after attended,
+    /// say) is refused by commands, so an import is the only way one reaches the log and the
+    /// first word is kept. A retracted session is free to be recorded again, because the
+    /// retraction withdrew the only record it had.
+    pub(crate) fn record_session(&mut self, fact: &Fact, session_id: Uuid, state: SessionState) {
+        debug_assert_ne!(state, SessionState::Retracted, "retract through `retract`");
+        let free = self
+            .sessions
+            .get(&session_id)
+            .is_none_or(|session| session.state == SessionState::Retracted);
+        if free {
+            let record = SessionRecord {
+                state,
+                occurred_at: fact.occurred_at,
+                position: fact.position,
+            };
+            self.sessions.insert(session_id, record);
+        }
+    }
+
+    /// Withdraws an attendance. Only an attendance can be retracted: retracting a session that
+    /// was missed, cancelled, already retracted or never recorded changes nothing.
+    pub(crate) fn retract(&mut self, session_id: Uuid) {
+        if let Some(session) = self.sessions.get_mut(&session_id)
+            && session.state == SessionState::Attended
+        {
+            session.state = SessionState::Retracted;
+        }
+    }
+}

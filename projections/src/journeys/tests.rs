@@ -1,0 +1,333 @@
+//! Scenarios along the referral pathway, each folded from an empty log.
+
+use followfund_contracts::events::{CancelledBy, ReferralReason};
+
+use super::*;
+use crate::ReadModels;
+use crate::fixtures::*;
+
+const PROVIDER: &str = "PROV1";
+
+#[test]
+fn a_completed_prescription_counts_attendances_not_retracted() {
+    let (referral, prescription) = (id(1), id(2));
+    let (first, second, third) = (id(11), id(12), id(13));
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    history.push(accepted(referral));
+    history.push(assessed(referral));
+    history.push(plan_agreed(
+        referral,
+        id(3),
+        vec![ReferralReason::Loneliness],
+    ));
+    let issued_at = history.push(issued(prescription, referral, PROVIDER));
+    history.push(prescription_accepted(prescription));
+    history.push(attended(prescription, first));
+    let second_at = history.push(attended(prescription, second));
+    history.push(attended(prescription, third));
+    let retracted_at = history.push(retracted(prescription, second));
+    let completed_at = history.push(completed(prescription));
+    let models = history.fold();
+    let journeys = &models.journeys;
+
+    let journey = journeys.journey(referral).unwrap();
+    assert_eq!(journey.status, ReferralStatus::Accepted);
+    assert_eq!(journey.received_at, start() + chrono::Duration::hours(1));
+    assert_eq!(
+        journey.assessed_at,
+        Some(start() + chrono::Duration::hours(3))
+    );
+    assert_eq!(journey.plan.as_ref().unwrap().plan_id, id(3));
+    assert_eq!(journey.prescriptions, [prescription]);
+    let positions: Vec<u64> = journey.steps.iter().map(|step| step.position).collect();
+    assert_eq!(positions, (1..=completed_at).collect::<Vec<_>>());
+    let retraction = &journey.steps[retracted_at as usize - 1];
+    assert_eq!(retraction.event_type, "session.retracted");
+    assert_eq!(retraction.prescription_id, Some(prescription));
+    assert_eq!(retraction.actor_organisation, ACTOR);
+
+    let prescription = journeys.prescription(prescription).unwrap();
+    assert_eq!(prescription.status, PrescriptionStatus::Completed);
+    assert_eq!(prescription.issued_position, issued_at);
+    assert_eq!(prescription.sessions.len(), 3);
+    assert_eq!(prescription.attended_count(), 2);
+    let withdrawn = &prescription.sessions[&second];
+    assert_eq!(withdrawn.state, SessionState::Retracted);
+    assert_eq!(
+        withdrawn.position, second_at,
+        "the record still points to the attendance"
+    );
+
+    assert_eq!(journeys.referrals_of(&ods(ACTOR)).count(), 1);
+    assert_eq!(
+        journeys.prescriptions_of_provider(&ods(PROVIDER)).count(),
+        1
+    );
+    assert_eq!(journeys.prescriptions_of_referral(referral).count(), 1);
+    assert_eq!(journeys.open_prescriptions_of_provider(&ods(PROVIDER)), 0);
+    assert_eq!(journeys.orphans(), 0);
+}
+
+#[test]
+fn a_declined_referral_is_closed_to_further_work() {
+    let referral = id(1);
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    history.push(declined(referral));
+    let models = history.fold();
+
+    let journey = models.journeys.journey(referral).unwrap();
+    assert_eq!(journey.status, ReferralStatus::Declined);
+    assert!(!journey.status.is_open());
+    assert!(journey.prescriptions.is_empty());
+    assert_eq!(journey.steps.len(), 2);
+    assert_eq!(journey.steps[1].event_type, "referral.declined");
+    assert_eq!(
+        models.journeys.referrals_of(&ods(ACTOR)).count(),
+        1,
+        "a declined referral stays in its service's list"
+    );
+}
+
+#[test]
+fn events_for_unknown_referrals_and_prescriptions_are_counted_as_orphans() {
+    let (referral, prescription) = (id(1), id(2));
+    let mut history = History::new();
+    history.push(accepted(referral));
+    history.push(issued(prescription, referral, PROVIDER));
+    history.push(attended(prescription, id(11)));
+    history.push(completed(prescription));
+    history.push(received(id(5), ACTOR));
+    history.push(closed(id(6)));
+    let models = history.fold();
+
+    assert_eq!(models.journeys.orphans(), 5);
+    assert!(models.journeys.journey(referral).is_none());
+    assert!(models.journeys.prescription(prescription).is_none());
+    assert_eq!(
+        models
+            .journeys
+            .prescriptions_of_provider(&ods(PROVIDER))
+            .count(),
+        0
+    );
+    assert_eq!(models.journeys.journey(id(5)).unwrap().steps.len(), 1);
+}
+
+#[test]
+fn a_second_attendance_for_a_session_keeps_the_first() {
+    let (referral, prescription, session) = (id(1), id(2), id(11));
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    history.push(issued(prescription, referral, PROVIDER));
+    let first_at = history.push(attended(prescription, session));
+    history.push(attended(prescription, session));
+    history.push(missed(prescription, session, false));
+    let models = history.fold();
+
+    let prescription = models.journeys.prescription(prescription).unwrap();
+    let record = &prescription.sessions[&session];
+    assert_eq!(record.state, SessionState::Attended);
+    assert_eq!(record.position, first_at);
+    assert_eq!(record.occurred_at, start() + chrono::Duration::hours(3));
+    assert_eq!(prescription.attended_count(), 1);
+    let journey = models.journeys.journey(referral).unwrap();
+    assert_eq!(
+        journey.steps.len(),
+        5,
+        "every event stays visible in the journey"
+    );
+}
+
+#[test]
+fn a_retracted_session_may_be_recorded_again_and_only_attendance_is_retracted() {
+    let (referral, prescription) = (id(1), id(2));
+    let (corrected, missed_session, cancelled_session) = (id(11), id(12), id(13));
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    history.push(issued(prescription, referral, PROVIDER));
+    history.push(attended(prescription, corrected));
+    history.push(retracted(prescription, corrected));
+    let recorded_again_at = history.push(missed(prescription, corrected, true));
+    history.push(missed(prescription, missed_session, false));
+    history.push(retracted(prescription, missed_session));
+    history.push(cancelled(prescription, cancelled_session));
+    history.push(retracted(prescription, id(99)));
+    let models = history.fold();
+
+    let prescription = models.journeys.prescription(prescription).unwrap();
+    let again = &prescription.sessions[&corrected];
+    assert_eq!(again.state, SessionState::Missed { notice_given: true });
+    assert_eq!(again.position, recorded_again_at);
+    assert_eq!(
+        prescription.sessions[&missed_session].state,
+        SessionState::Missed {
+            notice_given: false
+        }
+    );
+    assert_eq!(
+        prescription.sessions[&cancelled_session].state,
+        SessionState::Cancelled {
+            by: CancelledBy::Provider
+        }
+    );
+    assert_eq!(
+        prescription.sessions.len(),
+        3,
+        "retracting an unknown session adds none"
+    );
+    assert_eq!(prescription.attended_count(), 0);
+    assert_eq!(models.journeys.orphans(), 0);
+}
+
+#[test]
+fn a_redirected_referral_moves_to_the_receiving_service() {
+    let referral = id(1);
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    history.push(redirected(referral, "ANCHOR2"));
+    let models = history.fold();
+
+    let journey = models.journeys.journey(referral).unwrap();
+    assert_eq!(journey.status, ReferralStatus::Redirected);
+    assert!(journey.status.is_open());
+    assert_eq!(journey.link_worker_organisation, ods("ANCHOR2"));
+    assert_eq!(journey.redirected_from, [ods(ACTOR)]);
+    assert_eq!(models.journeys.referrals_of(&ods(ACTOR)).count(), 0);
+    assert_eq!(models.journeys.referrals_of(&ods("ANCHOR2")).count(), 1);
+
+    history.push(accepted(referral));
+    let models = history.fold();
+    let journey = models.journeys.journey(referral).unwrap();
+    assert_eq!(
+        journey.status,
+        ReferralStatus::Accepted,
+        "the new service takes it on"
+    );
+}
+
+#[test]
+fn a_referral_referred_back_stays_open_until_closed() {
+    let (referral, prescription) = (id(1), id(2));
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    history.push(accepted(referral));
+    history.push(issued(prescription, referral, PROVIDER));
+    history.push(referred_back(referral));
+    let models = history.fold();
+    let journey = models.journeys.journey(referral).unwrap();
+    assert_eq!(journey.status, ReferralStatus::ReferredBack);
+    assert!(journey.status.is_open());
+    assert_eq!(journey.referred_back_to, Some(ods("B82005")));
+
+    history.push(attended(prescription, id(11)));
+    history.push(closed(referral));
+    let models = history.fold();
+    let journey = models.journeys.journey(referral).unwrap();
+    assert_eq!(journey.status, ReferralStatus::Closed);
+    assert!(!journey.status.is_open());
+    let prescription = models.journeys.prescription(prescription).unwrap();
+    assert_eq!(prescription.attended_count(), 1, "the activity carried on");
+}
+
+#[test]
+fn an_amended_plan_replaces_the_needs_in_full() {
+    let (referral, plan) = (id(1), id(3));
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    history.push(plan_agreed(
+        referral,
+        plan,
+        vec![ReferralReason::Loneliness],
+    ));
+    let amended_at = history.push(plan_amended(
+        referral,
+        plan,
+        vec![ReferralReason::Financial, ReferralReason::Housing],
+    ));
+    let models = history.fold();
+
+    let plan = models
+        .journeys
+        .journey(referral)
+        .unwrap()
+        .plan
+        .clone()
+        .unwrap();
+    assert_eq!(
+        plan.needs,
+        [ReferralReason::Financial, ReferralReason::Housing]
+    );
+    assert_eq!(plan.position, amended_at);
+}
+
+#[test]
+fn a_second_receipt_or_issue_keeps_the_first_details() {
+    let (referral, prescription) = (id(1), id(2));
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    history.push(received(referral, "ANCHOR2"));
+    history.push(issued(prescription, referral, PROVIDER));
+    history.push(issued(prescription, referral, "PROV2"));
+    let models = history.fold();
+
+    let journey = models.journeys.journey(referral).unwrap();
+    assert_eq!(journey.link_worker_organisation, ods(ACTOR));
+    assert_eq!(journey.steps.len(), 4);
+    assert_eq!(journey.prescriptions, [prescription]);
+    let kept = models.journeys.prescription(prescription).unwrap();
+    assert_eq!(kept.provider, ods(PROVIDER));
+    assert_eq!(models.journeys.referrals_of(&ods("ANCHOR2")).count(), 0);
+    assert_eq!(models.journeys.orphans(), 0);
+}
+
+#[test]
+fn open_prescriptions_are_those_issued_or_accepted() {
+    let referral = id(1);
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    for n in 0..4 {
+        history.push(issued(id(20 + n), referral, PROVIDER));
+    }
+    history.push(prescription_accepted(id(21)));
+    history.push(prescription_declined(id(22)));
+    history.push(completed(id(23)));
+    let models = history.fold();
+
+    assert_eq!(
+        models
+            .journeys
+            .open_prescriptions_of_provider(&ods(PROVIDER)),
+        2
+    );
+    let issued_order: Vec<Uuid> = models
+        .journeys
+        .prescriptions_of_referral(referral)
+        .map(|prescription| prescription.prescription_id)
+        .collect();
+    assert_eq!(issued_order, [id(20), id(21), id(22), id(23)]);
+    assert_eq!(models.journeys.prescriptions_of_referral(id(9)).count(), 0);
+}
+
+#[test]
+fn a_snapshot_reads_step_types_back_from_the_catalogue() {
+    let referral = id(1);
+    let mut history = History::new();
+    history.push(received(referral, ACTOR));
+    history.push(accepted(referral));
+    let models = history.fold();
+
+    let text = serde_json::to_string(&models).unwrap();
+    let loaded: ReadModels = serde_json::from_str(&text).unwrap();
+    assert_eq!(loaded, models);
+
+    let unknown = text.replace("referral.accepted", "referral.vanished");
+    let error = serde_json::from_str::<ReadModels>(&unknown).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("unknown event type `referral.vanished`"),
+        "{error}"
+    );
+}

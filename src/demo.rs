@@ -1,0 +1,228 @@
+//! A demonstration data set: a commissioner, anchors, providers, PCNs and a few hundred
+//! referrals at every stage of the pathway, generated the same way for the same seed.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use followfund_contracts::{Nation, Role};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::admin::{self, AdminError};
+use crate::store::{Actor, NewEvent, Store, StoreError};
+
+/// Referrals in the demonstration set.
+pub const DEMO_REFERRALS: u64 = 300;
+
+/// The organisations of the demonstration set: code, name, role, parent.
+const ORGANISATIONS: &[(&str, &str, Role, Option<&str>)] = &[
+    (
+        "QHM",
+        "North East and North Cumbria ICB",
+        Role::Commissioner,
+        None,
+    ),
+    (
+        "ANC01",
+        "Tyneside Community Anchor",
+        Role::Anchor,
+        Some("QHM"),
+    ),
+    (
+        "ANC02",
+        "Wearside Wellbeing Anchor",
+        Role::Anchor,
+        Some("QHM"),
+    ),
+    (
+        "VCS01",
+        "Riverside Walking Group",
+        Role::Provider,
+        Some("ANC01"),
+    ),
+    (
+        "VCS02",
+        "Allotment Growers Collective",
+        Role::Provider,
+        Some("ANC01"),
+    ),
+    (
+        "VCS03",
+        "Citizens Money Advice",
+        Role::Provider,
+        Some("ANC02"),
+    ),
+    ("VCS04", "Open Door Arts", Role::Provider, Some("ANC02")),
+    ("U12345", "Central Newcastle PCN", Role::Pcn, Some("QHM")),
+    ("U23456", "Sunderland East PCN", Role::Pcn, Some("QHM")),
+    ("INV01", "Outcomes Investment Fund", Role::Investor, None),
+    ("AUD01", "Ledger Audit Office", Role::Auditor, None),
+    ("ADM01", "Followfund Administration", Role::Admin, None),
+];
+
+/// Loads the set into an empty log; does nothing to a log that already holds events.
+pub async fn load(store: &Store, seed: u64) -> Result<bool, AdminError> {
+    if store.head_position() > 0 {
+        return Ok(false);
+    }
+    for (code, name, role, parent) in ORGANISATIONS {
+        admin::organisation_add(store, code, name, *role, Nation::England, *parent).await?;
+    }
+    let mut random = Lcg(seed);
+    for index in 0..DEMO_REFERRALS {
+        let events = journey(&mut random, seed, index)?;
+        store.append(events, vec![]).await?;
+    }
+    Ok(true)
+}
+
+/// Issues a fresh token for each organisation of the set.
+pub async fn tokens(store: &Store) -> Result<Vec<(String, Role, String)>, AdminError> {
+    let mut issued = Vec::new();
+    for (code, _, role, _) in ORGANISATIONS {
+        let (secret, _) = admin::token_create(store, code, *role).await?;
+        issued.push((code.to_string(), *role, secret));
+    }
+    Ok(issued)
+}
+
+/// One referral's events, as far along the pathway as chance takes it.
+fn journey(random: &mut Lcg, seed: u64, index: u64) -> Result<Vec<NewEvent>, StoreError> {
+    let referral_id = demo_id(seed, index, 0);
+    let anchor = if random.below(2) == 0 {
+        "ANC01"
+    } else {
+        "ANC02"
+    };
+    let providers: &[&str] = if anchor == "ANC01" {
+        &["VCS01", "VCS02"]
+    } else {
+        &["VCS03", "VCS04"]
+    };
+    let start = Utc.with_ymd_and_hms(2025, 10, 1, 9, 0, 0).unwrap()
+        + Duration::days(random.below(150) as i64);
+    let mut pathway = Pathway {
+        events: Vec::new(),
+        stream: format!("referral-{referral_id}"),
+        anchor,
+        at: start,
+    };
+    pathway.add("referral.received", json!({
+        "referral_id": referral_id, "person_id": demo_id(seed, index, 1),
+        "source": random.pick(&["gp_practice", "self_referral", "housing", "pharmacist"]),
+        "referrer": "A81001", "link_worker_organisation": anchor,
+        "reasons": [random.pick(&["loneliness", "mental_wellbeing", "financial", "physical_activity"])],
+        "age_band": random.pick(&["25-39", "40-54", "55-64", "65-74", "75+"]),
+        "conditions": if random.below(3) == 0 { json!(["diabetes"]) } else { json!([]) },
+    }))?;
+    if random.below(10) == 0 {
+        pathway.add(
+            "referral.declined",
+            json!({ "referral_id": referral_id, "reason": "unable_to_contact" }),
+        )?;
+        return Ok(pathway.events);
+    }
+    pathway.add("referral.accepted", json!({ "referral_id": referral_id }))?;
+    pathway.add(
+        "assessment.held",
+        json!({ "referral_id": referral_id, "duration_minutes": 60 + 15 * random.below(5) }),
+    )?;
+    pathway.add("plan.agreed", json!({ "referral_id": referral_id, "plan_id": demo_id(seed, index, 2), "needs": ["loneliness"] }))?;
+    let provider = providers[random.below(2) as usize];
+    let prescription_id = demo_id(seed, index, 3);
+    pathway.add(
+        "prescription.issued",
+        json!({
+            "prescription_id": prescription_id, "referral_id": referral_id, "provider": provider,
+            "activity_type": random.pick(&["walking", "gardening", "debt_advice", "arts"]),
+            "agreement_id": null,
+        }),
+    )?;
+    pathway.add(
+        "prescription.accepted",
+        json!({ "prescription_id": prescription_id }),
+    )?;
+    let sessions = random.below(11);
+    for session in 0..sessions {
+        let session_id = demo_id(seed, index, 10 + session);
+        pathway.at += Duration::days(7);
+        if random.below(8) == 0 {
+            pathway.add("session.missed", json!({ "prescription_id": prescription_id, "session_id": session_id, "notice_given": false }))?;
+        } else {
+            pathway.add(
+                "session.attended",
+                json!({ "prescription_id": prescription_id, "session_id": session_id }),
+            )?;
+        }
+    }
+    let ending = if sessions >= 8 {
+        (
+            "prescription.completed",
+            json!({ "prescription_id": prescription_id }),
+        )
+    } else {
+        (
+            "prescription.ended",
+            json!({ "prescription_id": prescription_id, "reason": "did_not_attend" }),
+        )
+    };
+    if sessions >= 3 {
+        pathway.add(ending.0, ending.1)?;
+        pathway.add(
+            "case.closed",
+            json!({ "referral_id": referral_id, "reason": "goals_met" }),
+        )?;
+    }
+    Ok(pathway.events)
+}
+
+struct Pathway {
+    events: Vec<NewEvent>,
+    stream: String,
+    anchor: &'static str,
+    at: DateTime<Utc>,
+}
+
+impl Pathway {
+    fn add(&mut self, event_type: &str, data: Value) -> Result<(), StoreError> {
+        self.at += Duration::hours(26);
+        let actor = Actor {
+            organisation: self.anchor.to_string(),
+            role: "anchor".into(),
+            user: None,
+        };
+        let event = NewEvent::from_parts(
+            Uuid::now_v7(),
+            self.stream.clone(),
+            event_type,
+            1,
+            data,
+            actor,
+            self.at,
+        )
+        .unwrap_or_else(|error| panic!("the demonstration {event_type} is valid: {error}"));
+        self.events.push(event);
+        Ok(())
+    }
+}
+
+/// Ids that are the same for the same seed, referral and slot.
+fn demo_id(seed: u64, referral: u64, slot: u64) -> Uuid {
+    Uuid::from_u128((u128::from(seed) << 96) | (u128::from(referral) << 32) | u128::from(slot))
+}
+
+/// A small linear congruential generator: the demonstration needs repeatable variety, not
+/// statistical quality.
+struct Lcg(u64);
+
+impl Lcg {
+    fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
+        options[self.below(options.len() as u64) as usize]
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}

@@ -1,0 +1,208 @@
+//! The projection runner: folds the log into the read models held in memory, follows new
+//! commits, snapshots the state so that a restart replays only the tail, and lets a request
+//! wait until the position it wrote has been folded (read-your-writes).
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use followfund_contracts::CatalogueError;
+use followfund_projections::{Fact, ReadModels};
+use tokio::sync::watch;
+
+use crate::store::{RecordedEvent, Snapshot, Store, StoreError};
+
+/// The name the read models' snapshot is stored under.
+const SNAPSHOT_NAME: &str = "read-models";
+/// Events folded between snapshots.
+pub const SNAPSHOT_EVERY_EVENTS: u64 = 50_000;
+/// Events folded under one write lock.
+const FOLD_BATCH_EVENTS: usize = 1_000;
+/// How long a query may wait for the read models to reach a position it asks for.
+pub const READ_YOUR_WRITES_WAIT_MS: u64 = 5_000;
+
+/// Why the read models could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The log could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event does not decode: the log holds a type this build does not know, or was
+    /// altered.
+    #[error("the event at position {position} cannot be folded: {error}; run `followfund verify`")]
+    Undecodable {
+        /// Where.
+        position: u64,
+        /// Why.
+        error: CatalogueError,
+    },
+}
+
+/// The read models shared by every request, and how far they have folded.
+#[derive(Clone)]
+pub struct Runner {
+    models: Arc<RwLock<ReadModels>>,
+    folded: watch::Receiver<u64>,
+}
+
+/// The read models are not yet at the position a request waited for.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the read models are at position {folded}, not yet at {wanted}, after waiting {waited_ms} ms: retry shortly"
+)]
+pub struct NotYetFolded {
+    /// How far they are.
+    pub folded: u64,
+    /// What was asked for.
+    pub wanted: u64,
+    /// How long the request waited.
+    pub waited_ms: u64,
+}
+
+impl Runner {
+    /// Loads the latest snapshot (unless it was folded by another version of the code), folds
+    /// the log's tail up to its head, then follows new commits in the background.
+    pub async fn start(store: Store) -> Result<Runner, RunnerError> {
+        let mut models = snapshot_load(&store).await?;
+        let (mut subscription, head) = (
+            store.subscribe(models.position() + 1),
+            store.head_position(),
+        );
+        while models.position() < head {
+            fold(
+                &mut models,
+                &subscription.next_batch(FOLD_BATCH_EVENTS).await?,
+            )?;
+        }
+        if models.position() > 0 {
+            snapshot_save(&store, &models).await?;
+        }
+        let (folded_tx, folded) = watch::channel(models.position());
+        let models = Arc::new(RwLock::new(models));
+        tokio::spawn(follow(store, subscription, models.clone(), folded_tx));
+        Ok(Runner { models, folded })
+    }
+
+    /// The read models as of now; hold the guard briefly and never across an await.
+    pub fn read(&self) -> RwLockReadGuard<'_, ReadModels> {
+        self.models
+            .read()
+            .expect("a fold never panics while holding the lock")
+    }
+
+    /// The last position folded.
+    pub fn position(&self) -> u64 {
+        *self.folded.borrow()
+    }
+
+    /// Waits until `position` is folded, for at most `wait`.
+    pub async fn wait_for(&self, position: u64, wait: Duration) -> Result<(), NotYetFolded> {
+        let mut folded = self.folded.clone();
+        let reached = tokio::time::timeout(wait, folded.wait_for(|at| *at >= position)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(NotYetFolded {
+                folded: self.position(),
+                wanted: position,
+                waited_ms: wait.as_millis() as u64,
+            }),
+        }
+    }
+}
+
+async fn follow(
+    store: Store,
+    mut subscription: crate::store::Subscription,
+    models: Arc<RwLock<ReadModels>>,
+    folded: watch::Sender<u64>,
+) {
+    let mut snapshot_position = *folded.borrow();
+    loop {
+        let result = async {
+            let batch = subscription.next_batch(FOLD_BATCH_EVENTS).await?;
+            let facts = decode(&batch)?;
+            let mut models = models
+                .write()
+                .expect("a fold never panics while holding the lock");
+            for fact in &facts {
+                models.apply(fact);
+            }
+            Ok::<u64, RunnerError>(models.position())
+        }
+        .await;
+        match result {
+            Ok(position) => {
+                folded.send_replace(position);
+                if position - snapshot_position >= SNAPSHOT_EVERY_EVENTS {
+                    let copy = models.read().expect("not poisoned").clone();
+                    if let Err(error) = snapshot_save(&store, &copy).await {
+                        tracing::warn!(%error, "saving a snapshot failed; the next restart replays further");
+                    }
+                    snapshot_position = position;
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "the read models stopped following the log");
+                return;
+            }
+        }
+    }
+}
+
+fn fold(models: &mut ReadModels, batch: &[RecordedEvent]) -> Result<(), RunnerError> {
+    for fact in decode(batch)? {
+        models.apply(&fact);
+    }
+    Ok(())
+}
+
+fn decode(batch: &[RecordedEvent]) -> Result<Vec<Fact>, RunnerError> {
+    batch.iter().map(fact).collect()
+}
+
+/// An event as the projections see it, decoded once.
+pub fn fact(event: &RecordedEvent) -> Result<Fact, RunnerError> {
+    let decoded = event.decode().map_err(|error| RunnerError::Undecodable {
+        position: event.position,
+        error,
+    })?;
+    Ok(Fact {
+        position: event.position,
+        stream: event.stream.clone(),
+        occurred_at: event.occurred_at,
+        recorded_at: event.recorded_at,
+        actor_organisation: event.actor.organisation.clone(),
+        actor_role: event.actor.role.clone(),
+        event: decoded,
+    })
+}
+
+async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
+    let Some(snapshot) = store.snapshot_load(SNAPSHOT_NAME).await? else {
+        return Ok(ReadModels::default());
+    };
+    if snapshot.version != ReadModels::VERSION {
+        tracing::info!(
+            stored = snapshot.version,
+            current = ReadModels::VERSION,
+            "snapshot from another version: rebuilding"
+        );
+        return Ok(ReadModels::default());
+    }
+    match serde_json::from_slice::<ReadModels>(&snapshot.state) {
+        Ok(models) if models.position() == snapshot.position => Ok(models),
+        _ => {
+            tracing::warn!("the stored snapshot does not read back: rebuilding from the log");
+            Ok(ReadModels::default())
+        }
+    }
+}
+
+async fn snapshot_save(store: &Store, models: &ReadModels) -> Result<(), StoreError> {
+    let state = serde_json::to_vec(models).expect("read models serialise");
+    let snapshot = Snapshot {
+        version: ReadModels::VERSION,
+        position: models.position(),
+        state,
+    };
+    store.snapshot_save(SNAPSHOT_NAME, &snapshot).await
+}
