@@ -4,6 +4,8 @@
 pub mod auth;
 mod errors;
 pub mod http;
+mod journeys;
+mod mutations;
 mod schema;
 
 use axum::body::Bytes;

@@ -5,18 +5,24 @@ use std::time::Duration;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields, query};
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, Enum, Json, Object, Result, Schema, SimpleObject,
+    Context, EmptySubscription, Enum, Json, MergedObject, Object, Result, Schema, SimpleObject,
 };
 use chrono::{DateTime, Utc};
 use followfund_contracts::{OdsCode, Role};
 
 use super::auth::Principal;
 use super::errors::{bad_input, forbidden, not_found, unauthenticated};
+use super::journeys::JourneyQuery;
+use super::mutations::Mutation;
 use crate::runner::{READ_YOUR_WRITES_WAIT_MS, Runner};
 use crate::store::{RecordedEvent, Store};
 
 /// The schema type served at `/graphql`.
-pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Every query, merged from the modules that answer them.
+#[derive(MergedObject, Default)]
+pub struct Query(LogQuery, JourneyQuery);
 
 /// The most items one page of a list returns.
 pub const PAGE_SIZE_MAX: usize = 500;
@@ -27,7 +33,7 @@ pub const QUERY_COMPLEXITY_MAX: usize = 2_000;
 
 /// Builds the schema over the log and its read models.
 pub fn build_schema(store: Store, runner: Runner) -> ApiSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation, EmptySubscription)
         .data(store)
         .data(runner)
         .limit_depth(QUERY_DEPTH_MAX)
@@ -55,11 +61,12 @@ pub enum RoleName {
     Admin,
 }
 
-/// Read access to the ledger.
-pub struct Query;
+/// Queries over organisations and the log itself.
+#[derive(Default)]
+pub struct LogQuery;
 
 #[Object]
-impl Query {
+impl LogQuery {
     /// Who the bearer token speaks for.
     async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
         let principal = principal(ctx)?;

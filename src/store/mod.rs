@@ -301,6 +301,23 @@ impl Store {
         }
     }
 
+    /// The event with this id, if it is in the log.
+    pub async fn read_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        match &self.inner.reader {
+            Reader::Sqlite(log) => log.read_event(event_id).await,
+            Reader::Postgres(log) => log.read_event(event_id).await,
+        }
+    }
+
+    /// The version `stream` had once the log reached `position` (0 if it did not exist then):
+    /// what a command decided against the read models at that position must expect.
+    pub async fn stream_version_at(&self, stream: &str, position: u64) -> Result<u64, StoreError> {
+        match &self.inner.reader {
+            Reader::Sqlite(log) => log.stream_version_at(stream, position).await,
+            Reader::Postgres(log) => log.stream_version_at(stream, position).await,
+        }
+    }
+
     /// Every event from position `from` on: first those already stored, then each new one as it
     /// is committed, each exactly once.
     pub fn subscribe(&self, from: u64) -> Subscription {

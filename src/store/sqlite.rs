@@ -106,6 +106,26 @@ impl SqliteLog {
         rows.iter().map(from_row).collect()
     }
 
+    pub async fn read_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(event_id.to_string())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn stream_version_at(&self, stream: &str, position: u64) -> Result<u64, StoreError> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(stream_version) FROM events WHERE stream = ? AND position <= ?",
+        )
+        .bind(stream)
+        .bind(to_i64(position))
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(version.map_or(0, to_u64))
+    }
+
     pub async fn read_stream(
         &self,
         stream: &str,

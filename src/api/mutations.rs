@@ -1,0 +1,204 @@
+//! Mutations: one per pathway event. Each checks the command against the read models at the
+//! log's head and appends with the stream version it decided against, so two callers racing on
+//! one referral cannot both act on the same state.
+
+use async_graphql::{Context, Json, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use followfund_contracts::Event;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::auth::Principal;
+use super::errors::{bad_input, conflict, forbidden};
+use super::schema::{caught_up, principal};
+use crate::commands::{self, Decision, Rejection};
+use crate::runner::Runner;
+use crate::store::{Actor, ExpectedVersion, NewEvent, RecordedEvent, Store, StoreError};
+
+/// Times a command is decided again after another writer changed its referral first.
+const COMMAND_ATTEMPTS_MAX: u32 = 4;
+
+/// Client ids become event ids under this namespace, per organisation, so one organisation's
+/// key can never collide with another's.
+const CLIENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f3c_2a1e_8d4b_4c7a_9e21_5b0f_d3a8_7c64);
+
+/// What a mutation wrote.
+#[derive(SimpleObject)]
+pub struct Written {
+    /// The position of the event: pass it as `atLeast` to read your own write.
+    position: u64,
+    /// The event's id.
+    event_id: String,
+    /// False when this client id had already been recorded: nothing new was written.
+    written: bool,
+}
+
+/// Recording the referral pathway.
+pub struct Mutation;
+
+macro_rules! pathway_mutations {
+    ($( $(#[$doc:meta])* $name:ident => $event_type:literal; )+) => {
+        #[Object]
+        impl Mutation {
+            $(
+                $(#[$doc])*
+                async fn $name(
+                    &self,
+                    ctx: &Context<'_>,
+                    #[graphql(desc = "The event's payload, as listed in contracts/EVENTS.md.")] data: Json<Value>,
+                    #[graphql(desc = "When it happened; now if absent. Never in the future.")] occurred_at: Option<DateTime<Utc>>,
+                    #[graphql(desc = "An idempotency key: the same key from the same organisation is recorded once.")] client_id: Option<Uuid>,
+                ) -> Result<Written> {
+                    record(ctx, $event_type, data.0, occurred_at, client_id).await
+                }
+            )+
+        }
+    };
+}
+
+pathway_mutations! {
+    /// A link worker service received a referral.
+    referral_receive => "referral.received";
+    /// The link worker service took the referral on.
+    referral_accept => "referral.accepted";
+    /// The link worker service declined the referral.
+    referral_decline => "referral.declined";
+    /// The referral was passed to another link worker service.
+    referral_redirect => "referral.redirected";
+    /// The initial assessment was held.
+    assessment_hold => "assessment.held";
+    /// A care and support plan was agreed.
+    plan_agree => "plan.agreed";
+    /// The care and support plan was changed.
+    plan_amend => "plan.amended";
+    /// An activity was prescribed to a provider.
+    prescription_issue => "prescription.issued";
+    /// The provider accepted the prescription.
+    prescription_accept => "prescription.accepted";
+    /// The provider declined the prescription.
+    prescription_decline => "prescription.declined";
+    /// The person attended a session (the prescribed provider only).
+    session_attend => "session.attended";
+    /// The person missed a session.
+    session_miss => "session.missed";
+    /// A session was cancelled.
+    session_cancel => "session.cancelled";
+    /// An attendance recorded in error is withdrawn.
+    session_retract => "session.retracted";
+    /// The person completed the activity.
+    prescription_complete => "prescription.completed";
+    /// The prescription ended early.
+    prescription_end => "prescription.ended";
+    /// A wellbeing instrument was completed.
+    outcome_measure => "outcome.measured";
+    /// The person was referred back to a clinician.
+    referral_refer_back => "referral.referred_back";
+    /// The case was closed.
+    case_close => "case.closed";
+}
+
+async fn record(
+    ctx: &Context<'_>,
+    event_type: &str,
+    data: Value,
+    occurred_at: Option<DateTime<Utc>>,
+    client_id: Option<Uuid>,
+) -> Result<Written> {
+    let caller = principal(ctx)?.clone();
+    let store = ctx.data_unchecked::<Store>();
+    let now = Utc::now();
+    let occurred_at = occurred_at.unwrap_or(now);
+    let event = Event::decode(event_type, 1, data).map_err(|error| bad_input(error.to_string()))?;
+    let event_id = client_id.map_or_else(Uuid::now_v7, |key| client_event_id(&caller, key));
+    for _ in 0..COMMAND_ATTEMPTS_MAX {
+        if let Some(stored) = store.read_event(event_id).await? {
+            return already_recorded(&stored, &event);
+        }
+        let head = store.head_position();
+        let runner = caught_up(ctx, Some(head)).await?;
+        let (decision, position) = decide(runner, &caller, now, occurred_at, event.clone())?;
+        let expected = if decision.starts_stream {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(store.stream_version_at(&decision.stream, position).await?)
+        };
+        let actor = Actor {
+            organisation: caller.organisation.clone(),
+            role: caller.role.as_str().into(),
+            user: None,
+        };
+        let new = NewEvent::new(decision.stream.clone(), &decision.event, actor, occurred_at)
+            .map_err(|error| bad_input(error.to_string()))?
+            .with_id(event_id);
+        match store
+            .append(vec![new], vec![(decision.stream, expected)])
+            .await
+        {
+            Ok(appended) => {
+                let position = appended.positions[0];
+                return Ok(Written {
+                    position,
+                    event_id: event_id.to_string(),
+                    written: appended.written,
+                });
+            }
+            // Another writer moved the referral on, or sent this client id first: look again.
+            Err(StoreError::Conflict { .. } | StoreError::EventIdReused { .. }) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(conflict(
+        "the referral kept changing while this was recorded: read it again and retry",
+    ))
+}
+
+/// Decides against the read models as they are now; returns the position decided at.
+fn decide(
+    runner: &Runner,
+    caller: &Principal,
+    now: DateTime<Utc>,
+    occurred_at: DateTime<Utc>,
+    event: Event,
+) -> Result<(Decision, u64)> {
+    let models = runner.read();
+    let decision = commands::decide(&models, caller, now, occurred_at, event).map_err(rejected)?;
+    Ok((decision, models.position()))
+}
+
+fn rejected(rejection: Rejection) -> async_graphql::Error {
+    match rejection {
+        Rejection::RoleCannotRecord { .. }
+        | Rejection::NotHolder { .. }
+        | Rejection::NotPrescribedProvider { .. }
+        | Rejection::ReceiveForAnother { .. }
+        | Rejection::NotAPathwayEvent => forbidden(rejection.to_string()),
+        Rejection::ReferralExists(_)
+        | Rejection::PrescriptionExists(_)
+        | Rejection::SessionRecorded { .. }
+        | Rejection::ReferralStatusForbids { .. }
+        | Rejection::PrescriptionStatusForbids { .. } => conflict(rejection.to_string()),
+        _ => bad_input(rejection.to_string()),
+    }
+}
+
+/// A client id already recorded: the same command again is answered with its position; a
+/// different command under the same key is refused.
+fn already_recorded(stored: &RecordedEvent, event: &Event) -> Result<Written> {
+    if stored.event_type == event.type_name() && stored.data == event.encode() {
+        Ok(Written {
+            position: stored.position,
+            event_id: stored.event_id.to_string(),
+            written: false,
+        })
+    } else {
+        Err(conflict(format!(
+            "this client id was already used at position {} for a different `{}`: use a new client id",
+            stored.position, stored.event_type
+        )))
+    }
+}
+
+fn client_event_id(caller: &Principal, client_id: Uuid) -> Uuid {
+    let key = format!("{}/{}", caller.organisation, client_id);
+    Uuid::new_v5(&CLIENT_ID_NAMESPACE, key.as_bytes())
+}

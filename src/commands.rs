@@ -1,0 +1,504 @@
+//! Commands: a request to record a pathway event, checked against the current read models and
+//! the caller's scope before anything is written. `decide` holds every rule; what it returns
+//! is appended as it is.
+
+use chrono::{DateTime, Utc};
+use followfund_contracts::{Event, OdsCode, Role};
+use followfund_projections::{
+    Journey, Prescription, PrescriptionStatus, ReadModels, ReferralStatus, SessionState,
+};
+use uuid::Uuid;
+
+use crate::api::auth::Principal;
+
+/// Why a command was refused. Each reads as a sentence telling the caller what to do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The caller's role may not record this event at all.
+    #[error("a {role} token cannot record `{event_type}`")]
+    RoleCannotRecord {
+        /// The caller's role.
+        role: Role,
+        /// The event type.
+        event_type: &'static str,
+    },
+    /// The referral is held by another organisation.
+    #[error(
+        "referral {referral_id} is held by {holder}, not {caller}: only its link worker service records its steps"
+    )]
+    NotHolder {
+        /// The referral.
+        referral_id: Uuid,
+        /// Who holds it.
+        holder: String,
+        /// Who asked.
+        caller: String,
+    },
+    /// Only the prescribed provider records what happens at its sessions.
+    #[error(
+        "prescription {prescription_id} is with provider {provider}, not {caller}: only the prescribed provider records this"
+    )]
+    NotPrescribedProvider {
+        /// The prescription.
+        prescription_id: Uuid,
+        /// Its provider.
+        provider: String,
+        /// Who asked.
+        caller: String,
+    },
+    /// A referral can only be received for the caller's own link worker service.
+    #[error(
+        "{caller} cannot receive a referral for {link_worker_organisation}: name your own organisation as link_worker_organisation"
+    )]
+    ReceiveForAnother {
+        /// Who asked.
+        caller: String,
+        /// The organisation named.
+        link_worker_organisation: String,
+    },
+    /// No referral has this id.
+    #[error("no referral {0} is recorded: receive it first")]
+    UnknownReferral(Uuid),
+    /// The referral id is already taken.
+    #[error("referral {0} is already recorded: use a new referral_id")]
+    ReferralExists(Uuid),
+    /// No prescription has this id.
+    #[error("no prescription {0} is recorded: issue it first")]
+    UnknownPrescription(Uuid),
+    /// The prescription id is already taken.
+    #[error("prescription {0} is already recorded: use a new prescription_id")]
+    PrescriptionExists(Uuid),
+    /// The organisation is not registered in the role the event needs.
+    #[error("organisation {code} is not a registered {role}: register it first")]
+    NotRegistered {
+        /// The code named.
+        code: String,
+        /// The role needed.
+        role: Role,
+    },
+    /// The referral is in a status that does not allow this step.
+    #[error("referral {referral_id} is {status}, so `{event_type}` cannot be recorded")]
+    ReferralStatusForbids {
+        /// The referral.
+        referral_id: Uuid,
+        /// Its status.
+        status: String,
+        /// The event type.
+        event_type: &'static str,
+    },
+    /// The prescription is in a status that does not allow this step.
+    #[error(
+        "prescription {prescription_id} is {status}, so `{event_type}` cannot be recorded (sessions need an accepted prescription)"
+    )]
+    PrescriptionStatusForbids {
+        /// The prescription.
+        prescription_id: Uuid,
+        /// Its status.
+        status: String,
+        /// The event type.
+        event_type: &'static str,
+    },
+    /// The session already has a record.
+    #[error(
+        "session {session_id} is already recorded as {state}: retract an attendance recorded in error first"
+    )]
+    SessionRecorded {
+        /// The session.
+        session_id: Uuid,
+        /// What is recorded.
+        state: String,
+    },
+    /// Only an attended session can be retracted.
+    #[error("session {0} has no attendance to retract")]
+    NothingToRetract(Uuid),
+    /// The date is in the future.
+    #[error("{at} is in the future: record events once they have happened")]
+    InTheFuture {
+        /// The date given.
+        at: DateTime<Utc>,
+    },
+    /// The date is before the referral was received.
+    #[error("{at} is before referral {referral_id} was received ({received_at})")]
+    BeforeReferral {
+        /// The date given.
+        at: DateTime<Utc>,
+        /// The referral.
+        referral_id: Uuid,
+        /// When it was received.
+        received_at: DateTime<Utc>,
+    },
+    /// Organisations are registered by administrators only.
+    #[error("organisations are registered by an administrator (`followfund org add`)")]
+    NotAPathwayEvent,
+}
+
+/// What to append: the event and its stream. The stream must still be as the decision saw it:
+/// new, or at the version it had at the read models' position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// The stream, `referral-<uuid>` for everything on a referral's pathway.
+    pub stream: String,
+    /// Whether the event starts its stream.
+    pub starts_stream: bool,
+    /// The event.
+    pub event: Event,
+}
+
+/// The stream a referral's whole pathway is recorded in.
+pub fn referral_stream(referral_id: Uuid) -> String {
+    format!("referral-{referral_id}")
+}
+
+/// Checks `event`, to have happened at `occurred_at`, against the read models and the caller.
+pub fn decide(
+    models: &ReadModels,
+    caller: &Principal,
+    now: DateTime<Utc>,
+    occurred_at: DateTime<Utc>,
+    event: Event,
+) -> Result<Decision, Rejection> {
+    if occurred_at > now {
+        return Err(Rejection::InTheFuture { at: occurred_at });
+    }
+    let event_type = event.type_name();
+    let referral_id = match target(&event) {
+        Target::NotPathway => return Err(Rejection::NotAPathwayEvent),
+        Target::NewReferral(referral_id, holder) => {
+            return decide_received(models, caller, referral_id, &holder, event);
+        }
+        Target::Prescription(id, expect) => {
+            return provider_step(models, caller, id, occurred_at, event, expect);
+        }
+        Target::Session(id, session_id) => {
+            return session_step(models, caller, id, session_id, occurred_at, event);
+        }
+        Target::Retraction(id, session_id) => {
+            return retraction(models, caller, id, session_id, occurred_at, event);
+        }
+        Target::Ending(id) => return ending(models, caller, id, occurred_at, event),
+        Target::Referral(referral_id) => referral_id,
+    };
+    let journey = held_by_caller(models, caller, referral_id, event_type)?;
+    check_after_receipt(journey, occurred_at)?;
+    check_referral_status(journey, event_type)?;
+    if let Event::PrescriptionIssued(issue) = &event {
+        if models
+            .journeys
+            .prescription(issue.prescription_id)
+            .is_some()
+        {
+            return Err(Rejection::PrescriptionExists(issue.prescription_id));
+        }
+        registered(models, &issue.provider, Role::Provider)?;
+    }
+    if let Event::ReferralRedirected(redirect) = &event {
+        registered_link_worker_service(models, &redirect.to_organisation)?;
+    }
+    Ok(on_journey(journey, event))
+}
+
+/// What an event acts on, read from it before it is moved into a decision.
+enum Target {
+    NotPathway,
+    NewReferral(Uuid, OdsCode),
+    Referral(Uuid),
+    Prescription(Uuid, Expect),
+    Session(Uuid, Uuid),
+    Retraction(Uuid, Uuid),
+    Ending(Uuid),
+}
+
+fn target(event: &Event) -> Target {
+    match event {
+        Event::OrganisationRegistered(_) => Target::NotPathway,
+        Event::ReferralReceived(e) => {
+            Target::NewReferral(e.referral_id, e.link_worker_organisation.clone())
+        }
+        Event::PrescriptionAccepted(e) => Target::Prescription(e.prescription_id, Expect::Issued),
+        Event::PrescriptionDeclined(e) => Target::Prescription(e.prescription_id, Expect::Issued),
+        Event::PrescriptionCompleted(e) => {
+            Target::Prescription(e.prescription_id, Expect::Accepted)
+        }
+        Event::PrescriptionEnded(e) => Target::Ending(e.prescription_id),
+        Event::SessionAttended(e) => Target::Session(e.prescription_id, e.session_id),
+        Event::SessionMissed(e) => Target::Session(e.prescription_id, e.session_id),
+        Event::SessionCancelled(e) => Target::Session(e.prescription_id, e.session_id),
+        Event::SessionRetracted(e) => Target::Retraction(e.prescription_id, e.session_id),
+        Event::ReferralAccepted(e) => Target::Referral(e.referral_id),
+        Event::ReferralDeclined(e) => Target::Referral(e.referral_id),
+        Event::ReferralRedirected(e) => Target::Referral(e.referral_id),
+        Event::AssessmentHeld(e) => Target::Referral(e.referral_id),
+        Event::PlanAgreed(e) => Target::Referral(e.referral_id),
+        Event::PlanAmended(e) => Target::Referral(e.referral_id),
+        Event::PrescriptionIssued(e) => Target::Referral(e.referral_id),
+        Event::OutcomeMeasured(e) => Target::Referral(e.referral_id),
+        Event::ReferralReferredBack(e) => Target::Referral(e.referral_id),
+        Event::CaseClosed(e) => Target::Referral(e.referral_id),
+    }
+}
+
+/// Which prescription status a provider's step needs.
+#[derive(Clone, Copy)]
+enum Expect {
+    Issued,
+    Accepted,
+}
+
+fn decide_received(
+    models: &ReadModels,
+    caller: &Principal,
+    referral_id: Uuid,
+    link_worker_organisation: &OdsCode,
+    event: Event,
+) -> Result<Decision, Rejection> {
+    link_worker_role(caller, event.type_name())?;
+    if caller.role != Role::Admin && caller.organisation != link_worker_organisation.as_str() {
+        return Err(Rejection::ReceiveForAnother {
+            caller: caller.organisation.clone(),
+            link_worker_organisation: link_worker_organisation.as_str().to_string(),
+        });
+    }
+    if models.journeys.journey(referral_id).is_some() {
+        return Err(Rejection::ReferralExists(referral_id));
+    }
+    registered_link_worker_service(models, link_worker_organisation)?;
+    Ok(Decision {
+        stream: referral_stream(referral_id),
+        starts_stream: true,
+        event,
+    })
+}
+
+/// The referral, when the caller is its link worker service (or an administrator).
+fn held_by_caller<'m>(
+    models: &'m ReadModels,
+    caller: &Principal,
+    referral_id: Uuid,
+    event_type: &'static str,
+) -> Result<&'m Journey, Rejection> {
+    link_worker_role(caller, event_type)?;
+    let journey = models
+        .journeys
+        .journey(referral_id)
+        .ok_or(Rejection::UnknownReferral(referral_id))?;
+    let holder = journey.link_worker_organisation.as_str();
+    if caller.role != Role::Admin && caller.organisation != holder {
+        return Err(Rejection::NotHolder {
+            referral_id,
+            holder: holder.to_string(),
+            caller: caller.organisation.clone(),
+        });
+    }
+    Ok(journey)
+}
+
+fn link_worker_role(caller: &Principal, event_type: &'static str) -> Result<(), Rejection> {
+    match caller.role {
+        Role::Anchor | Role::Pcn | Role::Provider | Role::Admin => Ok(()),
+        role => Err(Rejection::RoleCannotRecord { role, event_type }),
+    }
+}
+
+fn check_referral_status(journey: &Journey, event_type: &'static str) -> Result<(), Rejection> {
+    let allowed = match event_type {
+        "referral.accepted" | "referral.declined" | "referral.redirected" => matches!(
+            journey.status,
+            ReferralStatus::Received | ReferralStatus::Redirected | ReferralStatus::ReferredBack
+        ),
+        "prescription.issued" | "assessment.held" | "plan.agreed" | "plan.amended" => {
+            journey.status == ReferralStatus::Accepted
+        }
+        _ => journey.status.is_open(),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Rejection::ReferralStatusForbids {
+            referral_id: journey.referral_id,
+            status: status_name(journey.status),
+            event_type,
+        })
+    }
+}
+
+fn check_after_receipt(journey: &Journey, at: DateTime<Utc>) -> Result<(), Rejection> {
+    if at < journey.received_at {
+        return Err(Rejection::BeforeReferral {
+            at,
+            referral_id: journey.referral_id,
+            received_at: journey.received_at,
+        });
+    }
+    Ok(())
+}
+
+fn registered(models: &ReadModels, code: &OdsCode, role: Role) -> Result<(), Rejection> {
+    match models.organisations.get(code) {
+        Some(organisation) if organisation.role == role => Ok(()),
+        _ => Err(Rejection::NotRegistered {
+            code: code.as_str().to_string(),
+            role,
+        }),
+    }
+}
+
+fn registered_link_worker_service(models: &ReadModels, code: &OdsCode) -> Result<(), Rejection> {
+    match models
+        .organisations
+        .get(code)
+        .map(|organisation| organisation.role)
+    {
+        Some(Role::Anchor | Role::Pcn | Role::Provider) => Ok(()),
+        _ => Err(Rejection::NotRegistered {
+            code: code.as_str().to_string(),
+            role: Role::Anchor,
+        }),
+    }
+}
+
+/// A step on the prescription's own status, recorded by its provider.
+fn provider_step(
+    models: &ReadModels,
+    caller: &Principal,
+    prescription_id: Uuid,
+    occurred_at: DateTime<Utc>,
+    event: Event,
+    expect: Expect,
+) -> Result<Decision, Rejection> {
+    let (journey, prescription) =
+        prescribed_to_caller(models, caller, prescription_id, event.type_name())?;
+    check_after_receipt(journey, occurred_at)?;
+    let wanted = match expect {
+        Expect::Issued => PrescriptionStatus::Issued,
+        Expect::Accepted => PrescriptionStatus::Accepted,
+    };
+    if prescription.status != wanted {
+        return Err(prescription_forbids(prescription, event.type_name()));
+    }
+    Ok(on_journey(journey, event))
+}
+
+/// Ending early may come from the provider or from the referral's link worker service.
+fn ending(
+    models: &ReadModels,
+    caller: &Principal,
+    prescription_id: Uuid,
+    occurred_at: DateTime<Utc>,
+    event: Event,
+) -> Result<Decision, Rejection> {
+    let prescription = models
+        .journeys
+        .prescription(prescription_id)
+        .ok_or(Rejection::UnknownPrescription(prescription_id))?;
+    let journey = models
+        .journeys
+        .journey(prescription.referral_id)
+        .ok_or(Rejection::UnknownReferral(prescription.referral_id))?;
+    let is_holder = journey.link_worker_organisation.as_str() == caller.organisation;
+    if !is_holder {
+        prescribed_to_caller(models, caller, prescription_id, event.type_name())?;
+    }
+    check_after_receipt(journey, occurred_at)?;
+    if !prescription.status.is_open() {
+        return Err(prescription_forbids(prescription, event.type_name()));
+    }
+    Ok(on_journey(journey, event))
+}
+
+fn session_step(
+    models: &ReadModels,
+    caller: &Principal,
+    prescription_id: Uuid,
+    session_id: Uuid,
+    occurred_at: DateTime<Utc>,
+    event: Event,
+) -> Result<Decision, Rejection> {
+    let (journey, prescription) =
+        prescribed_to_caller(models, caller, prescription_id, event.type_name())?;
+    check_after_receipt(journey, occurred_at)?;
+    if prescription.status != PrescriptionStatus::Accepted {
+        return Err(prescription_forbids(prescription, event.type_name()));
+    }
+    if let Some(session) = prescription
+        .sessions
+        .get(&session_id)
+        .filter(|s| s.state != SessionState::Retracted)
+    {
+        return Err(Rejection::SessionRecorded {
+            session_id,
+            state: format!("{:?}", session.state).to_lowercase(),
+        });
+    }
+    Ok(on_journey(journey, event))
+}
+
+fn retraction(
+    models: &ReadModels,
+    caller: &Principal,
+    prescription_id: Uuid,
+    session_id: Uuid,
+    occurred_at: DateTime<Utc>,
+    event: Event,
+) -> Result<Decision, Rejection> {
+    let (journey, prescription) =
+        prescribed_to_caller(models, caller, prescription_id, event.type_name())?;
+    check_after_receipt(journey, occurred_at)?;
+    match prescription.sessions.get(&session_id) {
+        Some(session) if session.state == SessionState::Attended => Ok(on_journey(journey, event)),
+        _ => Err(Rejection::NothingToRetract(session_id)),
+    }
+}
+
+fn prescribed_to_caller<'m>(
+    models: &'m ReadModels,
+    caller: &Principal,
+    prescription_id: Uuid,
+    event_type: &'static str,
+) -> Result<(&'m Journey, &'m Prescription), Rejection> {
+    if !matches!(caller.role, Role::Provider | Role::Anchor | Role::Admin) {
+        return Err(Rejection::RoleCannotRecord {
+            role: caller.role,
+            event_type,
+        });
+    }
+    let prescription = models
+        .journeys
+        .prescription(prescription_id)
+        .ok_or(Rejection::UnknownPrescription(prescription_id))?;
+    if caller.role != Role::Admin && prescription.provider.as_str() != caller.organisation {
+        return Err(Rejection::NotPrescribedProvider {
+            prescription_id,
+            provider: prescription.provider.as_str().to_string(),
+            caller: caller.organisation.clone(),
+        });
+    }
+    let journey = models
+        .journeys
+        .journey(prescription.referral_id)
+        .ok_or(Rejection::UnknownReferral(prescription.referral_id))?;
+    Ok((journey, prescription))
+}
+
+fn prescription_forbids(prescription: &Prescription, event_type: &'static str) -> Rejection {
+    Rejection::PrescriptionStatusForbids {
+        prescription_id: prescription.prescription_id,
+        status: format!("{:?}", prescription.status).to_lowercase(),
+        event_type,
+    }
+}
+
+/// Every event of a referral's pathway goes to its stream, at the version the decision saw.
+fn on_journey(journey: &Journey, event: Event) -> Decision {
+    Decision {
+        stream: referral_stream(journey.referral_id),
+        starts_stream: false,
+        event,
+    }
+}
+
+fn status_name(status: ReferralStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
