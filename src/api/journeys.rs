@@ -7,9 +7,9 @@ use followfund_contracts::Role;
 use followfund_projections::{Journey, Prescription, ReadModels};
 use uuid::Uuid;
 
-use super::auth::Principal;
 use super::errors::{forbidden, not_found};
 use super::schema::{PAGE_SIZE_MAX, caught_up, principal};
+use super::scope::can_see;
 
 /// Journey queries, merged into the root query.
 #[derive(Default)]
@@ -66,30 +66,6 @@ impl JourneyQuery {
             .map(|journey| JourneyView::of(&models, journey))
             .collect();
         Ok(page)
-    }
-}
-
-/// Who may see a referral: its link worker service, providers it was prescribed to, the
-/// commissioner above its service, auditors and administrators. Never an investor.
-fn can_see(models: &ReadModels, caller: &Principal, journey: &Journey) -> bool {
-    let holder = journey.link_worker_organisation.as_str();
-    match caller.role {
-        Role::Admin | Role::Auditor => true,
-        Role::Investor => false,
-        Role::Commissioner => models
-            .organisations
-            .get(&journey.link_worker_organisation)
-            .and_then(|service| service.parent.as_ref())
-            .is_some_and(|parent| parent.as_str() == caller.organisation),
-        Role::Anchor | Role::Pcn | Role::Provider => {
-            holder == caller.organisation
-                || journey.prescriptions.iter().any(|id| {
-                    models
-                        .journeys
-                        .prescription(*id)
-                        .is_some_and(|p| p.provider.as_str() == caller.organisation)
-                })
-        }
     }
 }
 

@@ -7,10 +7,15 @@ pub mod http;
 mod journeys;
 mod mutations;
 mod schema;
+mod scope;
+mod subscriptions;
 
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
+use axum::extract::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -46,6 +51,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/health", get(health))
         .with_state(state)
 }
@@ -80,16 +86,64 @@ async fn graphql(
 
 /// An unknown, revoked or malformed token is refused before anything runs.
 fn unauthorised(error: &auth::AuthError, format: http::Format) -> Response {
-    let error = async_graphql::ServerError::new(error.to_string(), None);
-    let mut error = error;
-    error.extensions = Some({
-        let mut extensions = async_graphql::ErrorExtensionValues::default();
-        extensions.set("code", "UNAUTHENTICATED");
-        extensions
-    });
-    let mut response = http::render(async_graphql::Response::from_errors(vec![error]), format);
-    *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-    response
+    http::error_response(
+        StatusCode::UNAUTHORIZED,
+        format,
+        "UNAUTHENTICATED",
+        &error.to_string(),
+    )
+}
+
+/// Subscriptions over WebSocket (graphql-transport-ws or graphql-ws). The token comes in the
+/// upgrade request's `Authorization` header or the connection_init payload's `Authorization`.
+async fn graphql_ws(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let from_header = auth::authenticate(&state.store, &headers).await;
+    let from_header = match from_header {
+        Ok(principal) => principal,
+        Err(error) => return unauthorised(&error, http::Format::Json),
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let store = state.store.clone();
+            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| connection_data(store, from_header, payload))
+                .serve()
+        })
+}
+
+async fn connection_data(
+    store: Store,
+    from_header: Option<auth::Principal>,
+    payload: Value,
+) -> async_graphql::Result<async_graphql::Data> {
+    let mut data = async_graphql::Data::default();
+    let token = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .and_then(Value::as_str);
+    let principal = match token {
+        Some(value) => {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                axum::http::header::AUTHORIZATION,
+                value.parse().map_err(|_| "malformed Authorization")?,
+            );
+            auth::authenticate(&store, &headers)
+                .await
+                .map_err(|error| error.to_string())?
+        }
+        None => from_header,
+    };
+    if let Some(principal) = principal {
+        data.insert(principal);
+    }
+    Ok(data)
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {

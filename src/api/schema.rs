@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields, query};
-use async_graphql::{
-    Context, EmptySubscription, Enum, Json, MergedObject, Object, Result, Schema, SimpleObject,
-};
+use async_graphql::{Context, Enum, Json, MergedObject, Object, Result, Schema, SimpleObject};
 use chrono::{DateTime, Utc};
 use followfund_contracts::{OdsCode, Role};
 
@@ -14,11 +12,12 @@ use super::auth::Principal;
 use super::errors::{bad_input, forbidden, not_found, unauthenticated};
 use super::journeys::JourneyQuery;
 use super::mutations::Mutation;
+use super::subscriptions::SubscriptionRoot;
 use crate::runner::{READ_YOUR_WRITES_WAIT_MS, Runner};
 use crate::store::{RecordedEvent, Store};
 
 /// The schema type served at `/graphql`.
-pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// Every query, merged from the modules that answer them.
 #[derive(MergedObject, Default)]
@@ -33,7 +32,7 @@ pub const QUERY_COMPLEXITY_MAX: usize = 2_000;
 
 /// Builds the schema over the log and its read models.
 pub fn build_schema(store: Store, runner: Runner) -> ApiSchema {
-    Schema::build(Query::default(), Mutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation, SubscriptionRoot)
         .data(store)
         .data(runner)
         .limit_depth(QUERY_DEPTH_MAX)

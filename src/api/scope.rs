@@ -1,0 +1,45 @@
+//! Scope: what each organisation, in its role, may see of the ledger.
+
+use followfund_contracts::Role;
+use followfund_projections::{Journey, ReadModels};
+use uuid::Uuid;
+
+use super::auth::Principal;
+
+/// Who may see a referral: its link worker service, providers it was prescribed to, the
+/// commissioner above its service, auditors and administrators. Never an investor.
+pub fn can_see(models: &ReadModels, caller: &Principal, journey: &Journey) -> bool {
+    let holder = journey.link_worker_organisation.as_str();
+    match caller.role {
+        Role::Admin | Role::Auditor => true,
+        Role::Investor => false,
+        Role::Commissioner => models
+            .organisations
+            .get(&journey.link_worker_organisation)
+            .and_then(|service| service.parent.as_ref())
+            .is_some_and(|parent| parent.as_str() == caller.organisation),
+        Role::Anchor | Role::Pcn | Role::Provider => {
+            holder == caller.organisation
+                || journey.prescriptions.iter().any(|id| {
+                    models
+                        .journeys
+                        .prescription(*id)
+                        .is_some_and(|p| p.provider.as_str() == caller.organisation)
+                })
+        }
+    }
+}
+
+/// Whether the caller may see an event of `stream`: organisation registrations are a public
+/// directory; a referral's events follow the referral; anything else is for auditors and
+/// administrators.
+pub fn can_see_stream(models: &ReadModels, caller: &Principal, stream: &str) -> bool {
+    if matches!(caller.role, Role::Admin | Role::Auditor) || stream.starts_with("organisation-") {
+        return true;
+    }
+    let referral = stream
+        .strip_prefix("referral-")
+        .and_then(|id| Uuid::parse_str(id).ok());
+    let journey = referral.and_then(|id| models.journeys.journey(id));
+    journey.is_some_and(|journey| can_see(models, caller, journey))
+}
