@@ -42,6 +42,7 @@ pub enum RunnerError {
 pub struct Runner {
     models: Arc<RwLock<ReadModels>>,
     folded: watch::Receiver<u64>,
+    started_from: u64,
 }
 
 /// The read models are not yet at the position a request waited for.
@@ -63,6 +64,7 @@ impl Runner {
     /// the log's tail up to its head, then follows new commits in the background.
     pub async fn start(store: Store) -> Result<Runner, RunnerError> {
         let mut models = snapshot_load(&store).await?;
+        let started_from = models.position();
         let (mut subscription, head) = (
             store.subscribe(models.position() + 1),
             store.head_position(),
@@ -79,7 +81,11 @@ impl Runner {
         let (folded_tx, folded) = watch::channel(models.position());
         let models = Arc::new(RwLock::new(models));
         tokio::spawn(follow(store, subscription, models.clone(), folded_tx));
-        Ok(Runner { models, folded })
+        Ok(Runner {
+            models,
+            folded,
+            started_from,
+        })
     }
 
     /// The read models as of now; hold the guard briefly and never across an await.
@@ -87,6 +93,11 @@ impl Runner {
         self.models
             .read()
             .expect("a fold never panics while holding the lock")
+    }
+
+    /// The position of the snapshot the runner started from (0 when it folded from zero).
+    pub fn started_from(&self) -> u64 {
+        self.started_from
     }
 
     /// The last position folded.
@@ -189,7 +200,10 @@ async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
         return Ok(ReadModels::default());
     }
     match serde_json::from_slice::<ReadModels>(&snapshot.state) {
-        Ok(models) if models.position() == snapshot.position => Ok(models),
+        Ok(models) if models.position() == snapshot.position => {
+            models.assert_consistent();
+            Ok(models)
+        }
         _ => {
             tracing::warn!("the stored snapshot does not read back: rebuilding from the log");
             Ok(ReadModels::default())

@@ -13,18 +13,24 @@ mod subscriptions;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
-use axum::extract::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use crate::runner::Runner;
 use crate::store::{BackendKind, Store};
 
 pub use schema::{ApiSchema, build_schema};
+
+/// The largest request body accepted; larger ones are answered 413.
+pub const REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
+/// How long one GraphQL request may run.
+pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -53,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
         .route("/health", get(health))
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state)
 }
 
@@ -80,8 +87,16 @@ async fn graphql(
         Ok(None) => request,
         Err(error) => return unauthorised(&error, format),
     };
-    let response = state.schema.execute(request).await;
-    http::render(response, format)
+    let limit = Duration::from_millis(REQUEST_TIMEOUT_MS);
+    match tokio::time::timeout(limit, state.schema.execute(request)).await {
+        Ok(response) => http::render(response, format),
+        Err(_) => {
+            let message = format!(
+                "the request took longer than {REQUEST_TIMEOUT_MS} ms and was stopped: ask for less at once"
+            );
+            http::error_response(StatusCode::SERVICE_UNAVAILABLE, format, "TIMEOUT", &message)
+        }
+    }
 }
 
 /// An unknown, revoked or malformed token is refused before anything runs.
