@@ -148,9 +148,8 @@ async fn an_investor_cannot_subscribe(db: TestDb) {
     let server = Server::start(db.open().await).await;
     let mut socket = subscribe(&server, "INV01").await;
     let answer = next_json(&mut socket).await;
-    assert_eq!(answer["type"], "error", "{answer}");
-    assert_eq!(
-        answer["payload"][0]["extensions"]["code"], "FORBIDDEN",
-        "{answer}"
-    );
+    // A refused subscription field comes back as a result carrying the error, not as data.
+    assert!(answer["payload"]["data"].is_null(), "{answer}");
+    let code = &answer["payload"]["errors"][0]["extensions"]["code"];
+    assert_eq!(code, "FORBIDDEN", "{answer}");
 }
