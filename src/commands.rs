@@ -502,3 +502,331 @@ fn status_name(status: ReferralStatus) -> String {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+    use followfund_projections::Fact;
+    use serde_json::{Value, json};
+
+    const R1: Uuid = Uuid::from_u128(1);
+    const P1: Uuid = Uuid::from_u128(2);
+    const S1: Uuid = Uuid::from_u128(3);
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap()
+    }
+
+    fn event(event_type: &str, data: Value) -> Event {
+        Event::decode(event_type, 1, data).unwrap()
+    }
+
+    fn caller(organisation: &str, role: Role) -> Principal {
+        Principal {
+            organisation: organisation.into(),
+            role,
+        }
+    }
+
+    /// Folds `events`, one an hour from `start()`.
+    fn given(events: Vec<Event>) -> ReadModels {
+        let mut models = ReadModels::default();
+        let mut all = vec![
+            registered("ANC01", "anchor"),
+            registered("ANC02", "anchor"),
+            registered("VCS01", "provider"),
+            registered("VCS02", "provider"),
+        ];
+        all.extend(events);
+        for (index, event) in all.into_iter().enumerate() {
+            let position = index as u64 + 1;
+            let occurred_at = start() + Duration::hours(position as i64);
+            let fact = Fact {
+                position,
+                stream: "test".into(),
+                occurred_at,
+                recorded_at: occurred_at,
+                actor_organisation: "ANC01".into(),
+                actor_role: "anchor".into(),
+                event,
+            };
+            models.apply(&fact);
+        }
+        models
+    }
+
+    fn registered(code: &str, role: &str) -> Event {
+        event(
+            "organisation.registered",
+            json!({"organisation": code, "name": code, "role": role, "nation": "england", "parent": null}),
+        )
+    }
+
+    fn received(referral_id: Uuid, holder: &str) -> Event {
+        event(
+            "referral.received",
+            json!({
+                "referral_id": referral_id, "person_id": Uuid::from_u128(99), "source": "self_referral", "referrer": null,
+                "link_worker_organisation": holder, "reasons": ["loneliness"], "age_band": "65-74", "conditions": [],
+            }),
+        )
+    }
+
+    fn on_referral(event_type: &str, referral_id: Uuid) -> Event {
+        event(event_type, json!({"referral_id": referral_id}))
+    }
+
+    fn issued(provider: &str) -> Event {
+        event(
+            "prescription.issued",
+            json!({"prescription_id": P1, "referral_id": R1, "provider": provider, "activity_type": "walking", "agreement_id": null}),
+        )
+    }
+
+    fn on_prescription(event_type: &str) -> Event {
+        event(event_type, json!({"prescription_id": P1}))
+    }
+
+    fn attended(session_id: Uuid) -> Event {
+        event(
+            "session.attended",
+            json!({"prescription_id": P1, "session_id": session_id}),
+        )
+    }
+
+    fn retracted(session_id: Uuid) -> Event {
+        event(
+            "session.retracted",
+            json!({"prescription_id": P1, "session_id": session_id, "reason": "recorded_in_error"}),
+        )
+    }
+
+    /// A referral held by ANC01, accepted, with a prescription to VCS01 that VCS01 accepted.
+    fn running() -> Vec<Event> {
+        vec![
+            received(R1, "ANC01"),
+            on_referral("referral.accepted", R1),
+            issued("VCS01"),
+            on_prescription("prescription.accepted"),
+        ]
+    }
+
+    fn when(models: &ReadModels, who: &Principal, command: Event) -> Result<Decision, Rejection> {
+        let now = start() + Duration::days(30);
+        decide(models, who, now, now - Duration::days(1), command)
+    }
+
+    #[test]
+    fn the_holder_accepts_a_referral_on_its_stream() {
+        let models = given(vec![received(R1, "ANC01")]);
+        let decision = when(
+            &models,
+            &caller("ANC01", Role::Anchor),
+            on_referral("referral.accepted", R1),
+        )
+        .unwrap();
+        assert_eq!(decision.stream, referral_stream(R1));
+        assert!(!decision.starts_stream);
+    }
+
+    #[test]
+    fn a_new_referral_starts_its_stream() {
+        let decision = when(
+            &given(vec![]),
+            &caller("ANC01", Role::Anchor),
+            received(R1, "ANC01"),
+        )
+        .unwrap();
+        assert!(decision.starts_stream);
+    }
+
+    #[test]
+    fn an_auditor_records_nothing() {
+        let refused = when(
+            &given(vec![]),
+            &caller("AUD01", Role::Auditor),
+            received(R1, "ANC01"),
+        );
+        assert_eq!(
+            refused,
+            Err(Rejection::RoleCannotRecord {
+                role: Role::Auditor,
+                event_type: "referral.received"
+            })
+        );
+    }
+
+    #[test]
+    fn only_the_holder_records_a_referrals_steps() {
+        let models = given(vec![received(R1, "ANC01")]);
+        let refused = when(
+            &models,
+            &caller("ANC02", Role::Anchor),
+            on_referral("referral.accepted", R1),
+        );
+        assert!(
+            matches!(refused, Err(Rejection::NotHolder { ref holder, .. }) if holder == "ANC01"),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_referral_is_received_for_ones_own_service() {
+        let refused = when(
+            &given(vec![]),
+            &caller("ANC02", Role::Anchor),
+            received(R1, "ANC01"),
+        );
+        assert!(
+            matches!(refused, Err(Rejection::ReceiveForAnother { .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn referral_and_prescription_ids_are_not_reused() {
+        let models = given(running());
+        assert_eq!(
+            when(
+                &models,
+                &caller("ANC01", Role::Anchor),
+                received(R1, "ANC01")
+            ),
+            Err(Rejection::ReferralExists(R1))
+        );
+        assert_eq!(
+            when(&models, &caller("ANC01", Role::Anchor), issued("VCS01")),
+            Err(Rejection::PrescriptionExists(P1))
+        );
+    }
+
+    #[test]
+    fn unknown_referrals_and_prescriptions_are_named() {
+        let models = given(vec![]);
+        assert_eq!(
+            when(
+                &models,
+                &caller("ANC01", Role::Anchor),
+                on_referral("referral.accepted", R1)
+            ),
+            Err(Rejection::UnknownReferral(R1))
+        );
+        assert_eq!(
+            when(&models, &caller("VCS01", Role::Provider), attended(S1)),
+            Err(Rejection::UnknownPrescription(P1))
+        );
+    }
+
+    #[test]
+    fn a_prescription_goes_to_a_registered_provider() {
+        let models = given(vec![
+            received(R1, "ANC01"),
+            on_referral("referral.accepted", R1),
+        ]);
+        let refused = when(&models, &caller("ANC01", Role::Anchor), issued("ANC02"));
+        assert_eq!(
+            refused,
+            Err(Rejection::NotRegistered {
+                code: "ANC02".into(),
+                role: Role::Provider
+            })
+        );
+    }
+
+    #[test]
+    fn a_declined_referral_takes_no_prescription() {
+        let declined = event(
+            "referral.declined",
+            json!({"referral_id": R1, "reason": "not_eligible"}),
+        );
+        let models = given(vec![received(R1, "ANC01"), declined]);
+        let refused = when(&models, &caller("ANC01", Role::Anchor), issued("VCS01"));
+        assert!(
+            matches!(refused, Err(Rejection::ReferralStatusForbids { ref status, .. }) if status == "declined"),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_session_needs_an_accepted_prescription() {
+        let models = given(vec![
+            received(R1, "ANC01"),
+            on_referral("referral.accepted", R1),
+            issued("VCS01"),
+        ]);
+        let refused = when(&models, &caller("VCS01", Role::Provider), attended(S1));
+        assert!(
+            matches!(refused, Err(Rejection::PrescriptionStatusForbids { ref status, .. }) if status == "issued"),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn only_the_prescribed_provider_records_attendance() {
+        let models = given(running());
+        let refused = when(&models, &caller("VCS02", Role::Provider), attended(S1));
+        assert!(
+            matches!(refused, Err(Rejection::NotPrescribedProvider { ref provider, .. }) if provider == "VCS01"),
+            "{refused:?}"
+        );
+        assert!(when(&models, &caller("VCS01", Role::Provider), attended(S1)).is_ok());
+    }
+
+    #[test]
+    fn a_session_is_recorded_once_until_retracted() {
+        let mut history = running();
+        history.push(attended(S1));
+        let models = given(history.clone());
+        let refused = when(&models, &caller("VCS01", Role::Provider), attended(S1));
+        assert!(
+            matches!(refused, Err(Rejection::SessionRecorded { .. })),
+            "{refused:?}"
+        );
+        history.push(retracted(S1));
+        assert!(
+            when(
+                &given(history),
+                &caller("VCS01", Role::Provider),
+                attended(S1)
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn only_an_attendance_can_be_retracted() {
+        let models = given(running());
+        assert_eq!(
+            when(&models, &caller("VCS01", Role::Provider), retracted(S1)),
+            Err(Rejection::NothingToRetract(S1))
+        );
+    }
+
+    #[test]
+    fn dates_are_neither_in_the_future_nor_before_the_referral() {
+        let models = given(running());
+        let now = start() + Duration::days(30);
+        let who = caller("VCS01", Role::Provider);
+        let future = decide(&models, &who, now, now + Duration::seconds(1), attended(S1));
+        assert!(
+            matches!(future, Err(Rejection::InTheFuture { .. })),
+            "{future:?}"
+        );
+        let early = decide(&models, &who, now, start(), attended(S1));
+        assert!(
+            matches!(early, Err(Rejection::BeforeReferral { .. })),
+            "{early:?}"
+        );
+    }
+
+    #[test]
+    fn organisations_are_not_registered_through_commands() {
+        let refused = when(
+            &given(vec![]),
+            &caller("ADM01", Role::Admin),
+            registered("VCS09", "provider"),
+        );
+        assert_eq!(refused, Err(Rejection::NotAPathwayEvent));
+    }
+}
