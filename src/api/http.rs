@@ -148,8 +148,11 @@ pub fn parse(
 }
 
 /// Writes a GraphQL response.
-pub fn render(response: async_graphql::Response, format: Format) -> Response {
+pub fn render(mut response: async_graphql::Response, format: Format) -> Response {
     let request_error = is_request_error(&response);
+    if request_error {
+        mark_bad_input(&mut response);
+    }
     let status = match format {
         Format::GraphqlResponseJson if request_error => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
@@ -176,6 +179,17 @@ pub fn render(response: async_graphql::Response, format: Format) -> Response {
     }
     http.headers_mut().extend(response.http_headers);
     http
+}
+
+/// Errors in the request itself (syntax, unknown fields, wrong variable types, depth and
+/// complexity limits) carry `BAD_INPUT` like every other refusal the caller must mend.
+fn mark_bad_input(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_INPUT");
+        }
+    }
 }
 
 /// A GraphQL-shaped error response, `{"errors":[{"message", "extensions":{"code"}}]}`, for
@@ -951,6 +965,7 @@ mod tests {
             let body = body(response).await;
             assert!(body.get("data").is_none(), "{kind}: {body}");
             assert!(body["errors"][0]["message"].is_string(), "{kind}: {body}");
+            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{kind}: {body}");
         }
     }
 
