@@ -27,6 +27,8 @@ const CLIENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f3c_2a1e_8d4b_4c7a_9e21_5b0
 pub struct Written {
     /// The position of the event: pass it as `atLeast` to read your own write.
     position: u64,
+    /// Every position the command wrote, in order (one event per pathway command).
+    positions: Vec<u64>,
     /// The event's id.
     event_id: String,
     /// False when this client id had already been recorded: nothing new was written.
@@ -138,6 +140,7 @@ async fn record(
                 let position = appended.positions[0];
                 return Ok(Written {
                     position,
+                    positions: appended.positions,
                     event_id: event_id.to_string(),
                     written: appended.written,
                 });
@@ -187,6 +190,7 @@ fn already_recorded(stored: &RecordedEvent, event: &Event) -> Result<Written> {
     if stored.event_type == event.type_name() && stored.data == event.encode() {
         Ok(Written {
             position: stored.position,
+            positions: vec![stored.position],
             event_id: stored.event_id.to_string(),
             written: false,
         })
