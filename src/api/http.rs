@@ -965,7 +965,10 @@ mod tests {
             let body = body(response).await;
             assert!(body.get("data").is_none(), "{kind}: {body}");
             assert!(body["errors"][0]["message"].is_string(), "{kind}: {body}");
-            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{kind}: {body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "BAD_INPUT",
+                "{kind}: {body}"
+            );
         }
     }
 

@@ -118,7 +118,15 @@ async fn record(
         }
         let head = store.head_position();
         let runner = caught_up(ctx, Some(head)).await?;
-        let (decision, position) = decide(runner, &caller, now, occurred_at, event.clone())?;
+        let (decision, position) = match decide(runner, &caller, now, occurred_at, event.clone()) {
+            Ok(decided) => decided,
+            // The same key sent at once from elsewhere may have been folded since it was looked
+            // up, and now looks like a duplicate: answer from it rather than refuse.
+            Err(refused) => match store.read_event(event_id).await? {
+                Some(stored) if client_id.is_some() => return already_recorded(&stored, &event),
+                _ => return Err(refused),
+            },
+        };
         let expected = if decision.starts_stream {
             ExpectedVersion::NoStream
         } else {

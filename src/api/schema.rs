@@ -12,6 +12,7 @@ use super::auth::Principal;
 use super::errors::{bad_input, forbidden, not_found, unauthenticated};
 use super::journeys::JourneyQuery;
 use super::mutations::Mutation;
+use super::scope::can_see_stream;
 use super::subscriptions::SubscriptionRoot;
 use crate::runner::{READ_YOUR_WRITES_WAIT_MS, Runner};
 use crate::store::{RecordedEvent, Store};
@@ -159,7 +160,14 @@ impl LogQuery {
     /// A stream's events with their positions and hashes: the trail behind any figure
     /// (auditors, administrators and commissioners).
     async fn stream(&self, ctx: &Context<'_>, name: String) -> Result<Vec<EventRecord>> {
-        require(ctx, &[Role::Auditor, Role::Admin, Role::Commissioner])?;
+        let caller = require(ctx, &[Role::Auditor, Role::Admin, Role::Commissioner])?;
+        let runner = caught_up(ctx, None).await?;
+        if !can_see_stream(&runner.read(), caller, &name) {
+            return Err(forbidden(format!(
+                "stream `{name}` is outside what {} may see",
+                caller.organisation
+            )));
+        }
         let events = ctx.data_unchecked::<Store>().read_stream(&name, 1).await?;
         if events.is_empty() {
             return Err(not_found(format!("stream `{name}` holds no events")));
