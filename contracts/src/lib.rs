@@ -9,6 +9,7 @@ pub mod events;
 pub mod identifiers;
 pub mod money;
 pub mod roles;
+pub mod terms;
 
 pub use events::{CatalogueError, Event, EventType, catalogue, catalogue_markdown};
 pub use identifiers::{IdentifierError, NhsNumber, OdsCode, PcnCode, PersonId, find_nhs_number};
