@@ -127,8 +127,10 @@ pub enum Rejection {
         /// When it was received.
         received_at: DateTime<Utc>,
     },
-    /// Organisations are registered by administrators only.
-    #[error("organisations are registered by an administrator (`followfund org add`)")]
+    /// Organisations and funding terms are not recorded through pathway commands.
+    #[error(
+        "organisations and funding terms are recorded by an administrator (`followfund org add`, `followfund contracts publish`)"
+    )]
     NotAPathwayEvent,
 }
 
@@ -210,7 +212,11 @@ enum Target {
 
 fn target(event: &Event) -> Target {
     match event {
-        Event::OrganisationRegistered(_) => Target::NotPathway,
+        Event::OrganisationRegistered(_)
+        | Event::BudgetAllocated(_)
+        | Event::AgreementSigned(_)
+        | Event::AgreementAmended(_)
+        | Event::CapacityGrantAwarded(_) => Target::NotPathway,
         Event::ReferralReceived(e) => {
             Target::NewReferral(e.referral_id, e.link_worker_organisation.clone())
         }

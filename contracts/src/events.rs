@@ -1,6 +1,7 @@
 //! The event catalogue: every fact the ledger records, as a typed, versioned payload, and the one
 //! gate (`Event::decode`) through which stored or submitted JSON becomes such a fact.
 
+mod funding;
 mod markdown;
 mod organisations;
 mod outcomes;
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 use crate::identifiers::{PAYLOAD_PATH_ROOT, find_nhs_number};
 
+pub use funding::*;
 pub use markdown::catalogue_markdown;
 pub use organisations::*;
 pub use outcomes::*;
@@ -208,6 +210,14 @@ event_catalogue! {
         "The link worker referred the person back to a clinician, for example in a crisis.";
     CaseClosed => "case.closed", v 1,
         "The link worker closed the case.";
+    BudgetAllocated => "budget.allocated", v 1,
+        "A commissioner allocated a budget to an anchor for a financial year.";
+    AgreementSigned => "agreement.signed", v 1,
+        "An anchor and a provider signed an agreement with its capacity and tariff.";
+    AgreementAmended => "agreement.amended", v 1,
+        "An agreement's tariff and capacity changed from a date.";
+    CapacityGrantAwarded => "capacity_grant.awarded", v 1,
+        "An anchor granted a provider money from its capacity-building budget.";
 }
 
 /// Every event type the ledger knows, in pathway order.
@@ -267,8 +277,59 @@ impl Event {
                     message,
                 })
             }
+            Event::BudgetAllocated(payload) => funding::check_positive_pence(payload.amount)
+                .map_err(|message| invalid_at("amount", message)),
+            Event::CapacityGrantAwarded(payload) => funding::check_positive_pence(payload.amount)
+                .map_err(|message| invalid_at("amount", message)),
+            Event::AgreementSigned(payload) => {
+                if payload.valid_to < payload.valid_from {
+                    return Err(invalid_at(
+                        "valid_to",
+                        format!(
+                            "{} is before valid_from {}",
+                            payload.valid_to, payload.valid_from
+                        ),
+                    ));
+                }
+                if payload.capacity == 0 {
+                    return Err(invalid_at(
+                        "capacity",
+                        "an agreement takes at least one person at a time".into(),
+                    ));
+                }
+                payload
+                    .tariff
+                    .check()
+                    .map_err(|error| invalid_at("tariff", error.to_string()))
+            }
+            Event::AgreementAmended(payload) => {
+                if payload.version < 2 {
+                    return Err(invalid_at(
+                        "version",
+                        "an amendment is version 2 or later; version 1 is the signed agreement"
+                            .into(),
+                    ));
+                }
+                if payload.capacity == 0 {
+                    return Err(invalid_at(
+                        "capacity",
+                        "an agreement takes at least one person at a time".into(),
+                    ));
+                }
+                payload
+                    .tariff
+                    .check()
+                    .map_err(|error| invalid_at("tariff", error.to_string()))
+            }
             _ => Ok(()),
         }
+    }
+}
+
+fn invalid_at(field: &str, message: String) -> Invalid {
+    Invalid {
+        path: format!("{PAYLOAD_PATH_ROOT}.{field}"),
+        message,
     }
 }
 

@@ -38,7 +38,12 @@ impl Journeys {
     /// decision here.
     pub(crate) fn apply(&mut self, fact: &Fact) {
         match &fact.event {
-            Event::OrganisationRegistered(_) => {}
+            // Organisations and funding terms touch no journey.
+            Event::OrganisationRegistered(_)
+            | Event::BudgetAllocated(_)
+            | Event::AgreementSigned(_)
+            | Event::AgreementAmended(_)
+            | Event::CapacityGrantAwarded(_) => {}
             Event::ReferralReceived(referral) => self.receive(fact, referral),
             Event::ReferralAccepted(e) => {
                 self.set_status(fact, e.referral_id, ReferralStatus::Accepted)

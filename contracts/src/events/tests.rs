@@ -4,6 +4,7 @@ use uuid::Uuid;
 use super::*;
 use crate::identifiers::{OdsCode, PersonId};
 use crate::roles::{Nation, Role};
+use crate::terms::{FinancialYear, Tariff};
 
 fn id(n: u128) -> Uuid {
     Uuid::from_u128(n)
@@ -111,7 +112,87 @@ fn samples() -> Vec<Event> {
             referral_id,
             reason: CaseCloseReason::GoalsMet,
         }),
+        Event::BudgetAllocated(BudgetAllocated {
+            allocation_id: id(4),
+            commissioner: ods("QHM"),
+            anchor: ods("ANC01"),
+            financial_year: FinancialYear::starting(2026),
+            account: BudgetAccount::Activities,
+            amount: money("120000.00"),
+        }),
+        Event::AgreementSigned(AgreementSigned {
+            agreement_id: id(5),
+            anchor: ods("ANC01"),
+            provider: ods("VCS01"),
+            valid_from: date(2026, 4, 1),
+            valid_to: date(2027, 3, 31),
+            capacity: 12,
+            response_window_days: 5,
+            activity_types: vec![ActivityType::Walking],
+            tariff: tariff(),
+        }),
+        Event::AgreementAmended(AgreementAmended {
+            agreement_id: id(5),
+            version: 2,
+            effective_from: date(2026, 10, 1),
+            capacity: 15,
+            tariff: Tariff {
+                session_fee: Some(money("17.50")),
+                ..tariff()
+            },
+        }),
+        Event::CapacityGrantAwarded(CapacityGrantAwarded {
+            grant_id: id(6),
+            anchor: ods("ANC01"),
+            provider: ods("VCS01"),
+            financial_year: FinancialYear::starting(2026),
+            amount: money("2000.00"),
+        }),
     ]
+}
+
+fn money(text: &str) -> crate::money::Money {
+    text.parse().unwrap()
+}
+
+fn date(year: i32, month: u32, day: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(year, month, day).unwrap()
+}
+
+fn tariff() -> Tariff {
+    Tariff {
+        engagement_fee: Some(money("25.00")),
+        session_fee: Some(money("15.00")),
+        funded_sessions: Some(10),
+        completion_fee: Some(money("50.00")),
+        completion_min_sessions: Some(8),
+        cap_per_referral: Some(money("200.00")),
+        missed_session_fee: None,
+    }
+}
+
+#[test]
+fn funding_terms_that_cannot_be_used_are_refused_at_the_field() {
+    let mut signed = serde_json::to_value(match &samples()[21] {
+        Event::AgreementSigned(payload) => payload.clone(),
+        other => panic!("sample 21 is {other:?}"),
+    })
+    .unwrap();
+    signed["valid_to"] = json!("2026-03-01");
+    let (path, message) = invalid("agreement.signed", signed.clone());
+    assert_eq!(path, "data.valid_to");
+    assert!(message.contains("before valid_from"), "{message}");
+    signed["valid_to"] = json!("2027-03-31");
+    signed["tariff"]["funded_sessions"] = json!(null);
+    signed["tariff"]["cap_per_referral"] = json!(null);
+    let (path, message) = invalid("agreement.signed", signed);
+    assert_eq!(path, "data.tariff");
+    assert!(message.contains("funded_sessions"), "{message}");
+    let budget = json!({
+        "allocation_id": id(9), "commissioner": "QHM", "anchor": "ANC01",
+        "financial_year": "2026/27", "account": "activities", "amount": "0.00",
+    });
+    assert_eq!(invalid("budget.allocated", budget).0, "data.amount");
 }
 
 fn decode_json(type_name: &str, data: Value) -> Result<Event, CatalogueError> {

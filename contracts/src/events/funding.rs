@@ -1,0 +1,116 @@
+//! Payloads for money that follows the patient: budgets allocated to anchors, agreements between
+//! an anchor and a provider with their tariffs, and capacity-building grants.
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::prescriptions::ActivityType;
+use crate::identifiers::OdsCode;
+use crate::money::Money;
+use crate::terms::{FinancialYear, Tariff};
+
+/// Which of an anchor's budgets an allocation funds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetAccount {
+    /// The budget prescriptions are paid from.
+    Activities,
+    /// The separate budget for grants that build providers' capacity.
+    CapacityBuilding,
+}
+
+/// A commissioner allocated a budget to an anchor for a financial year.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetAllocated {
+    /// The allocation's id.
+    pub allocation_id: Uuid,
+    /// The commissioner that funds it.
+    pub commissioner: OdsCode,
+    /// The anchor that holds it.
+    pub anchor: OdsCode,
+    /// The financial year it is for.
+    pub financial_year: FinancialYear,
+    /// Which budget it adds to.
+    pub account: BudgetAccount,
+    /// How much, in pounds (positive, to the penny).
+    pub amount: Money,
+}
+
+/// An anchor and a provider signed an agreement with its capacity and tariff.
+///
+/// It says what the provider will deliver, how many people it takes at once, and what it is
+/// paid. When the provider is the anchor itself the agreement records self-delivery: costs
+/// count against the budget but no money moves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementSigned {
+    /// The agreement's id.
+    pub agreement_id: Uuid,
+    /// The anchor that pays.
+    pub anchor: OdsCode,
+    /// The provider that delivers (the anchor itself for self-delivery).
+    pub provider: OdsCode,
+    /// The first day it is in force.
+    pub valid_from: NaiveDate,
+    /// The last day it is in force.
+    pub valid_to: NaiveDate,
+    /// Open prescriptions the provider takes at once.
+    pub capacity: u32,
+    /// Days the provider has to accept a prescription; silence after that counts as declining.
+    pub response_window_days: u32,
+    /// The activities it covers.
+    pub activity_types: Vec<ActivityType>,
+    /// The price list, version 1.
+    pub tariff: Tariff,
+}
+
+/// An agreement's tariff and capacity changed from a date.
+///
+/// The amendment is a new version of the agreement; the version in force on a session's date
+/// prices that session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementAmended {
+    /// The agreement.
+    pub agreement_id: Uuid,
+    /// The new version's number, from 2.
+    pub version: u32,
+    /// The first day the new version prices sessions.
+    pub effective_from: NaiveDate,
+    /// Open prescriptions the provider takes at once under the new version.
+    pub capacity: u32,
+    /// The new version's price list, whole.
+    pub tariff: Tariff,
+}
+
+/// An anchor granted a provider money from its capacity-building budget.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityGrantAwarded {
+    /// The grant's id.
+    pub grant_id: Uuid,
+    /// The anchor that grants it.
+    pub anchor: OdsCode,
+    /// The provider that receives it.
+    pub provider: OdsCode,
+    /// The financial year whose capacity-building budget pays it.
+    pub financial_year: FinancialYear,
+    /// How much, in pounds (positive, to the penny).
+    pub amount: Money,
+}
+
+/// A positive amount to the penny, or why not.
+pub(crate) fn check_positive_pence(amount: Money) -> Result<(), String> {
+    if amount.is_negative() || amount.is_zero() {
+        return Err(format!("{amount} is not a positive amount"));
+    }
+    if amount.round_to_penny() != amount {
+        return Err(format!(
+            "{amount} has more than two decimal places: give pounds and pence"
+        ));
+    }
+    Ok(())
+}
