@@ -67,6 +67,9 @@ enum Command {
     /// Register organisations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Publish funding terms (budgets, agreements, amendments, grants) from a TOML file.
+    #[command(subcommand)]
+    Contracts(ContractsCommand),
     /// Issue, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -104,6 +107,16 @@ enum OrgCommand {
         /// The organisation it reports to (the ICB of a PCN, the anchor of a provider).
         #[arg(long)]
         parent: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContractsCommand {
+    /// Check a terms file and append all of it at once; an invalid table is refused with its
+    /// line and field, and nothing is written. Publishing the same file again writes nothing.
+    Publish {
+        /// The TOML file (examples in contracts/rules/examples/).
+        file: PathBuf,
     },
 }
 
@@ -175,6 +188,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("registered {ods} as {role} at position {position}");
         }
         Command::Token(command) => return token(&store, command).await,
+        Command::Contracts(ContractsCommand::Publish { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            match admin::contracts_publish(&store, &text).await {
+                Ok(published) if published.written => {
+                    println!(
+                        "published {} events at positions {:?}",
+                        published.positions.len(),
+                        published.positions
+                    );
+                }
+                Ok(published) => {
+                    println!("already published, at positions {:?}", published.positions)
+                }
+                Err(error) => {
+                    eprintln!("{}: {error}", file.display());
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
         Command::Import { file, batch_events } => return import(&store, &file, batch_events).await,
         Command::Export { output, from } => {
             let count = match output {
