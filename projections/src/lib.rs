@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod journeys;
+mod ledger;
 mod organisations;
 
 #[cfg(test)]
@@ -22,6 +23,10 @@ use serde::{Deserialize, Serialize};
 pub use journeys::{
     CarePlan, Journey, Journeys, Prescription, PrescriptionStatus, ReferralStatus, SessionRecord,
     SessionState, Step,
+};
+pub use ledger::{
+    Account, AccountKind, Agreement, AgreementVersion, Agreements, BudgetPosition, Cause, Funding,
+    Ledger, Posting, Rule,
 };
 pub use organisations::{Organisation, Organisations};
 
@@ -53,13 +58,15 @@ pub struct ReadModels {
     pub organisations: Organisations,
     /// Referral journeys and prescriptions.
     pub journeys: Journeys,
+    /// The double-entry ledger of budgets, commitments and payables.
+    pub ledger: Ledger,
 }
 
 impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     /// The read models of an empty log.
     pub fn new() -> ReadModels {
@@ -77,6 +84,7 @@ impl ReadModels {
         assert_eq!(fact.position, self.position + 1, "events fold in order");
         self.organisations.apply(fact);
         self.journeys.apply(fact);
+        self.ledger.apply(fact);
         self.position = fact.position;
         debug_assert_eq!(self.position, fact.position);
     }

@@ -52,7 +52,7 @@ pub enum Clause {
 }
 
 /// One element's charge for a fact, after the cap.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Charge {
     /// The element.
     pub clause: Clause,

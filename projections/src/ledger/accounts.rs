@@ -1,0 +1,157 @@
+//! Accounts and postings: every movement of money is one posting that debits one account and
+//! credits another by the same amount, and names the fact and tariff clause that caused it.
+
+use followfund_contracts::terms::{Clause, FinancialYear};
+use followfund_contracts::{Money, OdsCode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What an account holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    /// A commissioner's funding, credited as it is allocated to anchors.
+    Funding,
+    /// An anchor's activities budget not yet committed.
+    Budget,
+    /// An anchor's budget set aside for issued prescriptions.
+    Committed,
+    /// What an anchor owes a provider for work done and not yet paid.
+    Payable,
+    /// What an anchor has paid a provider.
+    Paid,
+    /// What a provider owes back for work retracted after it was paid.
+    Recovery,
+    /// The cost of activities an anchor delivered itself: spent, with no transfer.
+    SelfDelivered,
+    /// An anchor's capacity-building budget not yet granted.
+    CapacityBudget,
+    /// Capacity-building grants made to a provider.
+    Granted,
+}
+
+impl AccountKind {
+    /// The kind's name in account keys.
+    pub fn key(self) -> &'static str {
+        match self {
+            AccountKind::Funding => "funding",
+            AccountKind::Budget => "budget",
+            AccountKind::Committed => "committed",
+            AccountKind::Payable => "payable",
+            AccountKind::Paid => "paid",
+            AccountKind::Recovery => "recovery",
+            AccountKind::SelfDelivered => "self_delivered",
+            AccountKind::CapacityBudget => "capacity_budget",
+            AccountKind::Granted => "granted",
+        }
+    }
+}
+
+/// One account: a kind, the organisation it belongs to, the counterparty where there is one
+/// (the provider of a payable), and the financial year.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Account {
+    /// What it holds.
+    pub kind: AccountKind,
+    /// Whose it is.
+    pub organisation: OdsCode,
+    /// The other party, for accounts between two organisations.
+    pub counterparty: Option<OdsCode>,
+    /// The financial year it belongs to.
+    pub financial_year: FinancialYear,
+}
+
+impl Account {
+    /// An account with no counterparty.
+    pub fn of(kind: AccountKind, organisation: &OdsCode, financial_year: FinancialYear) -> Account {
+        Account {
+            kind,
+            organisation: organisation.clone(),
+            counterparty: None,
+            financial_year,
+        }
+    }
+
+    /// An account of `organisation` with `counterparty`.
+    pub fn between(
+        kind: AccountKind,
+        organisation: &OdsCode,
+        counterparty: &OdsCode,
+        financial_year: FinancialYear,
+    ) -> Account {
+        Account {
+            kind,
+            organisation: organisation.clone(),
+            counterparty: Some(counterparty.clone()),
+            financial_year,
+        }
+    }
+
+    /// A stable text key, such as `payable:ANC01:VCS01:2026/27`.
+    pub fn key(&self) -> String {
+        let kind = self.kind.key();
+        match &self.counterparty {
+            Some(other) => format!(
+                "{kind}:{}:{}:{}",
+                self.organisation.as_str(),
+                other.as_str(),
+                self.financial_year
+            ),
+            None => format!(
+                "{kind}:{}:{}",
+                self.organisation.as_str(),
+                self.financial_year
+            ),
+        }
+    }
+}
+
+/// Why money moved: the fact, and the tariff clause or rule that priced it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// The position of the fact in the log.
+    pub position: u64,
+    /// The event type of the fact.
+    pub event_type: String,
+    /// The prescription it concerns, if any.
+    pub prescription_id: Option<Uuid>,
+    /// The agreement version whose tariff priced it, if any.
+    pub agreement_version: Option<u32>,
+    /// The rule applied.
+    pub rule: Rule,
+}
+
+/// The rule a posting applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// A commissioner's allocation.
+    Allocation,
+    /// Issuing a prescription commits its maximum cost.
+    Commitment,
+    /// A price above what was committed: the difference is committed first.
+    CommitmentTopUp,
+    /// A tariff clause turned commitment into a payable.
+    Tariff(Clause),
+    /// A retraction reverses what a session earned.
+    Reversal,
+    /// A prescription that ended gives back what it did not use.
+    Release,
+    /// A capacity-building grant.
+    Grant,
+    /// A payment run settled a payable.
+    Payment,
+}
+
+/// One double-entry posting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posting {
+    /// The account debited.
+    pub debit: Account,
+    /// The account credited.
+    pub credit: Account,
+    /// The amount, positive, to the penny.
+    pub amount: Money,
+    /// Why.
+    pub cause: Cause,
+}

@@ -1,0 +1,132 @@
+//! Agreements between anchors and providers, with every version of their terms, so that the
+//! version in force on any date can be found.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use followfund_contracts::OdsCode;
+use followfund_contracts::events::{ActivityType, AgreementAmended, AgreementSigned};
+use followfund_contracts::terms::Tariff;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One version of an agreement's terms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgreementVersion {
+    /// 1 for the signed agreement, then 2, 3, … for amendments.
+    pub version: u32,
+    /// The first day it prices sessions.
+    pub effective_from: NaiveDate,
+    /// Open prescriptions the provider takes at once.
+    pub capacity: u32,
+    /// The price list.
+    pub tariff: Tariff,
+    /// The position of the event that published it.
+    pub position: u64,
+}
+
+/// An agreement and its versions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// Its id.
+    pub agreement_id: Uuid,
+    /// The anchor that pays.
+    pub anchor: OdsCode,
+    /// The provider that delivers; the anchor itself for self-delivery.
+    pub provider: OdsCode,
+    /// The first day it is in force.
+    pub valid_from: NaiveDate,
+    /// The last day it is in force.
+    pub valid_to: NaiveDate,
+    /// Days the provider has to accept a prescription.
+    pub response_window_days: u32,
+    /// The activities it covers.
+    pub activity_types: Vec<ActivityType>,
+    /// Every version, oldest first.
+    pub versions: Vec<AgreementVersion>,
+}
+
+impl Agreement {
+    /// The version that prices what happens on `date`: the latest in effect by then, while the
+    /// agreement is valid.
+    pub fn in_force(&self, date: NaiveDate) -> Option<&AgreementVersion> {
+        if date < self.valid_from || date > self.valid_to {
+            return None;
+        }
+        self.versions
+            .iter()
+            .rev()
+            .find(|version| version.effective_from <= date)
+    }
+
+    /// The version that prices a prescription's session on `date`. A prescription issued while
+    /// the agreement was in force is finished under it: a session after the agreement ends is
+    /// priced by its last version.
+    pub fn pricing(&self, date: NaiveDate) -> Option<&AgreementVersion> {
+        self.in_force(date.min(self.valid_to))
+    }
+
+    /// Whether the anchor delivers the activity itself.
+    pub fn is_self_delivery(&self) -> bool {
+        self.anchor == self.provider
+    }
+}
+
+/// Every agreement, by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agreements {
+    by_id: BTreeMap<Uuid, Agreement>,
+}
+
+impl Agreements {
+    /// The agreement with this id.
+    pub fn get(&self, agreement_id: Uuid) -> Option<&Agreement> {
+        self.by_id.get(&agreement_id)
+    }
+
+    /// Every agreement, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Agreement> + use<'_> {
+        self.by_id.values()
+    }
+
+    pub(crate) fn sign(&mut self, position: u64, signed: &AgreementSigned) {
+        let first = AgreementVersion {
+            version: 1,
+            effective_from: signed.valid_from,
+            capacity: signed.capacity,
+            tariff: signed.tariff.clone(),
+            position,
+        };
+        let agreement = Agreement {
+            agreement_id: signed.agreement_id,
+            anchor: signed.anchor.clone(),
+            provider: signed.provider.clone(),
+            valid_from: signed.valid_from,
+            valid_to: signed.valid_to,
+            response_window_days: signed.response_window_days,
+            activity_types: signed.activity_types.clone(),
+            versions: vec![first],
+        };
+        // A second signature under the same id is kept out: terms are published once and
+        // amended, never replaced.
+        self.by_id.entry(signed.agreement_id).or_insert(agreement);
+    }
+
+    pub(crate) fn amend(&mut self, position: u64, amended: &AgreementAmended) {
+        let Some(agreement) = self.by_id.get_mut(&amended.agreement_id) else {
+            return;
+        };
+        let version = AgreementVersion {
+            version: amended.version,
+            effective_from: amended.effective_from,
+            capacity: amended.capacity,
+            tariff: amended.tariff.clone(),
+            position,
+        };
+        agreement.versions.push(version);
+        // Versions are kept in the order they take effect, so `in_force` finds the latest.
+        agreement
+            .versions
+            .sort_by_key(|version| (version.effective_from, version.version));
+    }
+}

@@ -1,0 +1,495 @@
+//! The double-entry ledger of money that follows the patient: budgets allocated to anchors,
+//! commitments made when prescriptions are issued, payables accrued as sessions are attended
+//! under the tariff in force that day, releases when prescriptions end, and capacity-building
+//! grants. Every posting debits one account and credits another by the same amount, so the
+//! balances of all accounts always sum to zero.
+
+mod accounts;
+mod agreements;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use followfund_contracts::events::{BudgetAccount, PrescriptionIssued};
+use followfund_contracts::terms::{Charge, FinancialYear};
+use followfund_contracts::{Event, Money, OdsCode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use accounts::{Account, AccountKind, Cause, Posting, Rule};
+pub use agreements::{Agreement, AgreementVersion, Agreements};
+
+use crate::Fact;
+
+/// The ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Agreements and their versions.
+    pub agreements: Agreements,
+    postings: Vec<Posting>,
+    /// Balances by account key; debits add, credits subtract.
+    balances: BTreeMap<String, Money>,
+    /// Allocations received, by `anchor:year`.
+    allocated: BTreeMap<String, Money>,
+    funding: BTreeMap<Uuid, Funding>,
+}
+
+/// What one funded prescription has committed and earned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funding {
+    /// The agreement it was issued under.
+    pub agreement_id: Uuid,
+    /// The anchor that pays.
+    pub anchor: OdsCode,
+    /// The provider paid.
+    pub provider: OdsCode,
+    /// The year whose budget bears it all: the year it was issued in.
+    pub financial_year: FinancialYear,
+    /// Commitment not yet turned into payables or released.
+    pub committed: Money,
+    /// Everything it has earned so far.
+    pub earned: Money,
+    /// Attended sessions that count (retractions excluded).
+    pub attended: u32,
+    /// Sessions charged for, attended or missed without notice.
+    pub sessions_charged: u32,
+    /// What each charged session earned, by session, to reverse it on retraction.
+    pub sessions: BTreeMap<Uuid, Vec<Charge>>,
+    /// False once completed, ended or declined: its commitment has been released.
+    pub open: bool,
+}
+
+/// An anchor's budget for a year, as the ledger stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetPosition {
+    /// Allocated by commissioners.
+    pub allocated: Money,
+    /// Set aside for issued prescriptions.
+    pub committed: Money,
+    /// Earned by providers (paid or not) and spent on self-delivery.
+    pub accrued: Money,
+    /// Paid out.
+    pub paid: Money,
+    /// Neither committed nor accrued.
+    pub available: Money,
+}
+
+impl Ledger {
+    /// Every posting, in the order made.
+    pub fn postings(&self) -> &[Posting] {
+        &self.postings
+    }
+
+    /// The balance of an account (debits less credits).
+    pub fn balance(&self, account: &Account) -> Money {
+        self.balances
+            .get(&account.key())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The sum of every balance: zero, always.
+    pub fn balances_sum(&self) -> Money {
+        self.balances
+            .values()
+            .fold(Money::zero(), |sum, balance| add(sum, *balance))
+    }
+
+    /// The funding of a prescription issued under an agreement.
+    pub fn funding(&self, prescription_id: Uuid) -> Option<&Funding> {
+        self.funding.get(&prescription_id)
+    }
+
+    /// Where an anchor's activities budget for a year stands.
+    pub fn budget_position(&self, anchor: &OdsCode, year: FinancialYear) -> BudgetPosition {
+        let of = |kind| self.balance(&Account::of(kind, anchor, year));
+        let between = |kind| {
+            let prefix = format!("{}:{}:", AccountKind::key(kind), anchor.as_str());
+            let suffix = format!(":{year}");
+            self.balances
+                .iter()
+                .filter(|(key, _)| key.starts_with(&prefix) && key.ends_with(&suffix))
+                .fold(Money::zero(), |sum, (_, balance)| add(sum, *balance))
+        };
+        let paid = between(AccountKind::Paid);
+        BudgetPosition {
+            allocated: self
+                .allocated
+                .get(&format!("{}:{year}", anchor.as_str()))
+                .copied()
+                .unwrap_or_default(),
+            committed: of(AccountKind::Committed),
+            accrued: add(
+                add(between(AccountKind::Payable), paid),
+                of(AccountKind::SelfDelivered),
+            ),
+            paid,
+            available: of(AccountKind::Budget),
+        }
+    }
+
+    pub(crate) fn apply(&mut self, fact: &Fact) {
+        match &fact.event {
+            Event::BudgetAllocated(e) => {
+                let year = e.financial_year;
+                let (kind, rule) = match e.account {
+                    BudgetAccount::Activities => (AccountKind::Budget, Rule::Allocation),
+                    BudgetAccount::CapacityBuilding => {
+                        (AccountKind::CapacityBudget, Rule::Allocation)
+                    }
+                };
+                if e.account == BudgetAccount::Activities {
+                    let key = format!("{}:{year}", e.anchor.as_str());
+                    let total = add(
+                        self.allocated.get(&key).copied().unwrap_or_default(),
+                        e.amount,
+                    );
+                    self.allocated.insert(key, total);
+                }
+                let debit = Account::of(kind, &e.anchor, year);
+                let credit = Account::of(AccountKind::Funding, &e.commissioner, year);
+                self.post(debit, credit, e.amount, cause(fact, None, None, rule));
+            }
+            Event::AgreementSigned(e) => self.agreements.sign(fact.position, e),
+            Event::AgreementAmended(e) => self.agreements.amend(fact.position, e),
+            Event::CapacityGrantAwarded(e) => {
+                let debit = Account::between(
+                    AccountKind::Granted,
+                    &e.anchor,
+                    &e.provider,
+                    e.financial_year,
+                );
+                let credit = Account::of(AccountKind::CapacityBudget, &e.anchor, e.financial_year);
+                self.post(
+                    debit,
+                    credit,
+                    e.amount,
+                    cause(fact, None, None, Rule::Grant),
+                );
+            }
+            Event::PrescriptionIssued(e) => self.issue(fact, e),
+            Event::SessionAttended(e) => self.attend(fact, e.prescription_id, e.session_id),
+            Event::SessionMissed(e) => {
+                self.miss(fact, e.prescription_id, e.session_id, e.notice_given)
+            }
+            Event::SessionRetracted(e) => self.retract(fact, e.prescription_id, e.session_id),
+            Event::PrescriptionCompleted(e) => self.complete(fact, e.prescription_id),
+            Event::PrescriptionEnded(e) => self.release(fact, e.prescription_id),
+            Event::PrescriptionDeclined(e) => self.release(fact, e.prescription_id),
+            // Pathway steps that move no money, and organisations.
+            Event::OrganisationRegistered(_)
+            | Event::ReferralReceived(_)
+            | Event::ReferralAccepted(_)
+            | Event::ReferralDeclined(_)
+            | Event::ReferralRedirected(_)
+            | Event::AssessmentHeld(_)
+            | Event::PlanAgreed(_)
+            | Event::PlanAmended(_)
+            | Event::PrescriptionAccepted(_)
+            | Event::SessionCancelled(_)
+            | Event::OutcomeMeasured(_)
+            | Event::ReferralReferredBack(_)
+            | Event::CaseClosed(_) => {}
+        }
+        debug_assert!(self.balances_sum().is_zero(), "postings sum to zero");
+    }
+
+    /// Issuing a prescription under an agreement commits its tariff's maximum against the
+    /// budget of the year it is issued in.
+    fn issue(&mut self, fact: &Fact, issue: &PrescriptionIssued) {
+        let Some(agreement_id) = issue.agreement_id else {
+            return;
+        };
+        let Some(agreement) = self.agreements.get(agreement_id) else {
+            return;
+        };
+        let Some(version) = agreement.in_force(date(fact)) else {
+            return;
+        };
+        if self.funding.contains_key(&issue.prescription_id) {
+            return;
+        }
+        let year = FinancialYear::containing(date(fact));
+        let (anchor, provider, version_number) = (
+            agreement.anchor.clone(),
+            agreement.provider.clone(),
+            version.version,
+        );
+        let commitment = version.tariff.maximum_cost();
+        let funding = Funding {
+            agreement_id,
+            anchor: anchor.clone(),
+            provider,
+            financial_year: year,
+            committed: commitment,
+            earned: Money::zero(),
+            attended: 0,
+            sessions_charged: 0,
+            sessions: BTreeMap::new(),
+            open: true,
+        };
+        self.funding.insert(issue.prescription_id, funding);
+        let debit = Account::of(AccountKind::Committed, &anchor, year);
+        let credit = Account::of(AccountKind::Budget, &anchor, year);
+        let why = cause(
+            fact,
+            Some(issue.prescription_id),
+            Some(version_number),
+            Rule::Commitment,
+        );
+        self.post(debit, credit, commitment, why);
+    }
+
+    fn attend(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid) {
+        let Some((funding, version)) = self.priced(fact, prescription_id) else {
+            return;
+        };
+        if !funding.open || funding.sessions.contains_key(&session_id) {
+            return;
+        }
+        let charges = version.tariff.price_attendance(
+            funding.attended,
+            funding.sessions_charged,
+            funding.earned,
+        );
+        let version_number = version.version;
+        self.earn(
+            fact,
+            prescription_id,
+            Some(session_id),
+            version_number,
+            charges,
+        );
+        let funding = self
+            .funding
+            .get_mut(&prescription_id)
+            .expect("priced above");
+        funding.attended += 1;
+        funding.sessions_charged += 1;
+    }
+
+    fn miss(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid, notice_given: bool) {
+        let Some((funding, version)) = self.priced(fact, prescription_id) else {
+            return;
+        };
+        if !funding.open || notice_given || funding.sessions.contains_key(&session_id) {
+            return;
+        }
+        let charges =
+            version
+                .tariff
+                .price_missed(notice_given, funding.sessions_charged, funding.earned);
+        let version_number = version.version;
+        self.earn(
+            fact,
+            prescription_id,
+            Some(session_id),
+            version_number,
+            charges,
+        );
+        self.funding
+            .get_mut(&prescription_id)
+            .expect("priced above")
+            .sessions_charged += 1;
+    }
+
+    fn complete(&mut self, fact: &Fact, prescription_id: Uuid) {
+        if let Some((funding, version)) = self.priced(fact, prescription_id)
+            && funding.open
+        {
+            let charges = version
+                .tariff
+                .price_completion(funding.attended, funding.earned);
+            let version_number = version.version;
+            self.earn(fact, prescription_id, None, version_number, charges);
+        }
+        self.release(fact, prescription_id);
+    }
+
+    /// A retraction gives back what the session earned: the payable returns to commitment, or,
+    /// once the prescription has closed, to the budget.
+    fn retract(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid) {
+        let Some(funding) = self.funding.get_mut(&prescription_id) else {
+            return;
+        };
+        let Some(charges) = funding.sessions.remove(&session_id) else {
+            return;
+        };
+        funding.attended = funding.attended.saturating_sub(1);
+        funding.sessions_charged = funding.sessions_charged.saturating_sub(1);
+        let (anchor, year, open) = (funding.anchor.clone(), funding.financial_year, funding.open);
+        let earned_account = self.earned_account(prescription_id);
+        for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
+            let funding = self.funding.get_mut(&prescription_id).expect("found above");
+            funding.earned = sub(funding.earned, charge.amount);
+            let restored_to = if open {
+                funding.committed = add(funding.committed, charge.amount);
+                Account::of(AccountKind::Committed, &anchor, year)
+            } else {
+                Account::of(AccountKind::Budget, &anchor, year)
+            };
+            let why = cause(fact, Some(prescription_id), None, Rule::Reversal);
+            self.post(restored_to, earned_account.clone(), charge.amount, why);
+        }
+    }
+
+    /// Gives back to the budget what an ended prescription had committed and not used.
+    fn release(&mut self, fact: &Fact, prescription_id: Uuid) {
+        let Some(funding) = self.funding.get_mut(&prescription_id) else {
+            return;
+        };
+        if !funding.open {
+            return;
+        }
+        funding.open = false;
+        let unused = std::mem::take(&mut funding.committed);
+        let (anchor, year) = (funding.anchor.clone(), funding.financial_year);
+        if unused.is_zero() {
+            return;
+        }
+        let debit = Account::of(AccountKind::Budget, &anchor, year);
+        let credit = Account::of(AccountKind::Committed, &anchor, year);
+        self.post(
+            debit,
+            credit,
+            unused,
+            cause(fact, Some(prescription_id), None, Rule::Release),
+        );
+    }
+
+    /// The funding of a prescription and the agreement version in force on the fact's date.
+    fn priced(&self, fact: &Fact, prescription_id: Uuid) -> Option<(Funding, AgreementVersion)> {
+        let funding = self.funding.get(&prescription_id)?;
+        let agreement = self.agreements.get(funding.agreement_id)?;
+        let version = agreement.pricing(date(fact))?;
+        Some((funding.clone(), version.clone()))
+    }
+
+    /// Turns commitment into what the provider has earned, committing more first if a later
+    /// version of the tariff pays more than was set aside.
+    fn earn(
+        &mut self,
+        fact: &Fact,
+        prescription_id: Uuid,
+        session_id: Option<Uuid>,
+        version: u32,
+        charges: Vec<Charge>,
+    ) {
+        let funding = self
+            .funding
+            .get(&prescription_id)
+            .expect("a funded prescription");
+        let (anchor, year) = (funding.anchor.clone(), funding.financial_year);
+        let earned_account = self.earned_account(prescription_id);
+        let committed_account = Account::of(AccountKind::Committed, &anchor, year);
+        for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
+            let committed = self.funding[&prescription_id].committed;
+            if committed < charge.amount {
+                let top_up = sub(charge.amount, committed);
+                let why = cause(
+                    fact,
+                    Some(prescription_id),
+                    Some(version),
+                    Rule::CommitmentTopUp,
+                );
+                self.post(
+                    committed_account.clone(),
+                    Account::of(AccountKind::Budget, &anchor, year),
+                    top_up,
+                    why,
+                );
+                let funding = self.funding.get_mut(&prescription_id).expect("found above");
+                funding.committed = add(funding.committed, top_up);
+            }
+            let why = cause(
+                fact,
+                Some(prescription_id),
+                Some(version),
+                Rule::Tariff(charge.clause),
+            );
+            self.post(
+                earned_account.clone(),
+                committed_account.clone(),
+                charge.amount,
+                why,
+            );
+            let funding = self.funding.get_mut(&prescription_id).expect("found above");
+            funding.committed = sub(funding.committed, charge.amount);
+            funding.earned = add(funding.earned, charge.amount);
+        }
+        if let Some(session_id) = session_id {
+            let funding = self.funding.get_mut(&prescription_id).expect("found above");
+            funding.sessions.insert(session_id, charges);
+        }
+    }
+
+    /// Where a prescription's earnings go: a payable to the provider, or self-delivered cost
+    /// when the anchor runs the activity itself.
+    fn earned_account(&self, prescription_id: Uuid) -> Account {
+        let funding = &self.funding[&prescription_id];
+        if funding.anchor == funding.provider {
+            Account::of(
+                AccountKind::SelfDelivered,
+                &funding.anchor,
+                funding.financial_year,
+            )
+        } else {
+            Account::between(
+                AccountKind::Payable,
+                &funding.anchor,
+                &funding.provider,
+                funding.financial_year,
+            )
+        }
+    }
+
+    fn post(&mut self, debit: Account, credit: Account, amount: Money, cause: Cause) {
+        assert!(!amount.is_negative(), "postings move positive amounts");
+        assert_eq!(amount.round_to_penny(), amount, "postings are to the penny");
+        if amount.is_zero() {
+            return;
+        }
+        let debit_balance = self.balances.entry(debit.key()).or_default();
+        *debit_balance = add(*debit_balance, amount);
+        let credit_balance = self.balances.entry(credit.key()).or_default();
+        *credit_balance = sub(*credit_balance, amount);
+        self.postings.push(Posting {
+            debit,
+            credit,
+            amount,
+            cause,
+        });
+    }
+}
+
+fn cause(
+    fact: &Fact,
+    prescription_id: Option<Uuid>,
+    agreement_version: Option<u32>,
+    rule: Rule,
+) -> Cause {
+    Cause {
+        position: fact.position,
+        event_type: fact.event.type_name().to_owned(),
+        prescription_id,
+        agreement_version,
+        rule,
+    }
+}
+
+fn date(fact: &Fact) -> NaiveDate {
+    fact.occurred_at.date_naive()
+}
+
+fn add(a: Money, b: Money) -> Money {
+    a.checked_add(b)
+        .expect("ledger sums stay far below the limit")
+}
+
+fn sub(a: Money, b: Money) -> Money {
+    a.checked_sub(b)
+        .expect("ledger sums stay far below the limit")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,346 @@
+//! Ledger scenarios with figures worked by hand, in pounds and pence.
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use followfund_contracts::terms::FinancialYear;
+use followfund_contracts::{Event, Money, OdsCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::*;
+use crate::{Fact, ReadModels};
+
+const AGREEMENT: Uuid = Uuid::from_u128(10);
+const SELF_DELIVERY: Uuid = Uuid::from_u128(11);
+const REFERRAL: Uuid = Uuid::from_u128(20);
+const PRESCRIPTION: Uuid = Uuid::from_u128(30);
+
+fn pounds(text: &str) -> Money {
+    text.parse().unwrap()
+}
+
+fn ods(code: &str) -> OdsCode {
+    OdsCode::parse(code).unwrap()
+}
+
+fn year() -> FinancialYear {
+    FinancialYear::starting(2026)
+}
+
+/// Facts on chosen days, folded in order.
+struct Given {
+    models: ReadModels,
+}
+
+impl Given {
+    fn new() -> Given {
+        let mut given = Given {
+            models: ReadModels::default(),
+        };
+        given.on(
+            day(4, 1),
+            "budget.allocated",
+            json!({
+                "allocation_id": Uuid::from_u128(1), "commissioner": "QHM", "anchor": "ANC01",
+                "financial_year": "2026/27", "account": "activities", "amount": "1000.00",
+            }),
+        );
+        given.on(
+            day(4, 1),
+            "agreement.signed",
+            agreement(AGREEMENT, "VCS01", ten_week_tariff()),
+        );
+        given
+    }
+
+    fn on(&mut self, on: NaiveDate, event_type: &str, data: Value) -> &mut Given {
+        let position = self.models.position() + 1;
+        let occurred_at = Utc.from_utc_datetime(&on.and_hms_opt(10, 0, 0).unwrap())
+            + Duration::seconds(position as i64);
+        let fact = Fact {
+            position,
+            stream: "test".into(),
+            occurred_at,
+            recorded_at: occurred_at,
+            actor_organisation: "ANC01".into(),
+            actor_role: "anchor".into(),
+            event: Event::decode(event_type, 1, data).unwrap(),
+        };
+        self.models.apply(&fact);
+        assert!(
+            self.models.ledger.balances_sum().is_zero(),
+            "postings sum to zero after {event_type}"
+        );
+        self
+    }
+
+    fn issued(&mut self, on: NaiveDate, agreement_id: Uuid) -> &mut Given {
+        self.on(on, "referral.received", json!({
+            "referral_id": REFERRAL, "person_id": Uuid::from_u128(99), "source": "self_referral", "referrer": null,
+            "link_worker_organisation": "ANC01", "reasons": ["loneliness"], "age_band": "65-74", "conditions": [],
+        }));
+        self.on(
+            on,
+            "prescription.issued",
+            json!({
+                "prescription_id": PRESCRIPTION, "referral_id": REFERRAL, "provider": "VCS01",
+                "activity_type": "walking", "agreement_id": agreement_id,
+            }),
+        )
+    }
+
+    fn attended(&mut self, on: NaiveDate, session: u128) -> &mut Given {
+        self.on(on, "session.attended", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_000 + session)}))
+    }
+
+    fn ledger(&self) -> &Ledger {
+        &self.models.ledger
+    }
+
+    fn payable(&self) -> Money {
+        self.ledger().balance(&Account::between(
+            AccountKind::Payable,
+            &ods("ANC01"),
+            &ods("VCS01"),
+            year(),
+        ))
+    }
+}
+
+fn day(month: u32, day: u32) -> NaiveDate {
+    let year = if month >= 4 { 2026 } else { 2027 };
+    NaiveDate::from_ymd_opt(year, month, day).unwrap()
+}
+
+fn ten_week_tariff() -> Value {
+    json!({
+        "engagement_fee": "25.00", "session_fee": "15.00", "funded_sessions": 10,
+        "completion_fee": "50.00", "completion_min_sessions": 8, "cap_per_referral": "200.00",
+    })
+}
+
+fn agreement(agreement_id: Uuid, provider: &str, tariff: Value) -> Value {
+    json!({
+        "agreement_id": agreement_id, "anchor": "ANC01", "provider": provider,
+        "valid_from": "2026-04-01", "valid_to": "2027-03-31", "capacity": 12,
+        "response_window_days": 5, "activity_types": ["walking"], "tariff": tariff,
+    })
+}
+
+#[test]
+fn an_allocation_funds_the_budget() {
+    let given = Given::new();
+    let position = given.ledger().budget_position(&ods("ANC01"), year());
+    assert_eq!(position.allocated, pounds("1000.00"));
+    assert_eq!(position.available, pounds("1000.00"));
+    assert_eq!(
+        given
+            .ledger()
+            .balance(&Account::of(AccountKind::Funding, &ods("QHM"), year())),
+        pounds("-1000.00")
+    );
+}
+
+#[test]
+fn issuing_commits_the_capped_maximum() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    // 25 + 10 × 15 + 50 = 225, capped at 200.
+    let position = given.ledger().budget_position(&ods("ANC01"), year());
+    assert_eq!(position.committed, pounds("200.00"));
+    assert_eq!(position.available, pounds("800.00"));
+}
+
+#[test]
+fn a_ten_session_course_with_completion_is_paid_up_to_its_cap() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    for week in 0..10 {
+        given.attended(day(5, 4) + Duration::weeks(week), week as u128);
+    }
+    // First session £25 + £15, then nine at £15: £175.00 payable, £25.00 still committed.
+    assert_eq!(given.payable(), pounds("175.00"));
+    given.on(
+        day(7, 13),
+        "prescription.completed",
+        json!({"prescription_id": PRESCRIPTION}),
+    );
+    // The £50 completion fee meets the £200 cap after £25.00.
+    assert_eq!(given.payable(), pounds("200.00"));
+    let position = given.ledger().budget_position(&ods("ANC01"), year());
+    assert_eq!(
+        (position.committed, position.accrued, position.available),
+        (Money::zero(), pounds("200.00"), pounds("800.00"))
+    );
+    let completion = given
+        .ledger()
+        .postings()
+        .iter()
+        .rev()
+        .find(|p| p.cause.rule == Rule::Tariff(followfund_contracts::terms::Clause::CompletionFee))
+        .unwrap();
+    assert_eq!(completion.amount, pounds("25.00"));
+    assert_eq!(completion.cause.agreement_version, Some(1));
+}
+
+#[test]
+fn ending_early_releases_what_was_not_used() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    given.attended(day(5, 4), 0).attended(day(5, 11), 1);
+    given.on(
+        day(5, 20),
+        "prescription.ended",
+        json!({"prescription_id": PRESCRIPTION, "reason": "person_withdrew"}),
+    );
+    // Earned 25 + 15 + 15 = 55; the other 145 of the 200 committed goes back.
+    let position = given.ledger().budget_position(&ods("ANC01"), year());
+    assert_eq!(
+        (position.accrued, position.committed, position.available),
+        (pounds("55.00"), Money::zero(), pounds("945.00"))
+    );
+}
+
+#[test]
+fn a_retraction_reverses_what_the_session_earned() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    given.attended(day(5, 4), 0).attended(day(5, 11), 1);
+    given.on(day(5, 12), "session.retracted", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_001), "reason": "recorded_in_error"}));
+    assert_eq!(given.payable(), pounds("40.00"));
+    assert_eq!(
+        given.ledger().funding(PRESCRIPTION).unwrap().committed,
+        pounds("160.00")
+    );
+    // Retracting the first session takes the engagement fee back too; the next attendance earns it again.
+    given.on(day(5, 13), "session.retracted", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_000), "reason": "recorded_in_error"}));
+    assert_eq!(given.payable(), Money::zero());
+    given.attended(day(5, 18), 2);
+    assert_eq!(given.payable(), pounds("40.00"));
+}
+
+#[test]
+fn the_version_in_force_on_the_session_date_prices_it() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    given.attended(day(9, 28), 0);
+    let mut raised = ten_week_tariff();
+    raised["session_fee"] = json!("17.50");
+    raised["cap_per_referral"] = json!("260.00");
+    given.on(day(9, 29), "agreement.amended", json!({
+        "agreement_id": AGREEMENT, "version": 2, "effective_from": "2026-10-01", "capacity": 15, "tariff": raised,
+    }));
+    given.attended(day(9, 30), 1).attended(day(10, 1), 2);
+    // 25 + 15 (version 1), 15 on 30 September (still version 1), 17.50 on 1 October (version 2).
+    assert_eq!(given.payable(), pounds("72.50"));
+    let last = given.ledger().postings().last().unwrap();
+    assert_eq!(
+        (last.amount, last.cause.agreement_version),
+        (pounds("17.50"), Some(2))
+    );
+}
+
+#[test]
+fn a_later_version_paying_more_commits_the_difference_first() {
+    let mut given = Given::new();
+    let small = json!({"session_fee": "10.00", "funded_sessions": 2});
+    given.on(
+        day(4, 1),
+        "agreement.signed",
+        agreement(SELF_DELIVERY, "VCS01", small),
+    );
+    given.issued(day(5, 1), SELF_DELIVERY);
+    assert_eq!(
+        given.ledger().funding(PRESCRIPTION).unwrap().committed,
+        pounds("20.00")
+    );
+    given.on(day(5, 2), "agreement.amended", json!({
+        "agreement_id": SELF_DELIVERY, "version": 2, "effective_from": "2026-05-02", "capacity": 12,
+        "tariff": {"session_fee": "30.00", "funded_sessions": 2},
+    }));
+    given.attended(day(5, 3), 0).attended(day(5, 10), 1);
+    assert_eq!(given.payable(), pounds("60.00"));
+    let top_ups: Vec<Money> = given
+        .ledger()
+        .postings()
+        .iter()
+        .filter(|p| p.cause.rule == Rule::CommitmentTopUp)
+        .map(|p| p.amount)
+        .collect();
+    assert_eq!(top_ups, vec![pounds("10.00"), pounds("30.00")]);
+    assert_eq!(
+        given
+            .ledger()
+            .budget_position(&ods("ANC01"), year())
+            .available,
+        pounds("940.00")
+    );
+}
+
+#[test]
+fn self_delivery_costs_the_budget_with_no_payable() {
+    let mut given = Given::new();
+    given.on(
+        day(4, 1),
+        "agreement.signed",
+        agreement(
+            SELF_DELIVERY,
+            "ANC01",
+            json!({"session_fee": "12.00", "funded_sessions": 12}),
+        ),
+    );
+    given.issued(day(5, 1), SELF_DELIVERY);
+    given.attended(day(5, 4), 0);
+    assert_eq!(given.payable(), Money::zero());
+    let spent = given.ledger().balance(&Account::of(
+        AccountKind::SelfDelivered,
+        &ods("ANC01"),
+        year(),
+    ));
+    assert_eq!(spent, pounds("12.00"));
+    assert_eq!(
+        given
+            .ledger()
+            .budget_position(&ods("ANC01"), year())
+            .accrued,
+        pounds("12.00")
+    );
+}
+
+#[test]
+fn a_prescription_belongs_to_the_year_it_was_issued_in() {
+    let mut given = Given::new();
+    given.issued(day(3, 30), AGREEMENT);
+    given.attended(day(4, 2) + Duration::days(365), 0);
+    // Issued on 30 March 2027 (2026/27); attended in April 2027: still 2026/27's budget.
+    assert_eq!(given.payable(), pounds("40.00"));
+}
+
+#[test]
+fn capacity_grants_come_from_their_own_budget() {
+    let mut given = Given::new();
+    given.on(
+        day(4, 1),
+        "budget.allocated",
+        json!({
+            "allocation_id": Uuid::from_u128(2), "commissioner": "QHM", "anchor": "ANC01",
+            "financial_year": "2026/27", "account": "capacity_building", "amount": "10000.00",
+        }),
+    );
+    given.on(day(6, 1), "capacity_grant.awarded", json!({
+        "grant_id": Uuid::from_u128(3), "anchor": "ANC01", "provider": "VCS01", "financial_year": "2026/27", "amount": "2000.00",
+    }));
+    let left = given.ledger().balance(&Account::of(
+        AccountKind::CapacityBudget,
+        &ods("ANC01"),
+        year(),
+    ));
+    assert_eq!(left, pounds("8000.00"));
+    assert_eq!(
+        given
+            .ledger()
+            .budget_position(&ods("ANC01"), year())
+            .available,
+        pounds("1000.00"),
+        "the activities budget is untouched"
+    );
+}
