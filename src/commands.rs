@@ -127,6 +127,53 @@ pub enum Rejection {
         /// When it was received.
         received_at: DateTime<Utc>,
     },
+    /// The prescription names an agreement that does not exist.
+    #[error("no agreement {0} is published: publish it with `followfund contracts publish`")]
+    UnknownAgreement(Uuid),
+    /// The agreement is between other organisations, or for other activities.
+    #[error("agreement {agreement_id} does not cover this: {reason}")]
+    AgreementDoesNotCover {
+        /// The agreement.
+        agreement_id: Uuid,
+        /// What differs.
+        reason: String,
+    },
+    /// No version of the agreement is in force on the date.
+    #[error(
+        "agreement {agreement_id} is not in force on {date}: issue under an agreement valid that day"
+    )]
+    NoAgreementInForce {
+        /// The agreement.
+        agreement_id: Uuid,
+        /// The date of the prescription.
+        date: chrono::NaiveDate,
+    },
+    /// The provider already holds as many open prescriptions as the agreement allows.
+    #[error(
+        "provider {provider} is at its capacity of {capacity} open prescriptions under this agreement: wait for one to end, or prescribe elsewhere"
+    )]
+    ProviderAtCapacity {
+        /// The provider.
+        provider: String,
+        /// Its capacity.
+        capacity: u32,
+    },
+    /// The anchor's available budget does not cover the prescription's maximum cost.
+    #[error(
+        "the prescription could cost up to {needed} but {anchor}'s {year} budget has {available} available: it is short by {shortfall}"
+    )]
+    BudgetWouldBeExceeded {
+        /// The anchor.
+        anchor: String,
+        /// The financial year.
+        year: String,
+        /// The prescription's maximum cost.
+        needed: followfund_contracts::Money,
+        /// What the budget has available.
+        available: followfund_contracts::Money,
+        /// The difference.
+        shortfall: followfund_contracts::Money,
+    },
     /// Organisations and funding terms are not recorded through pathway commands.
     #[error(
         "organisations and funding terms are recorded by an administrator (`followfund org add`, `followfund contracts publish`)"
@@ -191,7 +238,12 @@ pub fn decide(
         {
             return Err(Rejection::PrescriptionExists(issue.prescription_id));
         }
-        registered(models, &issue.provider, Role::Provider)?;
+        if issue.provider != journey.link_worker_organisation {
+            registered(models, &issue.provider, Role::Provider)?;
+        }
+        if let Some(agreement_id) = issue.agreement_id {
+            check_funding(models, journey, issue, agreement_id, occurred_at)?;
+        }
     }
     if let Event::ReferralRedirected(redirect) = &event {
         registered_link_worker_service(models, &redirect.to_organisation)?;
@@ -273,6 +325,67 @@ fn decide_received(
         starts_stream: true,
         event,
     })
+}
+
+/// A funded prescription needs the holder's agreement with the provider for the activity, in
+/// force on the day, with room under its capacity and the budget to cover its maximum cost.
+fn check_funding(
+    models: &ReadModels,
+    journey: &Journey,
+    issue: &followfund_contracts::events::PrescriptionIssued,
+    agreement_id: Uuid,
+    occurred_at: DateTime<Utc>,
+) -> Result<(), Rejection> {
+    let ledger = &models.ledger;
+    let agreement = ledger
+        .agreements
+        .get(agreement_id)
+        .ok_or(Rejection::UnknownAgreement(agreement_id))?;
+    let covers = |reason: String| Rejection::AgreementDoesNotCover {
+        agreement_id,
+        reason,
+    };
+    if agreement.anchor != journey.link_worker_organisation {
+        return Err(covers(format!(
+            "it is {}'s agreement, and the referral is held by {}",
+            agreement.anchor.as_str(),
+            journey.link_worker_organisation.as_str()
+        )));
+    }
+    if agreement.provider != issue.provider {
+        return Err(covers(format!(
+            "it is with {}, not {}",
+            agreement.provider.as_str(),
+            issue.provider.as_str()
+        )));
+    }
+    if !agreement.activity_types.contains(&issue.activity_type) {
+        return Err(covers("the activity is not one it lists".into()));
+    }
+    let date = occurred_at.date_naive();
+    let version = agreement
+        .in_force(date)
+        .ok_or(Rejection::NoAgreementInForce { agreement_id, date })?;
+    if ledger.open_under(agreement_id) >= version.capacity {
+        return Err(Rejection::ProviderAtCapacity {
+            provider: issue.provider.as_str().to_string(),
+            capacity: version.capacity,
+        });
+    }
+    let year = followfund_contracts::terms::FinancialYear::containing(date);
+    let available = ledger.budget_position(&agreement.anchor, year).available;
+    let needed = version.tariff.maximum_cost();
+    if available < needed {
+        let shortfall = needed.checked_sub(available).expect("small sums");
+        return Err(Rejection::BudgetWouldBeExceeded {
+            anchor: agreement.anchor.as_str().to_string(),
+            year: year.to_string(),
+            needed,
+            available,
+            shortfall,
+        });
+    }
+    Ok(())
 }
 
 /// The referral, when the caller is its link worker service (or an administrator).
@@ -824,6 +937,123 @@ mod tests {
             matches!(early, Err(Rejection::BeforeReferral { .. })),
             "{early:?}"
         );
+    }
+
+    const AGREEMENT: Uuid = Uuid::from_u128(40);
+    const R2: Uuid = Uuid::from_u128(5);
+
+    fn budget(amount: &str) -> Event {
+        event(
+            "budget.allocated",
+            json!({
+                "allocation_id": Uuid::from_u128(50), "commissioner": "ANC02", "anchor": "ANC01",
+                "financial_year": "2026/27", "account": "activities", "amount": amount,
+            }),
+        )
+    }
+
+    fn agreement(capacity: u32, valid_from: &str) -> Event {
+        event(
+            "agreement.signed",
+            json!({
+                "agreement_id": AGREEMENT, "anchor": "ANC01", "provider": "VCS01", "valid_from": valid_from,
+                "valid_to": "2027-03-31", "capacity": capacity, "response_window_days": 5, "activity_types": ["walking"],
+                "tariff": {"engagement_fee": "25.00", "session_fee": "15.00", "funded_sessions": 10,
+                           "completion_fee": "50.00", "completion_min_sessions": 8, "cap_per_referral": "200.00"},
+            }),
+        )
+    }
+
+    fn funded(prescription_id: Uuid, referral_id: Uuid) -> Event {
+        event(
+            "prescription.issued",
+            json!({
+                "prescription_id": prescription_id, "referral_id": referral_id, "provider": "VCS01",
+                "activity_type": "walking", "agreement_id": AGREEMENT,
+            }),
+        )
+    }
+
+    fn accepted_referrals() -> Vec<Event> {
+        vec![
+            received(R1, "ANC01"),
+            on_referral("referral.accepted", R1),
+            received(R2, "ANC01"),
+            on_referral("referral.accepted", R2),
+        ]
+    }
+
+    #[test]
+    fn a_funded_prescription_needs_an_agreement_budget_and_room() {
+        let mut history = vec![budget("1000.00"), agreement(1, "2026-04-01")];
+        history.extend(accepted_referrals());
+        let models = given(history.clone());
+        let anchor = caller("ANC01", Role::Anchor);
+        assert!(when(&models, &anchor, funded(P1, R1)).is_ok());
+        history.push(funded(P1, R1));
+        let refused = when(&given(history), &anchor, funded(Uuid::from_u128(6), R2));
+        assert_eq!(
+            refused,
+            Err(Rejection::ProviderAtCapacity {
+                provider: "VCS01".into(),
+                capacity: 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_budget_short_of_the_maximum_cost_is_refused_with_the_shortfall() {
+        let mut history = vec![budget("150.00"), agreement(5, "2026-04-01")];
+        history.extend(accepted_referrals());
+        let refused = when(
+            &given(history),
+            &caller("ANC01", Role::Anchor),
+            funded(P1, R1),
+        );
+        let Err(Rejection::BudgetWouldBeExceeded {
+            shortfall, needed, ..
+        }) = &refused
+        else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(
+            (needed.to_string(), shortfall.to_string()),
+            ("£200.00".to_string(), "£50.00".to_string())
+        );
+        assert!(refused.unwrap_err().to_string().contains("short by £50.00"));
+    }
+
+    #[test]
+    fn an_agreement_must_be_in_force_and_cover_the_prescription() {
+        let mut history = vec![budget("1000.00"), agreement(5, "2026-06-01")];
+        history.extend(accepted_referrals());
+        let models = given(history);
+        let anchor = caller("ANC01", Role::Anchor);
+        let refused = when(&models, &anchor, funded(P1, R1));
+        assert!(
+            matches!(refused, Err(Rejection::NoAgreementInForce { .. })),
+            "{refused:?}"
+        );
+        let unknown = event(
+            "prescription.issued",
+            json!({
+                "prescription_id": P1, "referral_id": R1, "provider": "VCS01", "activity_type": "walking", "agreement_id": Uuid::from_u128(77),
+            }),
+        );
+        assert_eq!(
+            when(&models, &anchor, unknown),
+            Err(Rejection::UnknownAgreement(Uuid::from_u128(77)))
+        );
+        let other_provider = event(
+            "prescription.issued",
+            json!({
+                "prescription_id": P1, "referral_id": R1, "provider": "VCS02", "activity_type": "walking", "agreement_id": AGREEMENT,
+            }),
+        );
+        assert!(matches!(
+            when(&models, &anchor, other_provider),
+            Err(Rejection::AgreementDoesNotCover { .. })
+        ));
     }
 
     #[test]

@@ -187,7 +187,9 @@ fn rejected(rejection: Rejection) -> async_graphql::Error {
         | Rejection::PrescriptionExists(_)
         | Rejection::SessionRecorded { .. }
         | Rejection::ReferralStatusForbids { .. }
-        | Rejection::PrescriptionStatusForbids { .. } => conflict(rejection.to_string()),
+        | Rejection::PrescriptionStatusForbids { .. }
+        | Rejection::ProviderAtCapacity { .. }
+        | Rejection::BudgetWouldBeExceeded { .. } => conflict(rejection.to_string()),
         _ => bad_input(rejection.to_string()),
     }
 }

@@ -100,6 +100,16 @@ impl Ledger {
         self.funding.get(&prescription_id)
     }
 
+    /// Prescriptions under an agreement that are still open: what counts against its capacity.
+    pub fn open_under(&self, agreement_id: Uuid) -> u32 {
+        let open = self
+            .funding
+            .values()
+            .filter(|f| f.agreement_id == agreement_id && f.open)
+            .count();
+        u32::try_from(open).expect("far fewer than 2^32 prescriptions")
+    }
+
     /// Where an anchor's activities budget for a year stands.
     pub fn budget_position(&self, anchor: &OdsCode, year: FinancialYear) -> BudgetPosition {
         let of = |kind| self.balance(&Account::of(kind, anchor, year));
