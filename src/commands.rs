@@ -268,7 +268,8 @@ fn target(event: &Event) -> Target {
         | Event::BudgetAllocated(_)
         | Event::AgreementSigned(_)
         | Event::AgreementAmended(_)
-        | Event::CapacityGrantAwarded(_) => Target::NotPathway,
+        | Event::CapacityGrantAwarded(_)
+        | Event::PaymentRunRecorded(_) => Target::NotPathway,
         Event::ReferralReceived(e) => {
             Target::NewReferral(e.referral_id, e.link_worker_organisation.clone())
         }

@@ -218,6 +218,8 @@ event_catalogue! {
         "An agreement's tariff and capacity changed from a date.";
     CapacityGrantAwarded => "capacity_grant.awarded", v 1,
         "An anchor granted a provider money from its capacity-building budget.";
+    PaymentRunRecorded => "payment_run.recorded", v 1,
+        "An anchor paid providers what they had earned through a date.";
 }
 
 /// Every event type the ledger knows, in pathway order.
@@ -276,6 +278,14 @@ impl Event {
                     path: format!("{PAYLOAD_PATH_ROOT}.item_scores"),
                     message,
                 })
+            }
+            Event::PaymentRunRecorded(payload) => {
+                for (index, line) in payload.lines.iter().enumerate() {
+                    funding::check_positive_pence(line.amount).map_err(|message| {
+                        invalid_at(&format!("lines[{index}].amount"), message)
+                    })?;
+                }
+                Ok(())
             }
             Event::BudgetAllocated(payload) => funding::check_positive_pence(payload.amount)
                 .map_err(|message| invalid_at("amount", message)),

@@ -43,7 +43,8 @@ impl Journeys {
             | Event::BudgetAllocated(_)
             | Event::AgreementSigned(_)
             | Event::AgreementAmended(_)
-            | Event::CapacityGrantAwarded(_) => {}
+            | Event::CapacityGrantAwarded(_)
+            | Event::PaymentRunRecorded(_) => {}
             Event::ReferralReceived(referral) => self.receive(fact, referral),
             Event::ReferralAccepted(e) => {
                 self.set_status(fact, e.referral_id, ReferralStatus::Accepted)

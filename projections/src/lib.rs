@@ -25,8 +25,8 @@ pub use journeys::{
     SessionState, Step,
 };
 pub use ledger::{
-    Account, AccountKind, Agreement, AgreementVersion, Agreements, BudgetPosition, Cause, Funding,
-    Ledger, Posting, Rule,
+    Account, AccountKind, Accrual, Agreement, AgreementVersion, Agreements, BudgetPosition, Cause,
+    Funding, Ledger, Posting, Rule,
 };
 pub use organisations::{Organisation, Organisations};
 

@@ -114,3 +114,46 @@ pub(crate) fn check_positive_pence(amount: Money) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// What a payment run line settles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentLineKind {
+    /// Work earned and not yet paid.
+    Payment,
+    /// Work retracted after it was paid: deducted from this run.
+    Recovery,
+}
+
+/// One line of a payment run: what one prescription earned (or gives back) in the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentLine {
+    /// The provider paid.
+    pub provider: OdsCode,
+    /// The prescription the line is for.
+    pub prescription_id: Uuid,
+    /// A payment or a recovery.
+    pub kind: PaymentLineKind,
+    /// The amount, positive; a recovery is deducted.
+    pub amount: Money,
+    /// The positions of the facts whose earnings the line settles.
+    pub positions: Vec<u64>,
+}
+
+/// An anchor paid providers what they had earned through a date.
+///
+/// The run settles every payable known at that moment for work dated on or before `through`,
+/// a line per provider and prescription; later facts come in the next run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRunRecorded {
+    /// The run's id.
+    pub run_id: Uuid,
+    /// The anchor that pays.
+    pub anchor: OdsCode,
+    /// The last day of work the run settles.
+    pub through: NaiveDate,
+    /// The lines, in provider then prescription order.
+    pub lines: Vec<PaymentLine>,
+}

@@ -148,6 +148,18 @@ fn samples() -> Vec<Event> {
             financial_year: FinancialYear::starting(2026),
             amount: money("2000.00"),
         }),
+        Event::PaymentRunRecorded(PaymentRunRecorded {
+            run_id: id(7),
+            anchor: ods("ANC01"),
+            through: date(2026, 5, 31),
+            lines: vec![PaymentLine {
+                provider: ods("VCS01"),
+                prescription_id,
+                kind: PaymentLineKind::Payment,
+                amount: money("55.00"),
+                positions: vec![12, 13, 14],
+            }],
+        }),
     ]
 }
 

@@ -10,7 +10,9 @@ mod agreements;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use followfund_contracts::events::{BudgetAccount, PrescriptionIssued};
+use followfund_contracts::events::{
+    BudgetAccount, PaymentLine, PaymentLineKind, PaymentRunRecorded, PrescriptionIssued,
+};
 use followfund_contracts::terms::{Charge, FinancialYear};
 use followfund_contracts::{Event, Money, OdsCode};
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,7 @@ pub struct Ledger {
     /// Allocations received, by `anchor:year`.
     allocated: BTreeMap<String, Money>,
     funding: BTreeMap<Uuid, Funding>,
+    runs: BTreeMap<Uuid, PaymentRun>,
 }
 
 /// What one funded prescription has committed and earned.
@@ -57,6 +60,41 @@ pub struct Funding {
     pub sessions: BTreeMap<Uuid, Vec<Charge>>,
     /// False once completed, ended or declined: its commitment has been released.
     pub open: bool,
+    /// What it has earned or must give back, line by line, and whether a run has settled it.
+    pub accruals: Vec<Accrual>,
+}
+
+/// One amount a prescription earned (or, retracted after payment, owes back), waiting for a
+/// payment run or settled by one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accrual {
+    /// The fact that caused it.
+    pub position: u64,
+    /// The session it is for, if any.
+    pub session_id: Option<Uuid>,
+    /// The day of the work (or of the retraction, for a recovery).
+    pub on: NaiveDate,
+    /// A payment or a recovery.
+    pub kind: PaymentLineKind,
+    /// The amount, positive.
+    pub amount: Money,
+    /// The run that settled it, once one has.
+    pub settled_by: Option<Uuid>,
+}
+
+/// A payment run as the ledger recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRun {
+    /// The run's id.
+    pub run_id: Uuid,
+    /// The anchor that paid.
+    pub anchor: OdsCode,
+    /// The last day of work it settled.
+    pub through: NaiveDate,
+    /// Its lines.
+    pub lines: Vec<PaymentLine>,
+    /// The position of the run's event.
+    pub position: u64,
 }
 
 /// An anchor's budget for a year, as the ledger stands.
@@ -98,6 +136,48 @@ impl Ledger {
     /// The funding of a prescription issued under an agreement.
     pub fn funding(&self, prescription_id: Uuid) -> Option<&Funding> {
         self.funding.get(&prescription_id)
+    }
+
+    /// What a payment run for `anchor` through `through` would settle now: every accrual not yet
+    /// settled for work on or before that day, a line per provider, prescription and kind.
+    pub fn payment_due(&self, anchor: &OdsCode, through: NaiveDate) -> Vec<PaymentLine> {
+        let mut lines: BTreeMap<(OdsCode, Uuid, u8), PaymentLine> = BTreeMap::new();
+        for (prescription_id, funding) in self.funding.iter().filter(|(_, f)| &f.anchor == anchor) {
+            for accrual in funding
+                .accruals
+                .iter()
+                .filter(|a| a.settled_by.is_none() && a.on <= through)
+            {
+                let order = match accrual.kind {
+                    PaymentLineKind::Payment => 0,
+                    PaymentLineKind::Recovery => 1,
+                };
+                let line = lines
+                    .entry((funding.provider.clone(), *prescription_id, order))
+                    .or_insert_with(|| PaymentLine {
+                        provider: funding.provider.clone(),
+                        prescription_id: *prescription_id,
+                        kind: accrual.kind,
+                        amount: Money::zero(),
+                        positions: Vec::new(),
+                    });
+                line.amount = add(line.amount, accrual.amount);
+                if !line.positions.contains(&accrual.position) {
+                    line.positions.push(accrual.position);
+                }
+            }
+        }
+        lines.into_values().collect()
+    }
+
+    /// A recorded payment run.
+    pub fn run(&self, run_id: Uuid) -> Option<&PaymentRun> {
+        self.runs.get(&run_id)
+    }
+
+    /// Every payment run, in id order.
+    pub fn runs(&self) -> impl Iterator<Item = &PaymentRun> + use<'_> {
+        self.runs.values()
     }
 
     /// Prescriptions under an agreement that are still open: what counts against its capacity.
@@ -186,6 +266,7 @@ impl Ledger {
             Event::PrescriptionCompleted(e) => self.complete(fact, e.prescription_id),
             Event::PrescriptionEnded(e) => self.release(fact, e.prescription_id),
             Event::PrescriptionDeclined(e) => self.release(fact, e.prescription_id),
+            Event::PaymentRunRecorded(e) => self.pay(fact, e),
             // Pathway steps that move no money, and organisations.
             Event::OrganisationRegistered(_)
             | Event::ReferralReceived(_)
@@ -237,6 +318,7 @@ impl Ledger {
             sessions_charged: 0,
             sessions: BTreeMap::new(),
             open: true,
+            accruals: Vec::new(),
         };
         self.funding.insert(issue.prescription_id, funding);
         let debit = Account::of(AccountKind::Committed, &anchor, year);
@@ -316,8 +398,10 @@ impl Ledger {
         self.release(fact, prescription_id);
     }
 
-    /// A retraction gives back what the session earned: the payable returns to commitment, or,
-    /// once the prescription has closed, to the budget.
+    /// A retraction gives back what the session earned: the commitment (or, once the
+    /// prescription has closed, the budget) is restored, and the provider's earnings reduced;
+    /// if a run had already paid them, the provider owes them back and the next run recovers
+    /// them.
     fn retract(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid) {
         let Some(funding) = self.funding.get_mut(&prescription_id) else {
             return;
@@ -327,11 +411,37 @@ impl Ledger {
         };
         funding.attended = funding.attended.saturating_sub(1);
         funding.sessions_charged = funding.sessions_charged.saturating_sub(1);
-        let (anchor, year, open) = (funding.anchor.clone(), funding.financial_year, funding.open);
-        let earned_account = self.earned_account(prescription_id);
+        let was_paid = funding
+            .accruals
+            .iter()
+            .any(|a| a.session_id == Some(session_id) && a.settled_by.is_some());
+        funding
+            .accruals
+            .retain(|a| a.session_id != Some(session_id) || a.settled_by.is_some());
+        let (anchor, provider, year, open) = (
+            funding.anchor.clone(),
+            funding.provider.clone(),
+            funding.financial_year,
+            funding.open,
+        );
+        let earned_account = if was_paid {
+            Account::between(AccountKind::Recovery, &anchor, &provider, year)
+        } else {
+            self.earned_account(prescription_id)
+        };
         for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
             let funding = self.funding.get_mut(&prescription_id).expect("found above");
             funding.earned = sub(funding.earned, charge.amount);
+            if was_paid {
+                funding.accruals.push(Accrual {
+                    position: fact.position,
+                    session_id: Some(session_id),
+                    on: date(fact),
+                    kind: PaymentLineKind::Recovery,
+                    amount: charge.amount,
+                    settled_by: None,
+                });
+            }
             let restored_to = if open {
                 funding.committed = add(funding.committed, charge.amount);
                 Account::of(AccountKind::Committed, &anchor, year)
@@ -341,6 +451,52 @@ impl Ledger {
             let why = cause(fact, Some(prescription_id), None, Rule::Reversal);
             self.post(restored_to, earned_account.clone(), charge.amount, why);
         }
+    }
+
+    /// A payment run settles the accruals its lines name: payments move from payable to paid,
+    /// recoveries come off what was paid.
+    fn pay(&mut self, fact: &Fact, run: &PaymentRunRecorded) {
+        if self.runs.contains_key(&run.run_id) {
+            return;
+        }
+        for line in &run.lines {
+            let Some(funding) = self.funding.get_mut(&line.prescription_id) else {
+                continue;
+            };
+            for accrual in funding.accruals.iter_mut().filter(|a| {
+                a.kind == line.kind
+                    && a.settled_by.is_none()
+                    && line.positions.contains(&a.position)
+            }) {
+                accrual.settled_by = Some(run.run_id);
+            }
+            let (anchor, year) = (funding.anchor.clone(), funding.financial_year);
+            let paid = Account::between(AccountKind::Paid, &anchor, &line.provider, year);
+            let (debit, credit) = match line.kind {
+                PaymentLineKind::Payment => (
+                    paid,
+                    Account::between(AccountKind::Payable, &anchor, &line.provider, year),
+                ),
+                PaymentLineKind::Recovery => (
+                    Account::between(AccountKind::Recovery, &anchor, &line.provider, year),
+                    paid,
+                ),
+            };
+            self.post(
+                debit,
+                credit,
+                line.amount,
+                cause(fact, Some(line.prescription_id), None, Rule::Payment),
+            );
+        }
+        let recorded = PaymentRun {
+            run_id: run.run_id,
+            anchor: run.anchor.clone(),
+            through: run.through,
+            lines: run.lines.clone(),
+            position: fact.position,
+        };
+        self.runs.insert(run.run_id, recorded);
     }
 
     /// Gives back to the budget what an ended prescription had committed and not used.
@@ -426,6 +582,16 @@ impl Ledger {
             let funding = self.funding.get_mut(&prescription_id).expect("found above");
             funding.committed = sub(funding.committed, charge.amount);
             funding.earned = add(funding.earned, charge.amount);
+            if funding.anchor != funding.provider {
+                funding.accruals.push(Accrual {
+                    position: fact.position,
+                    session_id,
+                    on: date(fact),
+                    kind: PaymentLineKind::Payment,
+                    amount: charge.amount,
+                    settled_by: None,
+                });
+            }
         }
         if let Some(session_id) = session_id {
             let funding = self.funding.get_mut(&prescription_id).expect("found above");

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::{Fact, ReadModels};
+use followfund_contracts::events::{PaymentLine, PaymentLineKind};
 
 const AGREEMENT: Uuid = Uuid::from_u128(10);
 const SELF_DELIVERY: Uuid = Uuid::from_u128(11);
@@ -342,5 +343,136 @@ fn capacity_grants_come_from_their_own_budget() {
             .available,
         pounds("1000.00"),
         "the activities budget is untouched"
+    );
+}
+
+impl Given {
+    /// Runs a payment for ANC01 through `through`, as the command would: what is due now.
+    fn run(&mut self, on: NaiveDate, run: u128, through: NaiveDate) -> Vec<PaymentLine> {
+        let lines = self.ledger().payment_due(&ods("ANC01"), through);
+        let data = json!({
+            "run_id": Uuid::from_u128(5_000 + run), "anchor": "ANC01", "through": through, "lines": lines,
+        });
+        self.on(on, "payment_run.recorded", data);
+        lines
+    }
+
+    fn paid(&self) -> Money {
+        self.ledger().balance(&Account::between(
+            AccountKind::Paid,
+            &ods("ANC01"),
+            &ods("VCS01"),
+            year(),
+        ))
+    }
+}
+
+fn amounts(lines: &[PaymentLine]) -> Vec<(PaymentLineKind, Money)> {
+    lines.iter().map(|line| (line.kind, line.amount)).collect()
+}
+
+#[test]
+fn a_run_pays_what_was_earned_through_its_date_once() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    given
+        .attended(day(5, 4), 0)
+        .attended(day(5, 11), 1)
+        .attended(day(6, 1), 2);
+    let lines = given.run(day(6, 2), 1, day(5, 31));
+    // May's two sessions: 25 + 15 + 15; June's session waits for the next run.
+    assert_eq!(
+        amounts(&lines),
+        vec![(PaymentLineKind::Payment, pounds("55.00"))]
+    );
+    assert_eq!(
+        (given.paid(), given.payable()),
+        (pounds("55.00"), pounds("15.00"))
+    );
+    assert!(
+        given
+            .ledger()
+            .payment_due(&ods("ANC01"), day(5, 31))
+            .is_empty(),
+        "nothing is paid twice"
+    );
+    let position = given.ledger().budget_position(&ods("ANC01"), year());
+    assert_eq!(
+        (position.paid, position.accrued),
+        (pounds("55.00"), pounds("70.00"))
+    );
+}
+
+#[test]
+fn attendance_recorded_after_its_run_is_paid_in_the_next() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    given.attended(day(5, 4), 0);
+    given.run(day(6, 2), 1, day(5, 31));
+    // A session on 25 May, recorded in June after the May run.
+    given.attended(day(5, 25), 1);
+    let next = given.run(day(7, 1), 2, day(6, 30));
+    assert_eq!(
+        amounts(&next),
+        vec![(PaymentLineKind::Payment, pounds("15.00"))]
+    );
+    assert_eq!(given.paid(), pounds("55.00"));
+}
+
+#[test]
+fn a_retraction_after_payment_is_recovered_in_the_next_run() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    given.attended(day(5, 4), 0).attended(day(5, 11), 1);
+    given.run(day(6, 2), 1, day(5, 31));
+    assert_eq!(given.paid(), pounds("55.00"));
+    given.on(day(6, 5), "session.retracted", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_001), "reason": "recorded_in_error"}));
+    given.attended(day(6, 8), 2);
+    let next = given.run(day(7, 1), 2, day(6, 30));
+    // June's session earns £15.00; the retracted May session's £15.00 is recovered.
+    assert_eq!(
+        amounts(&next),
+        vec![
+            (PaymentLineKind::Payment, pounds("15.00")),
+            (PaymentLineKind::Recovery, pounds("15.00"))
+        ]
+    );
+    assert_eq!(
+        given.paid(),
+        pounds("55.00"),
+        "paid 55, then 15 more less 15 recovered"
+    );
+    let recovery = given.ledger().balance(&Account::between(
+        AccountKind::Recovery,
+        &ods("ANC01"),
+        &ods("VCS01"),
+        year(),
+    ));
+    assert_eq!(recovery, Money::zero(), "the recovery is settled");
+    assert_eq!(
+        given.ledger().funding(PRESCRIPTION).unwrap().earned,
+        pounds("55.00")
+    );
+}
+
+#[test]
+fn self_delivery_is_never_in_a_run() {
+    let mut given = Given::new();
+    given.on(
+        day(4, 1),
+        "agreement.signed",
+        agreement(
+            SELF_DELIVERY,
+            "ANC01",
+            json!({"session_fee": "12.00", "funded_sessions": 12}),
+        ),
+    );
+    given.issued(day(5, 1), SELF_DELIVERY);
+    given.attended(day(5, 4), 0);
+    assert!(
+        given
+            .ledger()
+            .payment_due(&ods("ANC01"), day(5, 31))
+            .is_empty()
     );
 }
