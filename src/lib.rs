@@ -9,6 +9,7 @@ pub mod commands;
 pub mod demo;
 pub mod exchange;
 pub mod load;
+pub mod payments;
 pub mod runner;
 pub mod server;
 pub mod store;

@@ -12,8 +12,9 @@ use clap::{Parser, Subcommand};
 use followfund::admin;
 use followfund::exchange::{self, IMPORT_BATCH_EVENTS_DEFAULT};
 use followfund::load::{self, LoadPlan};
+use followfund::runner::Runner;
 use followfund::store::{Actor, Store, StoreOptions};
-use followfund_contracts::{Nation, Role};
+use followfund_contracts::{Nation, OdsCode, Role};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Followfund: an event-sourced funding ledger for social prescribing.
@@ -70,6 +71,25 @@ enum Command {
     /// Publish funding terms (budgets, agreements, amendments, grants) from a TOML file.
     #[command(subcommand)]
     Contracts(ContractsCommand),
+    /// Settle what an anchor owes its providers for work dated on or before a date; one run per
+    /// anchor and date, so running it again prints the same run.
+    Pay {
+        /// The anchor's code.
+        #[arg(long)]
+        anchor: String,
+        /// The last day of work to settle (YYYY-MM-DD).
+        #[arg(long)]
+        through: chrono::NaiveDate,
+    },
+    /// A provider's remittance advice for a payment run, as CSV.
+    Remittance {
+        /// The run's id, as `pay` prints it.
+        #[arg(long)]
+        run: uuid::Uuid,
+        /// The provider's code.
+        #[arg(long)]
+        provider: String,
+    },
     /// Issue, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -188,6 +208,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("registered {ods} as {role} at position {position}");
         }
         Command::Token(command) => return token(&store, command).await,
+        Command::Pay { anchor, through } => {
+            let anchor = OdsCode::parse(&anchor)?;
+            let runner = Runner::start(store.clone()).await?;
+            let outcome = followfund::payments::pay(&store, &runner, &anchor, through).await?;
+            let run = &outcome.run;
+            let verb = if outcome.written {
+                "recorded"
+            } else {
+                "already recorded"
+            };
+            println!(
+                "run {} {verb} at position {}: {} lines",
+                run.run_id,
+                run.position,
+                run.lines.len()
+            );
+            for line in &run.lines {
+                println!(
+                    "  {:<10} {} {:?} £{}",
+                    line.provider.as_str(),
+                    line.prescription_id,
+                    line.kind,
+                    line.amount.as_decimal()
+                );
+            }
+        }
+        Command::Remittance { run, provider } => {
+            let provider = OdsCode::parse(&provider)?;
+            let runner = Runner::start(store.clone()).await?;
+            let models = runner.read();
+            let Some(recorded) = models.ledger.run(run) else {
+                eprintln!("no payment run {run} is recorded");
+                return Ok(ExitCode::from(1));
+            };
+            print!(
+                "{}",
+                followfund::payments::remittance_csv(&models, recorded, &provider)
+            );
+        }
         Command::Contracts(ContractsCommand::Publish { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
