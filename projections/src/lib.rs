@@ -26,7 +26,7 @@ pub use journeys::{
 };
 pub use ledger::{
     Account, AccountKind, Accrual, Agreement, AgreementVersion, Agreements, BudgetPosition, Cause,
-    Funding, Ledger, Posting, Rule,
+    Funding, Ledger, PaymentRun, Posting, Rule,
 };
 pub use organisations::{Organisation, Organisations};
 

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod errors;
+mod funding;
 pub mod http;
 mod journeys;
 mod mutations;

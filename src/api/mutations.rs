@@ -36,12 +36,13 @@ pub struct Written {
 }
 
 /// Recording the referral pathway.
-pub struct Mutation;
+#[derive(Default)]
+pub struct PathwayMutation;
 
 macro_rules! pathway_mutations {
     ($( $(#[$doc:meta])* $name:ident => $event_type:literal; )+) => {
         #[Object]
-        impl Mutation {
+        impl PathwayMutation {
             $(
                 $(#[$doc])*
                 async fn $name(

@@ -10,8 +10,9 @@ use followfund_contracts::{OdsCode, Role};
 
 use super::auth::Principal;
 use super::errors::{bad_input, forbidden, not_found, unauthenticated};
+use super::funding::{FundingMutation, FundingQuery};
 use super::journeys::JourneyQuery;
-use super::mutations::Mutation;
+use super::mutations::PathwayMutation;
 use super::scope::can_see_stream;
 use super::subscriptions::SubscriptionRoot;
 use crate::runner::{READ_YOUR_WRITES_WAIT_MS, Runner};
@@ -22,7 +23,11 @@ pub type ApiSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// Every query, merged from the modules that answer them.
 #[derive(MergedObject, Default)]
-pub struct Query(LogQuery, JourneyQuery);
+pub struct Query(LogQuery, JourneyQuery, FundingQuery);
+
+/// Every mutation, merged from the modules that make them.
+#[derive(MergedObject, Default)]
+pub struct Mutation(PathwayMutation, FundingMutation);
 
 /// The most items one page of a list returns.
 pub const PAGE_SIZE_MAX: usize = 500;
@@ -33,7 +38,7 @@ pub const QUERY_COMPLEXITY_MAX: usize = 2_000;
 
 /// Builds the schema over the log and its read models.
 pub fn build_schema(store: Store, runner: Runner) -> ApiSchema {
-    Schema::build(Query::default(), Mutation, SubscriptionRoot)
+    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
         .data(store)
         .data(runner)
         .limit_depth(QUERY_DEPTH_MAX)

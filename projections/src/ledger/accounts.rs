@@ -143,6 +143,28 @@ pub enum Rule {
     Payment,
 }
 
+impl Rule {
+    /// A short label, such as `tariff:session_fee` or `release`.
+    pub fn label(self) -> String {
+        let clause = |clause: Clause| match clause {
+            Clause::EngagementFee => "engagement_fee",
+            Clause::SessionFee => "session_fee",
+            Clause::CompletionFee => "completion_fee",
+            Clause::MissedSessionFee => "missed_session_fee",
+        };
+        match self {
+            Rule::Allocation => "allocation".into(),
+            Rule::Commitment => "commitment".into(),
+            Rule::CommitmentTopUp => "commitment_top_up".into(),
+            Rule::Tariff(c) => format!("tariff:{}", clause(c)),
+            Rule::Reversal => "reversal".into(),
+            Rule::Release => "release".into(),
+            Rule::Grant => "grant".into(),
+            Rule::Payment => "payment".into(),
+        }
+    }
+}
+
 /// One double-entry posting.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Posting {

@@ -1,0 +1,398 @@
+//! Funding over GraphQL: an anchor's budget position, a provider's statement with the facts and
+//! clauses behind every amount, payment runs and their remittance lines, and making a run.
+
+use async_graphql::{Context, Object, Result, SimpleObject};
+use chrono::NaiveDate;
+use followfund_contracts::events::PaymentLineKind;
+use followfund_contracts::terms::FinancialYear;
+use followfund_contracts::{OdsCode, Role};
+use followfund_projections::{Funding, PaymentRun, ReadModels};
+use uuid::Uuid;
+
+use super::auth::Principal;
+use super::errors::{bad_input, forbidden};
+use super::schema::{caught_up, principal};
+use crate::payments::{self, PayError};
+use crate::runner::Runner;
+use crate::store::Store;
+
+/// Funding queries, merged into the root query.
+#[derive(Default)]
+pub struct FundingQuery;
+
+#[Object]
+impl FundingQuery {
+    /// An anchor's activities budget for a financial year (such as `2026/27`): allocated,
+    /// committed, accrued, paid and available, now or as of a past log position.
+    async fn budget(
+        &self,
+        ctx: &Context<'_>,
+        anchor: String,
+        financial_year: String,
+        as_of_position: Option<u64>,
+        at_least: Option<u64>,
+    ) -> Result<BudgetView> {
+        let caller = principal(ctx)?;
+        let anchor = code(&anchor)?;
+        let year: FinancialYear = financial_year.parse().map_err(
+            |error: followfund_contracts::terms::FinancialYearError| bad_input(error.to_string()),
+        )?;
+        let runner = caught_up(ctx, at_least).await?;
+        check_anchor_scope(&runner.read(), caller, &anchor)?;
+        let position = match as_of_position {
+            None => runner.read().ledger.budget_position(&anchor, year),
+            Some(position) => as_of(ctx.data_unchecked::<Store>(), position)
+                .await?
+                .ledger
+                .budget_position(&anchor, year),
+        };
+        Ok(BudgetView {
+            allocated: position.allocated.to_string(),
+            committed: position.committed.to_string(),
+            accrued: position.accrued.to_string(),
+            paid: position.paid.to_string(),
+            available: position.available.to_string(),
+        })
+    }
+
+    /// A provider's statement: a line per funded prescription with what it earned and what was
+    /// paid, each amount explained by the facts and tariff clauses behind it. A provider sees
+    /// only its own.
+    async fn provider_statement(
+        &self,
+        ctx: &Context<'_>,
+        provider: String,
+        at_least: Option<u64>,
+    ) -> Result<Vec<StatementLine>> {
+        let caller = principal(ctx)?;
+        let provider = code(&provider)?;
+        let runner = caught_up(ctx, at_least).await?;
+        let models = runner.read();
+        let sees = match caller.role {
+            Role::Admin | Role::Auditor => true,
+            Role::Provider => caller.organisation == provider.as_str(),
+            _ => false,
+        };
+        let lines = models
+            .journeys
+            .prescriptions_of_provider(&provider)
+            .filter_map(|p| {
+                let funding = models.ledger.funding(p.prescription_id)?;
+                let visible = sees
+                    || (matches!(caller.role, Role::Anchor | Role::Commissioner)
+                        && in_anchor_scope(&models, caller, &funding.anchor));
+                visible.then(|| StatementLine::of(&models, p.prescription_id, funding))
+            });
+        let lines: Vec<StatementLine> = lines.collect();
+        if lines.is_empty() && !sees && !matches!(caller.role, Role::Anchor | Role::Commissioner) {
+            return Err(forbidden(format!(
+                "{}'s statement is for the provider, its anchors and auditors",
+                provider.as_str()
+            )));
+        }
+        Ok(lines)
+    }
+
+    /// An anchor's payment runs, oldest first; a provider sees only its own lines in them.
+    async fn payment_runs(
+        &self,
+        ctx: &Context<'_>,
+        anchor: String,
+        at_least: Option<u64>,
+    ) -> Result<Vec<PaymentRunView>> {
+        let caller = principal(ctx)?;
+        let anchor = code(&anchor)?;
+        let runner = caught_up(ctx, at_least).await?;
+        let models = runner.read();
+        if caller.role != Role::Provider {
+            check_anchor_scope(&models, caller, &anchor)?;
+        }
+        let mut runs: Vec<&PaymentRun> = models
+            .ledger
+            .runs()
+            .filter(|run| run.anchor == anchor)
+            .collect();
+        runs.sort_by_key(|run| run.position);
+        Ok(runs
+            .into_iter()
+            .map(|run| PaymentRunView::of(&models, run, caller))
+            .collect())
+    }
+}
+
+/// Making payment runs.
+#[derive(Default)]
+pub struct FundingMutation;
+
+#[Object]
+impl FundingMutation {
+    /// Settles what the anchor owes for work dated on or before `through` (YYYY-MM-DD), as
+    /// known now. One run per anchor and date: asking again returns the same run.
+    async fn payment_run_create(
+        &self,
+        ctx: &Context<'_>,
+        anchor: String,
+        through: NaiveDate,
+    ) -> Result<PaymentRunView> {
+        let caller = principal(ctx)?.clone();
+        let anchor = code(&anchor)?;
+        let allowed = caller.role == Role::Admin
+            || (caller.role == Role::Anchor && caller.organisation == anchor.as_str());
+        if !allowed {
+            return Err(forbidden(format!(
+                "only {} (or an administrator) pays its providers",
+                anchor.as_str()
+            )));
+        }
+        let (store, runner) = (
+            ctx.data_unchecked::<Store>(),
+            ctx.data_unchecked::<Runner>(),
+        );
+        let outcome = payments::pay(store, runner, &anchor, through)
+            .await
+            .map_err(|error| match error {
+                PayError::Store(_) | PayError::NotYetFolded(_) | PayError::Contended => {
+                    async_graphql::Error::new(error.to_string())
+                }
+                other => bad_input(other.to_string()),
+            })?;
+        runner
+            .wait_for(
+                outcome.run.position,
+                std::time::Duration::from_millis(crate::runner::READ_YOUR_WRITES_WAIT_MS),
+            )
+            .await?;
+        Ok(PaymentRunView::of(&runner.read(), &outcome.run, &caller))
+    }
+}
+
+/// The read models as they stood at `position`, folded from the log on demand.
+async fn as_of(store: &Store, position: u64) -> Result<ReadModels> {
+    if position > store.head_position() {
+        return Err(bad_input(format!(
+            "position {position} is beyond the log's head ({})",
+            store.head_position()
+        )));
+    }
+    let mut models = ReadModels::default();
+    while models.position() < position {
+        let limit = usize::try_from(position - models.position())
+            .unwrap_or(usize::MAX)
+            .min(crate::store::READ_PAGE_EVENTS_MAX);
+        for event in store.read_all(models.position() + 1, limit).await? {
+            models.apply(&crate::runner::fact(&event)?);
+        }
+    }
+    Ok(models)
+}
+
+fn code(text: &str) -> Result<OdsCode> {
+    OdsCode::parse(text).map_err(|error| bad_input(error.to_string()))
+}
+
+/// An anchor's own figures are for it, the commissioner it reports to, auditors and admins.
+fn in_anchor_scope(models: &ReadModels, caller: &Principal, anchor: &OdsCode) -> bool {
+    match caller.role {
+        Role::Admin | Role::Auditor => true,
+        Role::Anchor => caller.organisation == anchor.as_str(),
+        Role::Commissioner => models
+            .organisations
+            .get(anchor)
+            .and_then(|organisation| organisation.parent.as_ref())
+            .is_some_and(|parent| parent.as_str() == caller.organisation),
+        _ => false,
+    }
+}
+
+fn check_anchor_scope(models: &ReadModels, caller: &Principal, anchor: &OdsCode) -> Result<()> {
+    if in_anchor_scope(models, caller, anchor) {
+        Ok(())
+    } else {
+        Err(forbidden(format!(
+            "{}'s budget and payments are outside what {} may see",
+            anchor.as_str(),
+            caller.organisation
+        )))
+    }
+}
+
+/// An anchor's budget for a year, in pounds.
+#[derive(SimpleObject)]
+pub struct BudgetView {
+    /// Allocated by commissioners.
+    allocated: String,
+    /// Set aside for issued prescriptions.
+    committed: String,
+    /// Earned by providers (paid or not) or spent on self-delivery.
+    accrued: String,
+    /// Paid out.
+    paid: String,
+    /// Neither committed nor accrued.
+    available: String,
+}
+
+/// One funded prescription on a provider's statement.
+#[derive(SimpleObject)]
+pub struct StatementLine {
+    /// The prescription.
+    prescription_id: Uuid,
+    /// Its referral.
+    referral_id: Option<Uuid>,
+    /// The anchor that pays.
+    anchor: String,
+    /// The agreement it was issued under.
+    agreement_id: Uuid,
+    /// Everything it has earned.
+    earned: String,
+    /// Commitment still set aside for it.
+    committed: String,
+    /// Each amount earned or owed back, with why.
+    explain: Vec<Explanation>,
+}
+
+impl StatementLine {
+    fn of(models: &ReadModels, prescription_id: Uuid, funding: &Funding) -> StatementLine {
+        let explain = models
+            .ledger
+            .postings()
+            .iter()
+            .filter(|posting| posting.cause.prescription_id == Some(prescription_id))
+            .map(|posting| Explanation {
+                position: posting.cause.position,
+                event_type: posting.cause.event_type.clone(),
+                rule: posting.cause.rule.label(),
+                agreement_version: posting.cause.agreement_version,
+                amount: posting.amount.to_string(),
+                debit: posting.debit.key(),
+                credit: posting.credit.key(),
+            })
+            .collect();
+        StatementLine {
+            prescription_id,
+            referral_id: models
+                .journeys
+                .prescription(prescription_id)
+                .map(|p| p.referral_id),
+            anchor: funding.anchor.as_str().to_string(),
+            agreement_id: funding.agreement_id,
+            earned: funding.earned.to_string(),
+            committed: funding.committed.to_string(),
+            explain,
+        }
+    }
+}
+
+/// Why an amount moved: the fact at a position, the rule or tariff clause, and the accounts.
+#[derive(SimpleObject)]
+pub struct Explanation {
+    /// The position of the fact in the log.
+    position: u64,
+    /// Its event type.
+    event_type: String,
+    /// The rule or tariff clause applied.
+    rule: String,
+    /// The agreement version whose tariff priced it.
+    agreement_version: Option<u32>,
+    /// The amount.
+    amount: String,
+    /// The account debited.
+    debit: String,
+    /// The account credited.
+    credit: String,
+}
+
+/// A payment run.
+#[derive(SimpleObject)]
+pub struct PaymentRunView {
+    /// Its id.
+    run_id: Uuid,
+    /// The anchor that paid.
+    anchor: String,
+    /// The last day of work it settled.
+    through: NaiveDate,
+    /// The position of its event.
+    position: u64,
+    /// Its lines (a provider sees only its own).
+    lines: Vec<PaymentLineView>,
+}
+
+impl PaymentRunView {
+    fn of(models: &ReadModels, run: &PaymentRun, caller: &Principal) -> PaymentRunView {
+        let own_only = caller.role == Role::Provider;
+        let lines = run
+            .lines
+            .iter()
+            .filter(|line| !own_only || line.provider.as_str() == caller.organisation)
+            .map(|line| PaymentLineView {
+                provider: line.provider.as_str().to_string(),
+                prescription_id: line.prescription_id,
+                referral_id: models
+                    .journeys
+                    .prescription(line.prescription_id)
+                    .map(|p| p.referral_id),
+                kind: match line.kind {
+                    PaymentLineKind::Payment => "payment".into(),
+                    PaymentLineKind::Recovery => "recovery".into(),
+                },
+                amount: line.amount.to_string(),
+                positions: line.positions.clone(),
+            })
+            .collect();
+        PaymentRunView {
+            run_id: run.run_id,
+            anchor: run.anchor.as_str().to_string(),
+            through: run.through,
+            position: run.position,
+            lines,
+        }
+    }
+}
+
+/// One line of a run: remittance for one prescription.
+#[derive(SimpleObject)]
+pub struct PaymentLineView {
+    /// The provider paid.
+    provider: String,
+    /// The prescription.
+    prescription_id: Uuid,
+    /// Its referral.
+    referral_id: Option<Uuid>,
+    /// payment or recovery.
+    kind: String,
+    /// The amount (a recovery is deducted).
+    amount: String,
+    /// The facts it settles.
+    positions: Vec<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_sees_only_its_own_lines() {
+        let caller = Principal {
+            organisation: "VCS01".into(),
+            role: Role::Provider,
+        };
+        let run = PaymentRun {
+            run_id: Uuid::nil(),
+            anchor: OdsCode::parse("ANC01").unwrap(),
+            through: NaiveDate::from_ymd_opt(2026, 5, 31).unwrap(),
+            lines: ["VCS01", "VCS02"]
+                .iter()
+                .map(|provider| followfund_contracts::events::PaymentLine {
+                    provider: OdsCode::parse(provider).unwrap(),
+                    prescription_id: Uuid::nil(),
+                    kind: PaymentLineKind::Payment,
+                    amount: "10.00".parse().unwrap(),
+                    positions: vec![1],
+                })
+                .collect(),
+            position: 9,
+        };
+        let view = PaymentRunView::of(&ReadModels::default(), &run, &caller);
+        assert_eq!(view.lines.len(), 1);
+        assert_eq!(view.lines[0].provider, "VCS01");
+    }
+}

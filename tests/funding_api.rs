@@ -1,0 +1,193 @@
+//! Money over GraphQL on both backends: a funded prescription through the API, the anchor's
+//! budget position now and as of a past position, a payment run, and a provider's statement
+//! with the facts and clauses behind every amount, each seen only by those it concerns.
+
+mod common;
+
+use common::TestDb;
+use followfund::api::{AppState, router};
+use followfund_contracts::{Nation, Role};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+per_backend!(money_follows_the_patient_through_the_api);
+
+const TERMS: &str = include_str!("../contracts/rules/examples/walking-group-2026-27.toml");
+const AGREEMENT: &str = "0198a000-0000-7000-8000-000000000010";
+
+struct Api {
+    endpoint: String,
+    tokens: Vec<(String, String)>,
+}
+
+impl Api {
+    async fn call(&self, who: &str, query: &str, variables: Value) -> Value {
+        let token = &self.tokens.iter().find(|(code, _)| code == who).unwrap().1;
+        let body = json!({ "query": query, "variables": variables });
+        let http = reqwest::Client::new();
+        http.post(&self.endpoint)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn record(&self, who: &str, mutation: &str, data: Value, on: &str) -> u64 {
+        let query = format!(
+            "mutation($d: JSON!, $at: DateTime) {{ {mutation}(data: $d, occurredAt: $at) {{ position }} }}"
+        );
+        let answer = self.call(who, &query, json!({ "d": data, "at": on })).await;
+        answer["data"][mutation]["position"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{mutation}: {answer}"))
+    }
+
+    async fn budget(&self, who: &str, as_of: Option<u64>) -> Value {
+        let query = "query($p: Int) { budget(anchor: \"ANC01\", financialYear: \"2026/27\", asOfPosition: $p) { allocated committed accrued paid available } }";
+        self.call(who, query, json!({ "p": as_of })).await
+    }
+}
+
+async fn money_follows_the_patient_through_the_api(db: TestDb) {
+    let store = db.open().await;
+    let organisations = [
+        ("QHM", Role::Commissioner, None),
+        ("ANC01", Role::Anchor, Some("QHM")),
+        ("VCS01", Role::Provider, Some("ANC01")),
+        ("VCS02", Role::Provider, Some("ANC01")),
+    ];
+    let mut tokens = Vec::new();
+    for (code, role, parent) in organisations {
+        followfund::admin::organisation_add(&store, code, code, role, Nation::England, parent)
+            .await
+            .unwrap();
+        tokens.push((
+            code.to_string(),
+            followfund::admin::token_create(&store, code, role)
+                .await
+                .unwrap()
+                .0,
+        ));
+    }
+    followfund::admin::contracts_publish(&store, TERMS)
+        .await
+        .unwrap();
+    let state = AppState::start(store).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/graphql", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let api = Api { endpoint, tokens };
+
+    let (referral, prescription) = (Uuid::now_v7(), Uuid::now_v7());
+    let received = json!({
+        "referral_id": referral, "person_id": Uuid::now_v7(), "source": "gp_practice", "referrer": null,
+        "link_worker_organisation": "ANC01", "reasons": ["loneliness"], "age_band": "65-74", "conditions": [],
+    });
+    api.record("ANC01", "referralReceive", received, "2026-05-01T09:00:00Z")
+        .await;
+    api.record(
+        "ANC01",
+        "referralAccept",
+        json!({"referral_id": referral}),
+        "2026-05-01T10:00:00Z",
+    )
+    .await;
+    let issue = json!({
+        "prescription_id": prescription, "referral_id": referral, "provider": "VCS01",
+        "activity_type": "walking", "agreement_id": AGREEMENT,
+    });
+    let issued_at = api
+        .record("ANC01", "prescriptionIssue", issue, "2026-05-01T11:00:00Z")
+        .await;
+    api.record(
+        "VCS01",
+        "prescriptionAccept",
+        json!({"prescription_id": prescription}),
+        "2026-05-02T09:00:00Z",
+    )
+    .await;
+    for day in ["2026-05-04T10:00:00Z", "2026-05-11T10:00:00Z"] {
+        let session = json!({"prescription_id": prescription, "session_id": Uuid::now_v7()});
+        api.record("VCS01", "sessionAttend", session, day).await;
+    }
+
+    // Committed 200 at issue (the capped maximum); 25 + 15 + 15 earned since.
+    let now = api.budget("ANC01", None).await;
+    let expected = json!({"allocated": "£120000.00", "committed": "£145.00", "accrued": "£55.00", "paid": "£0.00", "available": "£119800.00"});
+    assert_eq!(now["data"]["budget"], expected, "{now}");
+    let then = api.budget("ANC01", Some(issued_at)).await;
+    assert_eq!(then["data"]["budget"]["committed"], "£200.00", "{then}");
+    assert_eq!(then["data"]["budget"]["accrued"], "£0.00", "{then}");
+    assert_eq!(
+        api.budget("QHM", None).await["data"]["budget"]["accrued"],
+        "£55.00",
+        "the commissioner above the anchor sees it"
+    );
+    let refused = api.budget("VCS02", None).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+
+    let run = api
+        .call("ANC01", "mutation { paymentRunCreate(anchor: \"ANC01\", through: \"2026-05-31\") { runId lines { provider kind amount positions } } }", json!({}))
+        .await;
+    let lines = &run["data"]["paymentRunCreate"]["lines"];
+    assert_eq!(lines.as_array().unwrap().len(), 1, "{run}");
+    assert_eq!(
+        (lines[0]["provider"].as_str(), lines[0]["amount"].as_str()),
+        (Some("VCS01"), Some("£55.00"))
+    );
+    let not_theirs = api
+        .call(
+            "VCS01",
+            "mutation { paymentRunCreate(anchor: \"ANC01\", through: \"2026-05-31\") { runId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        not_theirs["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{not_theirs}"
+    );
+    assert_eq!(
+        api.budget("ANC01", None).await["data"]["budget"]["paid"],
+        "£55.00"
+    );
+
+    let statement = api.call("VCS01", "{ providerStatement(provider: \"VCS01\") { earned explain { position rule amount agreementVersion } } }", json!({})).await;
+    let line = &statement["data"]["providerStatement"][0];
+    assert_eq!(line["earned"], "£55.00", "{statement}");
+    let rules: Vec<&str> = line["explain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "commitment",
+            "tariff:engagement_fee",
+            "tariff:session_fee",
+            "tariff:session_fee",
+            "payment"
+        ],
+        "{statement}"
+    );
+    assert_eq!(line["explain"][1]["agreementVersion"], 1);
+    let snooping = api
+        .call(
+            "VCS02",
+            "{ providerStatement(provider: \"VCS01\") { earned } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        snooping["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{snooping}"
+    );
+}
