@@ -58,6 +58,8 @@ pub struct Funding {
     pub sessions_charged: u32,
     /// What each charged session earned, by session, to reverse it on retraction.
     pub sessions: BTreeMap<Uuid, Vec<Charge>>,
+    /// The sessions attended (not retracted), as opposed to missed.
+    pub attended_sessions: std::collections::BTreeSet<Uuid>,
     /// False once completed, ended or declined: its commitment has been released.
     pub open: bool,
     /// What it has earned or must give back, line by line, and whether a run has settled it.
@@ -209,10 +211,15 @@ impl Ledger {
                 .copied()
                 .unwrap_or_default(),
             committed: of(AccountKind::Committed),
-            accrued: add(
-                add(between(AccountKind::Payable), paid),
+            // A recovery is negative until the next run deducts it from what was paid.
+            accrued: [
+                between(AccountKind::Payable),
+                paid,
+                between(AccountKind::Recovery),
                 of(AccountKind::SelfDelivered),
-            ),
+            ]
+            .into_iter()
+            .fold(Money::zero(), add),
             paid,
             available: of(AccountKind::Budget),
         }
@@ -317,6 +324,7 @@ impl Ledger {
             attended: 0,
             sessions_charged: 0,
             sessions: BTreeMap::new(),
+            attended_sessions: std::collections::BTreeSet::new(),
             open: true,
             accruals: Vec::new(),
         };
