@@ -111,7 +111,10 @@ async fn a_run_settles_its_period_once_and_late_work_comes_next(db: TestDb) {
     assert_eq!(second.run.lines[0].amount.to_string(), "£30.00");
     assert_eq!(second.run.lines[0].positions.len(), 2);
 
-    runner.wait_for(second.run.position, std::time::Duration::from_secs(10)).await.unwrap();
+    runner
+        .wait_for(second.run.position, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
     let models = runner.read();
     let position = models.ledger.budget_position(
         &anchor,

@@ -93,6 +93,32 @@ impl FundingQuery {
         Ok(lines)
     }
 
+    /// Spend in a financial year: what providers earned (and self-delivery cost), net of
+    /// reversals, by anchor, provider, activity type and month (M01 is April). A commissioner
+    /// sees the anchors it is parent of; auditors and administrators see all.
+    async fn spend(
+        &self,
+        ctx: &Context<'_>,
+        financial_year: String,
+        at_least: Option<u64>,
+    ) -> Result<Vec<SpendLine>> {
+        let caller = principal(ctx)?;
+        if !matches!(
+            caller.role,
+            Role::Commissioner | Role::Auditor | Role::Admin
+        ) {
+            return Err(forbidden(
+                "spend across anchors is for commissioners, auditors and administrators",
+            ));
+        }
+        let year: FinancialYear = financial_year.parse().map_err(
+            |error: followfund_contracts::terms::FinancialYearError| bad_input(error.to_string()),
+        )?;
+        let runner = caught_up(ctx, at_least).await?;
+        let models = runner.read();
+        Ok(spend_lines(&models, caller, year))
+    }
+
     /// An anchor's payment runs, oldest first; a provider sees only its own lines in them.
     async fn payment_runs(
         &self,
@@ -118,6 +144,83 @@ impl FundingQuery {
             .map(|run| PaymentRunView::of(&models, run, caller))
             .collect())
     }
+}
+
+/// Sums earned amounts, net of reversals, by anchor, provider, activity and month.
+fn spend_lines(models: &ReadModels, caller: &Principal, year: FinancialYear) -> Vec<SpendLine> {
+    use std::collections::BTreeMap;
+    let mut totals: BTreeMap<(String, String, String, String), followfund_contracts::Money> =
+        BTreeMap::new();
+    for posting in models.ledger.postings() {
+        let sign_positive = match posting.cause.rule {
+            followfund_projections::Rule::Tariff(_) => true,
+            followfund_projections::Rule::Reversal => false,
+            _ => continue,
+        };
+        let Some(prescription_id) = posting.cause.prescription_id else {
+            continue;
+        };
+        let Some(funding) = models.ledger.funding(prescription_id) else {
+            continue;
+        };
+        if funding.financial_year != year || !in_anchor_scope(models, caller, &funding.anchor) {
+            continue;
+        }
+        let activity = models
+            .journeys
+            .prescription(prescription_id)
+            .map(|p| snake(&p.activity_type))
+            .unwrap_or_default();
+        let key = (
+            funding.anchor.as_str().to_string(),
+            funding.provider.as_str().to_string(),
+            activity,
+            FinancialYear::month_label(posting.cause.on),
+        );
+        let amount = if sign_positive {
+            posting.amount
+        } else {
+            posting.amount.negated()
+        };
+        let total = totals.entry(key).or_default();
+        *total = total
+            .checked_add(amount)
+            .expect("spend totals stay far below the limit");
+    }
+    totals
+        .into_iter()
+        .map(
+            |((anchor, provider, activity_type, month), amount)| SpendLine {
+                anchor,
+                provider,
+                activity_type,
+                month,
+                amount: amount.to_string(),
+            },
+        )
+        .collect()
+}
+
+fn snake(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Spend for one anchor, provider, activity and month.
+#[derive(SimpleObject)]
+pub struct SpendLine {
+    /// The anchor that pays.
+    anchor: String,
+    /// The provider (the anchor itself for self-delivery).
+    provider: String,
+    /// The activity.
+    activity_type: String,
+    /// The month, M01 (April) to M12 (March).
+    month: String,
+    /// Earned net of reversals.
+    amount: String,
 }
 
 /// Making payment runs.

@@ -111,6 +111,8 @@ impl Account {
 pub struct Cause {
     /// The position of the fact in the log.
     pub position: u64,
+    /// The day the fact happened, which places the amount in a month.
+    pub on: chrono::NaiveDate,
     /// The event type of the fact.
     pub event_type: String,
     /// The prescription it concerns, if any.

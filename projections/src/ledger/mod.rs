@@ -654,6 +654,7 @@ fn cause(
 ) -> Cause {
     Cause {
         position: fact.position,
+        on: date(fact),
         event_type: fact.event.type_name().to_owned(),
         prescription_id,
         agreement_version,
