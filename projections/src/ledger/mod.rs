@@ -366,6 +366,7 @@ impl Ledger {
             .expect("priced above");
         funding.attended += 1;
         funding.sessions_charged += 1;
+        funding.attended_sessions.insert(session_id);
     }
 
     fn miss(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid, notice_given: bool) {
@@ -414,9 +415,11 @@ impl Ledger {
         let Some(funding) = self.funding.get_mut(&prescription_id) else {
             return;
         };
-        let Some(charges) = funding.sessions.remove(&session_id) else {
+        // Only an attendance is retracted; a missed session stands as recorded.
+        if !funding.attended_sessions.remove(&session_id) {
             return;
-        };
+        }
+        let charges = funding.sessions.remove(&session_id).unwrap_or_default();
         funding.attended = funding.attended.saturating_sub(1);
         funding.sessions_charged = funding.sessions_charged.saturating_sub(1);
         let was_paid = funding

@@ -476,3 +476,33 @@ fn self_delivery_is_never_in_a_run() {
             .is_empty()
     );
 }
+
+#[test]
+fn the_same_attendance_submitted_twice_pays_once() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    given.attended(day(5, 4), 0).attended(day(5, 4), 0);
+    assert_eq!(given.payable(), pounds("40.00"));
+    assert_eq!(given.ledger().funding(PRESCRIPTION).unwrap().attended, 1);
+}
+
+#[test]
+fn a_missed_session_is_not_retracted() {
+    let mut given = Given::new();
+    let strict =
+        json!({"session_fee": "15.00", "funded_sessions": 10, "missed_session_fee": "5.00"});
+    given.on(
+        day(4, 1),
+        "agreement.signed",
+        agreement(SELF_DELIVERY, "VCS01", strict),
+    );
+    given.issued(day(5, 1), SELF_DELIVERY);
+    given.on(day(5, 4), "session.missed", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_000), "notice_given": false}));
+    assert_eq!(given.payable(), pounds("5.00"));
+    given.on(day(5, 5), "session.retracted", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_000), "reason": "recorded_in_error"}));
+    assert_eq!(
+        given.payable(),
+        pounds("5.00"),
+        "only an attendance is retracted"
+    );
+}
