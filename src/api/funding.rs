@@ -23,13 +23,15 @@ pub struct FundingQuery;
 #[Object]
 impl FundingQuery {
     /// An anchor's activities budget for a financial year (such as `2026/27`): allocated,
-    /// committed, accrued, paid and available, now or as of a past log position.
+    /// committed, accrued, paid and available, now, as of a past log position, or as the ledger
+    /// knew it at the end of a past day (`asOfDate`, by when facts were recorded).
     async fn budget(
         &self,
         ctx: &Context<'_>,
         anchor: String,
         financial_year: String,
         as_of_position: Option<u64>,
+        as_of_date: Option<NaiveDate>,
         at_least: Option<u64>,
     ) -> Result<BudgetView> {
         let caller = principal(ctx)?;
@@ -39,9 +41,15 @@ impl FundingQuery {
         )?;
         let runner = caught_up(ctx, at_least).await?;
         check_anchor_scope(&runner.read(), caller, &anchor)?;
+        let store = ctx.data_unchecked::<Store>();
+        let as_of_position = match (as_of_position, as_of_date) {
+            (Some(_), Some(_)) => return Err(bad_input("give asOfPosition or asOfDate, not both")),
+            (None, Some(day)) => Some(last_recorded_by(store, day).await?),
+            (position, None) => position,
+        };
         let position = match as_of_position {
             None => runner.read().ledger.budget_position(&anchor, year),
-            Some(position) => as_of(ctx.data_unchecked::<Store>(), position)
+            Some(position) => as_of(store, position)
                 .await?
                 .ledger
                 .budget_position(&anchor, year),
@@ -287,6 +295,35 @@ async fn as_of(store: &Store, position: u64) -> Result<ReadModels> {
         }
     }
     Ok(models)
+}
+
+/// The last position recorded by the end of `day` (UTC): positions are given in commit order,
+/// so the ledger as known that evening is the log up to it.
+async fn last_recorded_by(store: &Store, day: NaiveDate) -> Result<u64> {
+    let end = day
+        .succ_opt()
+        .unwrap_or(day)
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    let mut last = 0;
+    loop {
+        let page = store
+            .read_all(last + 1, crate::store::READ_PAGE_EVENTS_MAX)
+            .await?;
+        let Some(first_after) = page.iter().position(|event| event.recorded_at >= end) else {
+            let Some(tail) = page.last() else {
+                return Ok(last);
+            };
+            last = tail.position;
+            continue;
+        };
+        return Ok(if first_after == 0 {
+            last
+        } else {
+            page[first_after - 1].position
+        });
+    }
 }
 
 fn code(text: &str) -> Result<OdsCode> {
