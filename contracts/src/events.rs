@@ -301,16 +301,7 @@ impl Event {
                         ),
                     ));
                 }
-                if payload.capacity == 0 {
-                    return Err(invalid_at(
-                        "capacity",
-                        "an agreement takes at least one person at a time".into(),
-                    ));
-                }
-                payload
-                    .tariff
-                    .check()
-                    .map_err(|error| invalid_at("tariff", error.to_string()))
+                check_terms(payload.capacity, &payload.tariff)
             }
             Event::AgreementAmended(payload) => {
                 if payload.version < 2 {
@@ -320,20 +311,24 @@ impl Event {
                             .into(),
                     ));
                 }
-                if payload.capacity == 0 {
-                    return Err(invalid_at(
-                        "capacity",
-                        "an agreement takes at least one person at a time".into(),
-                    ));
-                }
-                payload
-                    .tariff
-                    .check()
-                    .map_err(|error| invalid_at("tariff", error.to_string()))
+                check_terms(payload.capacity, &payload.tariff)
             }
             _ => Ok(()),
         }
     }
+}
+
+/// What every version of an agreement must hold: room for someone, and a usable tariff.
+fn check_terms(capacity: u32, tariff: &crate::terms::Tariff) -> Result<(), Invalid> {
+    if capacity == 0 {
+        return Err(invalid_at(
+            "capacity",
+            "an agreement takes at least one person at a time".into(),
+        ));
+    }
+    tariff
+        .check()
+        .map_err(|error| invalid_at("tariff", error.to_string()))
 }
 
 fn invalid_at(field: &str, message: String) -> Invalid {
