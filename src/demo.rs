@@ -58,6 +58,101 @@ const ORGANISATIONS: &[(&str, &str, Role, Option<&str>)] = &[
     ("ADM01", "Followfund Administration", Role::Admin, None),
 ];
 
+/// The demonstration area's funding terms: a budget for each anchor and an agreement with each
+/// provider for the one activity it runs. The amounts are made up: the seeds give no prices.
+const DEMO_TERMS: &str = r#"
+source = "Demonstration terms for a made-up area, financial year 2026/27"
+
+[[budget]]
+allocation_id = "0198c000-0000-7000-8000-000000000001"
+commissioner = "QHM"
+anchor = "ANC01"
+financial_year = "2026/27"
+account = "activities"
+amount = "60000.00"
+
+[[budget]]
+allocation_id = "0198c000-0000-7000-8000-000000000002"
+commissioner = "QHM"
+anchor = "ANC02"
+financial_year = "2026/27"
+account = "activities"
+amount = "40000.00"
+
+[[agreement]]
+agreement_id = "0198c000-0000-7000-8000-000000000011"
+anchor = "ANC01"
+provider = "VCS01"
+valid_from = "2026-04-01"
+valid_to = "2027-03-31"
+capacity = 200
+response_window_days = 5
+activity_types = ["walking"]
+[agreement.tariff]
+engagement_fee = "25.00"
+session_fee = "15.00"
+funded_sessions = 10
+completion_fee = "50.00"
+completion_min_sessions = 8
+cap_per_referral = "200.00"
+
+[[agreement]]
+agreement_id = "0198c000-0000-7000-8000-000000000012"
+anchor = "ANC01"
+provider = "VCS02"
+valid_from = "2026-04-01"
+valid_to = "2027-03-31"
+capacity = 200
+response_window_days = 5
+activity_types = ["gardening"]
+[agreement.tariff]
+session_fee = "12.00"
+funded_sessions = 12
+
+[[agreement]]
+agreement_id = "0198c000-0000-7000-8000-000000000013"
+anchor = "ANC02"
+provider = "VCS03"
+valid_from = "2026-04-01"
+valid_to = "2027-03-31"
+capacity = 200
+response_window_days = 3
+activity_types = ["debt_advice"]
+[agreement.tariff]
+engagement_fee = "40.00"
+session_fee = "30.00"
+funded_sessions = 4
+
+[[agreement]]
+agreement_id = "0198c000-0000-7000-8000-000000000014"
+anchor = "ANC02"
+provider = "VCS04"
+valid_from = "2026-04-01"
+valid_to = "2027-03-31"
+capacity = 200
+response_window_days = 5
+activity_types = ["arts"]
+[agreement.tariff]
+engagement_fee = "20.00"
+session_fee = "12.00"
+funded_sessions = 8
+completion_fee = "30.00"
+completion_min_sessions = 6
+cap_per_referral = "140.00"
+"#;
+
+/// Each demonstration provider's activity and agreement.
+const PROVIDER_TERMS: &[(&str, &str, &str)] = &[
+    ("VCS01", "walking", "0198c000-0000-7000-8000-000000000011"),
+    ("VCS02", "gardening", "0198c000-0000-7000-8000-000000000012"),
+    (
+        "VCS03",
+        "debt_advice",
+        "0198c000-0000-7000-8000-000000000013",
+    ),
+    ("VCS04", "arts", "0198c000-0000-7000-8000-000000000014"),
+];
+
 /// Loads the set into an empty log; does nothing to a log that already holds events.
 pub async fn load(store: &Store, seed: u64) -> Result<bool, AdminError> {
     if store.head_position() > 0 {
@@ -66,6 +161,12 @@ pub async fn load(store: &Store, seed: u64) -> Result<bool, AdminError> {
     for (code, name, role, parent) in ORGANISATIONS {
         admin::organisation_add(store, code, name, *role, Nation::England, *parent).await?;
     }
+    admin::contracts_publish(store, DEMO_TERMS)
+        .await
+        .map_err(|error| match error {
+            admin::PublishError::Admin(error) => error,
+            other => panic!("the demonstration terms are valid: {other}"),
+        })?;
     let mut random = Lcg(seed);
     for index in 0..DEMO_REFERRALS {
         let events = journey(&mut random, seed, index)?;
@@ -97,8 +198,10 @@ fn journey(random: &mut Lcg, seed: u64, index: u64) -> Result<Vec<NewEvent>, Sto
     } else {
         &["VCS03", "VCS04"]
     };
-    let start = Utc.with_ymd_and_hms(2025, 10, 1, 9, 0, 0).unwrap()
-        + Duration::days(random.below(150) as i64);
+    // Referrals from April to early August 2026, so that every session falls before today and
+    // within the demonstration agreements.
+    let start = Utc.with_ymd_and_hms(2026, 4, 6, 9, 0, 0).unwrap()
+        + Duration::days(random.below(120) as i64);
     let mut pathway = Pathway {
         events: Vec::new(),
         stream: format!("referral-{referral_id}"),
@@ -127,13 +230,16 @@ fn journey(random: &mut Lcg, seed: u64, index: u64) -> Result<Vec<NewEvent>, Sto
     )?;
     pathway.add("plan.agreed", json!({ "referral_id": referral_id, "plan_id": demo_id(seed, index, 2), "needs": ["loneliness"] }))?;
     let provider = providers[random.below(2) as usize];
+    let (_, activity, agreement) = PROVIDER_TERMS
+        .iter()
+        .find(|(code, _, _)| *code == provider)
+        .expect("every provider has terms");
     let prescription_id = demo_id(seed, index, 3);
     pathway.add(
         "prescription.issued",
         json!({
             "prescription_id": prescription_id, "referral_id": referral_id, "provider": provider,
-            "activity_type": random.pick(&["walking", "gardening", "debt_advice", "arts"]),
-            "agreement_id": null,
+            "activity_type": activity, "agreement_id": agreement,
         }),
     )?;
     pathway.add(
