@@ -127,6 +127,16 @@ pub enum Rejection {
         /// When it was received.
         received_at: DateTime<Utc>,
     },
+    /// The provider answered after the agreement's response window closed.
+    #[error(
+        "the response window for prescription {prescription_id} closed at {closed_at}: a provider that has not answered by then is treated as declining, so record prescription.declined (no_response) and issue again"
+    )]
+    ResponseWindowClosed {
+        /// The prescription.
+        prescription_id: Uuid,
+        /// When the window closed.
+        closed_at: DateTime<Utc>,
+    },
     /// The prescription names an agreement that does not exist.
     #[error("no agreement {0} is published: publish it with `followfund contracts publish`")]
     UnknownAgreement(Uuid),
@@ -495,7 +505,34 @@ fn provider_step(
     if prescription.status != wanted {
         return Err(prescription_forbids(prescription, event.type_name()));
     }
+    if let Event::PrescriptionAccepted(_) = event {
+        check_response_window(models, prescription, occurred_at)?;
+    }
     Ok(on_journey(journey, event))
+}
+
+/// A provider that has not answered within its agreement's response window is treated as
+/// having declined: a late acceptance is refused, and the prescription should be issued again.
+fn check_response_window(
+    models: &ReadModels,
+    prescription: &Prescription,
+    at: DateTime<Utc>,
+) -> Result<(), Rejection> {
+    let Some(agreement_id) = prescription.agreement_id else {
+        return Ok(());
+    };
+    let Some(agreement) = models.ledger.agreements.get(agreement_id) else {
+        return Ok(());
+    };
+    let closed_at =
+        prescription.issued_at + chrono::Duration::days(i64::from(agreement.response_window_days));
+    if at > closed_at {
+        return Err(Rejection::ResponseWindowClosed {
+            prescription_id: prescription.prescription_id,
+            closed_at,
+        });
+    }
+    Ok(())
 }
 
 /// Ending early may come from the provider or from the referral's link worker service.
@@ -999,6 +1036,37 @@ mod tests {
                 provider: "VCS01".into(),
                 capacity: 1
             })
+        );
+    }
+
+    #[test]
+    fn a_provider_silent_past_the_response_window_has_declined() {
+        let mut history = vec![budget("1000.00"), agreement(5, "2026-04-01")];
+        history.extend(accepted_referrals());
+        history.push(funded(P1, R1));
+        let models = given(history);
+        let issued_at = models.journeys.prescription(P1).unwrap().issued_at;
+        let provider = caller("VCS01", Role::Provider);
+        let accept = || on_prescription("prescription.accepted");
+        let now = issued_at + Duration::days(30);
+        let in_time = decide(
+            &models,
+            &provider,
+            now,
+            issued_at + Duration::days(5),
+            accept(),
+        );
+        assert!(in_time.is_ok(), "{in_time:?}");
+        let late = decide(
+            &models,
+            &provider,
+            now,
+            issued_at + Duration::days(5) + Duration::seconds(1),
+            accept(),
+        );
+        assert!(
+            matches!(late, Err(Rejection::ResponseWindowClosed { .. })),
+            "{late:?}"
         );
     }
 

@@ -190,6 +190,7 @@ fn rejected(rejection: Rejection) -> async_graphql::Error {
         | Rejection::ReferralStatusForbids { .. }
         | Rejection::PrescriptionStatusForbids { .. }
         | Rejection::ProviderAtCapacity { .. }
+        | Rejection::ResponseWindowClosed { .. }
         | Rejection::BudgetWouldBeExceeded { .. } => conflict(rejection.to_string()),
         _ => bad_input(rejection.to_string()),
     }
