@@ -127,6 +127,56 @@ impl FundingQuery {
         Ok(spend_lines(&models, caller, year))
     }
 
+    /// A provider's remittance advice for one run: its lines, the total, and the same as CSV.
+    /// The provider, the paying anchor, its commissioner, auditors and administrators see it.
+    async fn remittance(
+        &self,
+        ctx: &Context<'_>,
+        run_id: Uuid,
+        provider: String,
+        at_least: Option<u64>,
+    ) -> Result<Remittance> {
+        let caller = principal(ctx)?;
+        let provider = code(&provider)?;
+        let runner = caught_up(ctx, at_least).await?;
+        let models = runner.read();
+        let run = models.ledger.run(run_id).ok_or_else(|| {
+            super::errors::not_found(format!("no payment run {run_id} is recorded"))
+        })?;
+        let own = caller.role == Role::Provider && caller.organisation == provider.as_str();
+        if !own && !in_anchor_scope(&models, caller, &run.anchor) {
+            return Err(forbidden(format!(
+                "{}'s remittance is for it, its anchor and auditors",
+                provider.as_str()
+            )));
+        }
+        let view = PaymentRunView::of(
+            &models,
+            run,
+            &Principal {
+                organisation: provider.as_str().into(),
+                role: Role::Provider,
+            },
+        );
+        let total = run
+            .lines
+            .iter()
+            .filter(|line| line.provider == provider)
+            .map(|line| match line.kind {
+                PaymentLineKind::Payment => line.amount,
+                PaymentLineKind::Recovery => line.amount.negated(),
+            })
+            .fold(followfund_contracts::Money::zero(), |sum, amount| {
+                sum.checked_add(amount)
+                    .expect("run totals stay far below the limit")
+            });
+        Ok(Remittance {
+            lines: view.lines,
+            total: total.to_string(),
+            csv: payments::remittance_csv(&models, run, &provider),
+        })
+    }
+
     /// An anchor's payment runs, oldest first; a provider sees only its own lines in them.
     async fn payment_runs(
         &self,
@@ -486,6 +536,17 @@ impl PaymentRunView {
             lines,
         }
     }
+}
+
+/// A provider's remittance advice for a run.
+#[derive(SimpleObject)]
+pub struct Remittance {
+    /// A line per prescription.
+    lines: Vec<PaymentLineView>,
+    /// Payments less recoveries.
+    total: String,
+    /// The same, as CSV.
+    csv: String,
 }
 
 /// One line of a run: remittance for one prescription.
