@@ -99,6 +99,15 @@ pub struct PaymentRun {
     pub position: u64,
 }
 
+/// The figures of a prescription's funding that price its next fact.
+struct Standing {
+    open: bool,
+    attended: u32,
+    sessions_charged: u32,
+    earned: Money,
+    session_recorded: bool,
+}
+
 /// An anchor's budget for a year, as the ledger stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BudgetPosition {
@@ -341,10 +350,10 @@ impl Ledger {
     }
 
     fn attend(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid) {
-        let Some((funding, version)) = self.priced(fact, prescription_id) else {
+        let Some((funding, version)) = self.priced(fact, prescription_id, Some(session_id)) else {
             return;
         };
-        if !funding.open || funding.sessions.contains_key(&session_id) {
+        if !funding.open || funding.session_recorded {
             return;
         }
         let charges = version.tariff.price_attendance(
@@ -370,10 +379,10 @@ impl Ledger {
     }
 
     fn miss(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid, notice_given: bool) {
-        let Some((funding, version)) = self.priced(fact, prescription_id) else {
+        let Some((funding, version)) = self.priced(fact, prescription_id, Some(session_id)) else {
             return;
         };
-        if !funding.open || notice_given || funding.sessions.contains_key(&session_id) {
+        if !funding.open || notice_given || funding.session_recorded {
             return;
         }
         let charges =
@@ -395,7 +404,7 @@ impl Ledger {
     }
 
     fn complete(&mut self, fact: &Fact, prescription_id: Uuid) {
-        if let Some((funding, version)) = self.priced(fact, prescription_id)
+        if let Some((funding, version)) = self.priced(fact, prescription_id, None)
             && funding.open
         {
             let charges = version
@@ -534,12 +543,25 @@ impl Ledger {
         );
     }
 
-    /// The funding of a prescription and the agreement version in force on the fact's date.
-    fn priced(&self, fact: &Fact, prescription_id: Uuid) -> Option<(Funding, AgreementVersion)> {
+    /// Where a prescription's funding stands, and the agreement version in force on the fact's
+    /// date. Only the figures pricing needs are copied: this runs for every session folded.
+    fn priced(
+        &self,
+        fact: &Fact,
+        prescription_id: Uuid,
+        session_id: Option<Uuid>,
+    ) -> Option<(Standing, AgreementVersion)> {
         let funding = self.funding.get(&prescription_id)?;
         let agreement = self.agreements.get(funding.agreement_id)?;
         let version = agreement.pricing(date(fact))?;
-        Some((funding.clone(), version.clone()))
+        let standing = Standing {
+            open: funding.open,
+            attended: funding.attended,
+            sessions_charged: funding.sessions_charged,
+            earned: funding.earned,
+            session_recorded: session_id.is_some_and(|id| funding.sessions.contains_key(&id)),
+        };
+        Some((standing, version.clone()))
     }
 
     /// Turns commitment into what the provider has earned, committing more first if a later
