@@ -445,7 +445,7 @@ fn check_referral_status(journey: &Journey, event_type: &'static str) -> Result<
     } else {
         Err(Rejection::ReferralStatusForbids {
             referral_id: journey.referral_id,
-            status: status_name(journey.status),
+            status: crate::wire_name(&journey.status),
             event_type,
         })
     }
@@ -651,13 +651,6 @@ fn on_journey(journey: &Journey, event: Event) -> Decision {
         starts_stream: false,
         event,
     }
-}
-
-fn status_name(status: ReferralStatus) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -13,3 +13,12 @@ pub mod payments;
 pub mod runner;
 pub mod server;
 pub mod store;
+
+/// The name a coded value (a status, an activity type) has in the log and on the wire, such as
+/// `referred_back`: its serde name.
+pub(crate) fn wire_name(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::errors::{bad_input, forbidden};
 use super::schema::{caught_up, principal};
+use super::scope::in_anchor_scope;
 use crate::payments::{self, PayError};
 use crate::runner::Runner;
 use crate::store::Store;
@@ -227,7 +228,7 @@ fn spend_lines(models: &ReadModels, caller: &Principal, year: FinancialYear) -> 
         let activity = models
             .journeys
             .prescription(prescription_id)
-            .map(|p| snake(&p.activity_type))
+            .map(|p| crate::wire_name(&p.activity_type))
             .unwrap_or_default();
         let key = (
             funding.anchor.as_str().to_string(),
@@ -257,13 +258,6 @@ fn spend_lines(models: &ReadModels, caller: &Principal, year: FinancialYear) -> 
             },
         )
         .collect()
-}
-
-fn snake(value: &impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// Spend for one anchor, provider, activity and month.
@@ -378,20 +372,6 @@ async fn last_recorded_by(store: &Store, day: NaiveDate) -> Result<u64> {
 
 fn code(text: &str) -> Result<OdsCode> {
     OdsCode::parse(text).map_err(|error| bad_input(error.to_string()))
-}
-
-/// An anchor's own figures are for it, the commissioner it reports to, auditors and admins.
-fn in_anchor_scope(models: &ReadModels, caller: &Principal, anchor: &OdsCode) -> bool {
-    match caller.role {
-        Role::Admin | Role::Auditor => true,
-        Role::Anchor => caller.organisation == anchor.as_str(),
-        Role::Commissioner => models
-            .organisations
-            .get(anchor)
-            .and_then(|organisation| organisation.parent.as_ref())
-            .is_some_and(|parent| parent.as_str() == caller.organisation),
-        _ => false,
-    }
 }
 
 fn check_anchor_scope(models: &ReadModels, caller: &Principal, anchor: &OdsCode) -> Result<()> {

@@ -99,7 +99,7 @@ impl JourneyView {
         JourneyView {
             referral_id: journey.referral_id,
             person_id: journey.person_id.0,
-            status: snake(&journey.status),
+            status: crate::wire_name(&journey.status),
             link_worker_organisation: journey.link_worker_organisation.as_str().to_string(),
             received_at: journey.received_at,
             steps: journey.steps.iter().map(StepView::of).collect(),
@@ -159,17 +159,9 @@ impl PrescriptionView {
         PrescriptionView {
             prescription_id: prescription.prescription_id,
             provider: prescription.provider.as_str().to_string(),
-            activity_type: snake(&prescription.activity_type),
-            status: snake(&prescription.status),
+            activity_type: crate::wire_name(&prescription.activity_type),
+            status: crate::wire_name(&prescription.status),
             sessions_attended: prescription.attended_count(),
         }
     }
-}
-
-/// The serde name of a coded value, as the log writes it.
-fn snake(value: &impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

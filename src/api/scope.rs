@@ -1,6 +1,6 @@
 //! Scope: what each organisation, in its role, may see of the ledger.
 
-use followfund_contracts::Role;
+use followfund_contracts::{OdsCode, Role};
 use followfund_projections::{Journey, ReadModels};
 use uuid::Uuid;
 
@@ -13,11 +13,11 @@ pub fn can_see(models: &ReadModels, caller: &Principal, journey: &Journey) -> bo
     match caller.role {
         Role::Admin | Role::Auditor => true,
         Role::Investor => false,
-        Role::Commissioner => models
-            .organisations
-            .get(&journey.link_worker_organisation)
-            .and_then(|service| service.parent.as_ref())
-            .is_some_and(|parent| parent.as_str() == caller.organisation),
+        Role::Commissioner => reports_to(
+            models,
+            &journey.link_worker_organisation,
+            &caller.organisation,
+        ),
         Role::Anchor | Role::Pcn | Role::Provider => {
             holder == caller.organisation
                 || journey.prescriptions.iter().any(|id| {
@@ -42,4 +42,22 @@ pub fn can_see_stream(models: &ReadModels, caller: &Principal, stream: &str) -> 
         .and_then(|id| Uuid::parse_str(id).ok());
     let journey = referral.and_then(|id| models.journeys.journey(id));
     journey.is_some_and(|journey| can_see(models, caller, journey))
+}
+
+/// An anchor's own figures are for it, the commissioner it reports to, auditors and admins.
+pub fn in_anchor_scope(models: &ReadModels, caller: &Principal, anchor: &OdsCode) -> bool {
+    match caller.role {
+        Role::Admin | Role::Auditor => true,
+        Role::Anchor => caller.organisation == anchor.as_str(),
+        Role::Commissioner => reports_to(models, anchor, &caller.organisation),
+        _ => false,
+    }
+}
+
+/// Whether `organisation` is registered with `parent` as the organisation it reports to.
+fn reports_to(models: &ReadModels, organisation: &OdsCode, parent: &str) -> bool {
+    let registered = models.organisations.get(organisation);
+    registered
+        .and_then(|o| o.parent.as_ref())
+        .is_some_and(|p| p.as_str() == parent)
 }
