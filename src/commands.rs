@@ -3,9 +3,11 @@
 //! is appended as it is.
 
 use chrono::{DateTime, Utc};
+use followfund_contracts::events::{PrescriptionIssued, PrescriptionWaitlisted};
 use followfund_contracts::{Event, OdsCode, Role};
 use followfund_projections::{
-    Journey, Prescription, PrescriptionStatus, ReadModels, ReferralStatus, SessionState,
+    AgreementVersion, Journey, Prescription, PrescriptionStatus, ReadModels, ReferralStatus,
+    SessionState,
 };
 use uuid::Uuid;
 
@@ -158,15 +160,32 @@ pub enum Rejection {
         /// The date of the prescription.
         date: chrono::NaiveDate,
     },
-    /// The provider already holds as many open prescriptions as the agreement allows.
+    /// The provider already holds as many open prescriptions as the agreement allows, counting
+    /// those waiting ahead for a place.
     #[error(
-        "provider {provider} is at its capacity of {capacity} open prescriptions under this agreement: wait for one to end, or prescribe elsewhere"
+        "provider {provider} has {open} open prescriptions and {waiting} waiting ahead under this agreement, against a capacity of {capacity}: ask to be waitlisted (waitlistIfFull), wait for a place, or prescribe elsewhere"
     )]
     ProviderAtCapacity {
         /// The provider.
         provider: String,
         /// Its capacity.
         capacity: u32,
+        /// Its open prescriptions under the agreement.
+        open: u32,
+        /// Prescriptions waiting ahead of this one.
+        waiting: u32,
+    },
+    /// A prescription was to wait for a place, but the provider has one free.
+    #[error(
+        "provider {provider} has room under this agreement ({open} open of {capacity}, none waiting ahead): issue the prescription instead"
+    )]
+    RoomToIssue {
+        /// The provider.
+        provider: String,
+        /// Its capacity.
+        capacity: u32,
+        /// Its open prescriptions under the agreement.
+        open: u32,
     },
     /// The anchor's available budget does not cover the prescription's maximum cost.
     #[error(
@@ -240,25 +259,64 @@ pub fn decide(
     let journey = held_by_caller(models, caller, referral_id, event_type)?;
     check_after_receipt(journey, occurred_at)?;
     check_referral_status(journey, event_type)?;
-    if let Event::PrescriptionIssued(issue) = &event {
-        if models
-            .journeys
-            .prescription(issue.prescription_id)
-            .is_some()
-        {
-            return Err(Rejection::PrescriptionExists(issue.prescription_id));
+    match &event {
+        Event::PrescriptionIssued(issue) => check_issue(models, journey, issue, occurred_at)?,
+        Event::PrescriptionWaitlisted(waiting) => {
+            check_waitlist(models, journey, waiting, occurred_at)?
         }
-        if issue.provider != journey.link_worker_organisation {
-            registered(models, &issue.provider, Role::Provider)?;
+        Event::ReferralRedirected(redirect) => {
+            registered_link_worker_service(models, &redirect.to_organisation)?
         }
-        if let Some(agreement_id) = issue.agreement_id {
-            check_funding(models, journey, issue, agreement_id, occurred_at)?;
-        }
-    }
-    if let Event::ReferralRedirected(redirect) = &event {
-        registered_link_worker_service(models, &redirect.to_organisation)?;
+        _ => {}
     }
     Ok(on_journey(journey, event))
+}
+
+/// As [`decide`], except that a new prescription refused only because its provider is full is
+/// put on the agreement's waitlist instead: what a link worker asks for with `waitlistIfFull`.
+pub fn decide_or_waitlist(
+    models: &ReadModels,
+    caller: &Principal,
+    now: DateTime<Utc>,
+    occurred_at: DateTime<Utc>,
+    event: Event,
+) -> Result<Decision, Rejection> {
+    let refused = match decide(models, caller, now, occurred_at, event.clone()) {
+        Err(refused @ Rejection::ProviderAtCapacity { .. }) => refused,
+        decided => return decided,
+    };
+    match waitlisted(&event) {
+        Some(waiting)
+            if models
+                .journeys
+                .prescription(waiting.prescription_id)
+                .is_none() =>
+        {
+            decide(
+                models,
+                caller,
+                now,
+                occurred_at,
+                Event::PrescriptionWaitlisted(waiting),
+            )
+        }
+        // Already waiting: it keeps its place in the queue.
+        _ => Err(refused),
+    }
+}
+
+/// The waitlist entry a funded issue becomes when its provider is full.
+pub fn waitlisted(event: &Event) -> Option<PrescriptionWaitlisted> {
+    match event {
+        Event::PrescriptionIssued(issue) => Some(PrescriptionWaitlisted {
+            prescription_id: issue.prescription_id,
+            referral_id: issue.referral_id,
+            provider: issue.provider.clone(),
+            activity_type: issue.activity_type,
+            agreement_id: issue.agreement_id?,
+        }),
+        _ => None,
+    }
 }
 
 /// What an event acts on, read from it before it is moved into a decision.
@@ -300,6 +358,7 @@ fn target(event: &Event) -> Target {
         Event::PlanAgreed(e) => Target::Referral(e.referral_id),
         Event::PlanAmended(e) => Target::Referral(e.referral_id),
         Event::PrescriptionIssued(e) => Target::Referral(e.referral_id),
+        Event::PrescriptionWaitlisted(e) => Target::Referral(e.referral_id),
         Event::OutcomeMeasured(e) => Target::Referral(e.referral_id),
         Event::ReferralReferredBack(e) => Target::Referral(e.referral_id),
         Event::CaseClosed(e) => Target::Referral(e.referral_id),
@@ -338,17 +397,120 @@ fn decide_received(
     })
 }
 
-/// A funded prescription needs the holder's agreement with the provider for the activity, in
-/// force on the day, with room under its capacity and the budget to cover its maximum cost.
-fn check_funding(
+/// A new prescription, or a waiting one issued now that its turn has come. A funded one needs
+/// the holder's agreement with the provider for the activity, in force on the day, with room
+/// under its capacity and the budget to cover its maximum cost.
+fn check_issue(
     models: &ReadModels,
     journey: &Journey,
-    issue: &followfund_contracts::events::PrescriptionIssued,
-    agreement_id: Uuid,
+    issue: &PrescriptionIssued,
     occurred_at: DateTime<Utc>,
 ) -> Result<(), Rejection> {
-    let ledger = &models.ledger;
-    let agreement = ledger
+    if let Some(known) = models.journeys.prescription(issue.prescription_id) {
+        let from_waitlist = known.status == PrescriptionStatus::Waitlisted
+            && known.referral_id == issue.referral_id
+            && known.provider == issue.provider
+            && known.activity_type == issue.activity_type
+            && known.agreement_id == issue.agreement_id;
+        if !from_waitlist {
+            return Err(Rejection::PrescriptionExists(issue.prescription_id));
+        }
+    }
+    if issue.provider != journey.link_worker_organisation {
+        registered(models, &issue.provider, Role::Provider)?;
+    }
+    let Some(agreement_id) = issue.agreement_id else {
+        return Ok(());
+    };
+    let terms = Offer::of(issue);
+    let version = check_agreement(models, journey, &terms, agreement_id, occurred_at)?;
+    let place = Place::under(models, agreement_id, issue.prescription_id);
+    if place.open + place.ahead >= version.capacity {
+        return Err(Rejection::ProviderAtCapacity {
+            provider: issue.provider.as_str().to_string(),
+            capacity: version.capacity,
+            open: place.open,
+            waiting: place.ahead,
+        });
+    }
+    check_budget(models, journey, version, occurred_at)
+}
+
+/// A prescription may wait for a place only when its provider is full under the agreement.
+fn check_waitlist(
+    models: &ReadModels,
+    journey: &Journey,
+    waiting: &PrescriptionWaitlisted,
+    occurred_at: DateTime<Utc>,
+) -> Result<(), Rejection> {
+    if models
+        .journeys
+        .prescription(waiting.prescription_id)
+        .is_some()
+    {
+        return Err(Rejection::PrescriptionExists(waiting.prescription_id));
+    }
+    registered(models, &waiting.provider, Role::Provider)?;
+    let issue = waiting.issue();
+    let terms = Offer::of(&issue);
+    let version = check_agreement(models, journey, &terms, waiting.agreement_id, occurred_at)?;
+    let place = Place::under(models, waiting.agreement_id, waiting.prescription_id);
+    if place.open + place.ahead < version.capacity {
+        return Err(Rejection::RoomToIssue {
+            provider: waiting.provider.as_str().to_string(),
+            capacity: version.capacity,
+            open: place.open,
+        });
+    }
+    Ok(())
+}
+
+/// Who is offered a place, and for what.
+struct Offer<'a> {
+    provider: &'a OdsCode,
+    activity_type: followfund_contracts::events::ActivityType,
+}
+
+impl<'a> Offer<'a> {
+    fn of(issue: &'a PrescriptionIssued) -> Offer<'a> {
+        Offer {
+            provider: &issue.provider,
+            activity_type: issue.activity_type,
+        }
+    }
+}
+
+/// A prescription's standing against its agreement's capacity: the places taken, and those
+/// waiting ahead of it (everyone waiting, for a prescription not in the queue).
+struct Place {
+    open: u32,
+    ahead: u32,
+}
+
+impl Place {
+    fn under(models: &ReadModels, agreement_id: Uuid, prescription_id: Uuid) -> Place {
+        let queue = models.ledger.waiting_under(agreement_id);
+        let ahead = queue
+            .iter()
+            .position(|id| *id == prescription_id)
+            .unwrap_or(queue.len());
+        Place {
+            open: models.ledger.open_under(agreement_id),
+            ahead: u32::try_from(ahead).expect("far fewer than 2^32 waiting"),
+        }
+    }
+}
+
+/// The holder's agreement with the provider for the activity, and its version in force on the day.
+fn check_agreement<'m>(
+    models: &'m ReadModels,
+    journey: &Journey,
+    issue: &Offer<'_>,
+    agreement_id: Uuid,
+    occurred_at: DateTime<Utc>,
+) -> Result<&'m AgreementVersion, Rejection> {
+    let agreement = models
+        .ledger
         .agreements
         .get(agreement_id)
         .ok_or(Rejection::UnknownAgreement(agreement_id))?;
@@ -363,7 +525,7 @@ fn check_funding(
             journey.link_worker_organisation.as_str()
         )));
     }
-    if agreement.provider != issue.provider {
+    if &agreement.provider != issue.provider {
         return Err(covers(format!(
             "it is with {}, not {}",
             agreement.provider.as_str(),
@@ -374,22 +536,26 @@ fn check_funding(
         return Err(covers("the activity is not one it lists".into()));
     }
     let date = occurred_at.date_naive();
-    let version = agreement
+    agreement
         .in_force(date)
-        .ok_or(Rejection::NoAgreementInForce { agreement_id, date })?;
-    if ledger.open_under(agreement_id) >= version.capacity {
-        return Err(Rejection::ProviderAtCapacity {
-            provider: issue.provider.as_str().to_string(),
-            capacity: version.capacity,
-        });
-    }
-    let year = followfund_contracts::terms::FinancialYear::containing(date);
-    let available = ledger.budget_position(&agreement.anchor, year).available;
+        .ok_or(Rejection::NoAgreementInForce { agreement_id, date })
+}
+
+/// The holder's budget for the year must cover the prescription's maximum cost.
+fn check_budget(
+    models: &ReadModels,
+    journey: &Journey,
+    version: &AgreementVersion,
+    occurred_at: DateTime<Utc>,
+) -> Result<(), Rejection> {
+    let anchor = &journey.link_worker_organisation;
+    let year = followfund_contracts::terms::FinancialYear::containing(occurred_at.date_naive());
+    let available = models.ledger.budget_position(anchor, year).available;
     let needed = version.tariff.maximum_cost();
     if available < needed {
         let shortfall = needed.checked_sub(available).expect("small sums");
         return Err(Rejection::BudgetWouldBeExceeded {
-            anchor: agreement.anchor.as_str().to_string(),
+            anchor: anchor.as_str().to_string(),
             year: year.to_string(),
             needed,
             available,
@@ -556,7 +722,8 @@ fn ending(
         prescribed_to_caller(models, caller, prescription_id, event.type_name())?;
     }
     check_after_receipt(journey, occurred_at)?;
-    if !prescription.status.is_open() {
+    // A waiting prescription ends when the person no longer wants the place.
+    if !prescription.status.is_open() && prescription.status != PrescriptionStatus::Waitlisted {
         return Err(prescription_forbids(prescription, event.type_name()));
     }
     Ok(on_journey(journey, event))
@@ -1027,9 +1194,144 @@ mod tests {
             refused,
             Err(Rejection::ProviderAtCapacity {
                 provider: "VCS01".into(),
-                capacity: 1
+                capacity: 1,
+                open: 1,
+                waiting: 0,
             })
         );
+    }
+
+    fn decided_or_waitlisted(models: &ReadModels, command: Event) -> Result<Event, Rejection> {
+        let now = start() + Duration::days(30);
+        let anchor = caller("ANC01", Role::Anchor);
+        decide_or_waitlist(models, &anchor, now, now - Duration::days(1), command).map(|d| d.event)
+    }
+
+    /// Capacity 1: P1 holds the place, P2 and P3 queue behind it in that order, and once P1 ends
+    /// only P2, first in the queue, may take the place; a newcomer queues behind P3.
+    #[test]
+    fn a_full_provider_waitlists_on_request_and_frees_places_first_come_first_served() {
+        let (p2, p3, p4) = (
+            Uuid::from_u128(62),
+            Uuid::from_u128(63),
+            Uuid::from_u128(64),
+        );
+        let (r3, r4) = (Uuid::from_u128(73), Uuid::from_u128(74));
+        let mut history = vec![budget("1000.00"), agreement(1, "2026-04-01")];
+        history.extend(accepted_referrals());
+        for referral in [r3, r4] {
+            history.extend([
+                received(referral, "ANC01"),
+                on_referral("referral.accepted", referral),
+            ]);
+        }
+        history.push(funded(P1, R1));
+        let waiting = decided_or_waitlisted(&given(history.clone()), funded(p2, R2)).unwrap();
+        assert_eq!(waiting.type_name(), "prescription.waitlisted");
+        history.push(waiting);
+        history.push(decided_or_waitlisted(&given(history.clone()), funded(p3, r3)).unwrap());
+        let models = given(history.clone());
+        assert_eq!(models.ledger.waiting_under(AGREEMENT), [p2, p3]);
+        assert_eq!(models.ledger.open_under(AGREEMENT), 1);
+        let status = models.journeys.prescription(p2).unwrap().status;
+        assert_eq!(status, PrescriptionStatus::Waitlisted);
+        // Waiting commits nothing: only P1's £200.00 maximum is set aside.
+        let year = followfund_contracts::terms::FinancialYear::containing(start().date_naive());
+        let anchor_code = OdsCode::parse("ANC01").unwrap();
+        let position = models.ledger.budget_position(&anchor_code, year);
+        assert_eq!(position.committed.to_string(), "£200.00");
+        // Still full: P3 cannot jump the queue, and keeps its place rather than queueing twice.
+        let anchor = caller("ANC01", Role::Anchor);
+        assert!(matches!(
+            decided_or_waitlisted(&models, funded(p3, r3)),
+            Err(Rejection::ProviderAtCapacity {
+                open: 1,
+                waiting: 1,
+                ..
+            })
+        ));
+        history.push(event(
+            "prescription.ended",
+            json!({"prescription_id": P1, "reason": "person_withdrew"}),
+        ));
+        let models = given(history.clone());
+        assert!(matches!(
+            when(&models, &anchor, funded(p3, r3)),
+            Err(Rejection::ProviderAtCapacity {
+                open: 0,
+                waiting: 1,
+                ..
+            })
+        ));
+        assert!(matches!(
+            when(&models, &anchor, funded(p4, r4)),
+            Err(Rejection::ProviderAtCapacity {
+                open: 0,
+                waiting: 2,
+                ..
+            })
+        ));
+        let issued = when(&models, &anchor, funded(p2, R2)).unwrap().event;
+        history.push(issued);
+        let models = given(history);
+        assert_eq!(models.ledger.waiting_under(AGREEMENT), [p3]);
+        assert_eq!(
+            models.journeys.prescription(p2).unwrap().status,
+            PrescriptionStatus::Issued
+        );
+        let position = models.ledger.budget_position(&anchor_code, year);
+        assert_eq!(position.committed.to_string(), "£200.00");
+        assert_eq!(position.available.to_string(), "£800.00");
+    }
+
+    #[test]
+    fn a_prescription_waits_only_when_the_provider_is_full_and_may_leave_the_queue() {
+        let mut history = vec![budget("1000.00"), agreement(1, "2026-04-01")];
+        history.extend(accepted_referrals());
+        let anchor = caller("ANC01", Role::Anchor);
+        let wait = commands_waitlisted(funded(P1, R1));
+        let room = when(&given(history.clone()), &anchor, wait.clone());
+        assert!(
+            matches!(
+                room,
+                Err(Rejection::RoomToIssue {
+                    open: 0,
+                    capacity: 1,
+                    ..
+                })
+            ),
+            "{room:?}"
+        );
+        // With room, asking to wait if full simply issues.
+        let first = decided_or_waitlisted(&given(history.clone()), funded(P1, R1)).unwrap();
+        assert_eq!(first.type_name(), "prescription.issued");
+        history.push(first);
+        let p2 = Uuid::from_u128(62);
+        history.push(commands_waitlisted(funded(p2, R2)));
+        let models = given(history.clone());
+        assert_eq!(models.ledger.waiting_under(AGREEMENT), [p2]);
+        let withdraw = event(
+            "prescription.ended",
+            json!({"prescription_id": p2, "reason": "person_withdrew"}),
+        );
+        let provider = caller("VCS02", Role::Provider);
+        assert!(matches!(
+            when(&models, &provider, withdraw.clone()),
+            Err(Rejection::NotPrescribedProvider { .. })
+        ));
+        history.push(when(&models, &anchor, withdraw).unwrap().event);
+        let models = given(history);
+        assert!(models.ledger.waiting_under(AGREEMENT).is_empty());
+        assert_eq!(
+            models.journeys.prescription(p2).unwrap().status,
+            PrescriptionStatus::Ended
+        );
+        // An unfunded issue has no queue to join.
+        assert_eq!(waitlisted(&issued("VCS01")), None);
+    }
+
+    fn commands_waitlisted(issue: Event) -> Event {
+        Event::PrescriptionWaitlisted(waitlisted(&issue).expect("a funded issue"))
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod exchange;
 pub mod load;
 pub mod payments;
+pub mod responses;
 pub mod runner;
 pub mod server;
 pub mod store;

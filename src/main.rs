@@ -81,6 +81,9 @@ enum Command {
         #[arg(long)]
         through: chrono::NaiveDate,
     },
+    /// Record as declined (no response) every funded prescription its provider left unanswered
+    /// past the agreement's response window; `serve` does this every minute.
+    Sweep,
     /// A provider's remittance advice for a payment run, as CSV.
     Remittance {
         /// The run's id, as `pay` prints it.
@@ -233,6 +236,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     line.amount.as_decimal()
                 );
             }
+        }
+        Command::Sweep => {
+            let runner = Runner::start(store.clone()).await?;
+            let positions =
+                followfund::responses::decline_unanswered(&store, &runner, chrono::Utc::now())
+                    .await?;
+            println!(
+                "{} unanswered prescriptions declined at positions {positions:?}",
+                positions.len()
+            );
         }
         Command::Remittance { run, provider } => {
             let provider = OdsCode::parse(&provider)?;

@@ -11,5 +11,9 @@ pub async fn serve(store: Store, listen: std::net::SocketAddr) -> std::io::Resul
     let state = AppState::start(store)
         .await
         .map_err(std::io::Error::other)?;
+    tokio::spawn(crate::responses::sweep_forever(
+        state.store.clone(),
+        state.runner.clone(),
+    ));
     axum::serve(listener, router(state)).await
 }

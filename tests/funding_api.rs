@@ -10,7 +10,10 @@ use followfund_contracts::{Nation, Role};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-per_backend!(money_follows_the_patient_through_the_api);
+per_backend!(
+    money_follows_the_patient_through_the_api,
+    a_full_provider_waitlists_and_an_empty_budget_refuses_through_the_api,
+);
 
 const TERMS: &str = include_str!("../contracts/rules/examples/walking-group-2026-27.toml");
 const AGREEMENT: &str = "0198a000-0000-7000-8000-000000000010";
@@ -52,7 +55,8 @@ impl Api {
     }
 }
 
-async fn money_follows_the_patient_through_the_api(db: TestDb) {
+/// Serves a store with the organisations these tests use and `terms` published; a token each.
+async fn serve(db: &TestDb, terms: &str) -> Api {
     let store = db.open().await;
     let organisations = [
         ("QHM", Role::Commissioner, None),
@@ -73,14 +77,18 @@ async fn money_follows_the_patient_through_the_api(db: TestDb) {
                 .0,
         ));
     }
-    followfund::admin::contracts_publish(&store, TERMS)
+    followfund::admin::contracts_publish(&store, terms)
         .await
         .unwrap();
     let state = AppState::start(store).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}/graphql", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    let api = Api { endpoint, tokens };
+    Api { endpoint, tokens }
+}
+
+async fn money_follows_the_patient_through_the_api(db: TestDb) {
+    let api = serve(&db, TERMS).await;
 
     let (referral, prescription) = (Uuid::now_v7(), Uuid::now_v7());
     let received = json!({
@@ -190,4 +198,170 @@ async fn money_follows_the_patient_through_the_api(db: TestDb) {
         snooping["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{snooping}"
     );
+}
+
+/// £300 for the year; VCS01 takes one person at a time, VCS02 five; both courses cost at most
+/// £200 a referral.
+const TIGHT_TERMS: &str = r#"
+source = "Test terms: a small budget and a provider with one place"
+
+[[budget]]
+allocation_id = "0198a000-0000-7000-8000-0000000000a1"
+commissioner = "QHM"
+anchor = "ANC01"
+financial_year = "2026/27"
+account = "activities"
+amount = "300.00"
+
+[[agreement]]
+agreement_id = "0198a000-0000-7000-8000-0000000000b1"
+anchor = "ANC01"
+provider = "VCS01"
+valid_from = "2026-04-01"
+valid_to = "2027-03-31"
+capacity = 1
+response_window_days = 5
+activity_types = ["walking"]
+
+[agreement.tariff]
+engagement_fee = "25.00"
+session_fee = "15.00"
+funded_sessions = 10
+completion_fee = "50.00"
+completion_min_sessions = 8
+cap_per_referral = "200.00"
+
+[[agreement]]
+agreement_id = "0198a000-0000-7000-8000-0000000000b2"
+anchor = "ANC01"
+provider = "VCS02"
+valid_from = "2026-04-01"
+valid_to = "2027-03-31"
+capacity = 5
+response_window_days = 5
+activity_types = ["arts"]
+
+[agreement.tariff]
+session_fee = "20.00"
+funded_sessions = 10
+"#;
+
+impl Api {
+    /// Receives and accepts a referral for ANC01 on 1 May 2026.
+    async fn accepted_referral(&self) -> Uuid {
+        let referral = Uuid::now_v7();
+        let received = json!({
+            "referral_id": referral, "person_id": Uuid::now_v7(), "source": "gp_practice", "referrer": null,
+            "link_worker_organisation": "ANC01", "reasons": ["loneliness"], "age_band": "65-74", "conditions": [],
+        });
+        self.record("ANC01", "referralReceive", received, "2026-05-01T09:00:00Z")
+            .await;
+        let accept = json!({"referral_id": referral});
+        self.record("ANC01", "referralAccept", accept, "2026-05-01T10:00:00Z")
+            .await;
+        referral
+    }
+
+    /// Asks to issue a prescription; the whole answer, refusals included.
+    async fn issue(&self, issue: &Value, waitlist: bool, client_id: Uuid) -> Value {
+        let query = "mutation($d: JSON!, $w: Boolean!, $k: UUID) { prescriptionIssue(data: $d, occurredAt: \"2026-05-02T09:00:00Z\", clientId: $k, waitlistIfFull: $w) { position eventType written } }";
+        let variables = json!({ "d": issue, "w": waitlist, "k": client_id });
+        self.call("ANC01", query, variables).await
+    }
+
+    async fn head(&self) -> u64 {
+        let answer = self.call("ANC01", "{ position }", json!({})).await;
+        answer["data"]["position"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{answer}"))
+    }
+}
+
+fn prescription(referral: Uuid, provider: &str, activity: &str, agreement: &str) -> Value {
+    json!({
+        "prescription_id": Uuid::now_v7(), "referral_id": referral, "provider": provider,
+        "activity_type": activity, "agreement_id": agreement,
+    })
+}
+
+async fn a_full_provider_waitlists_and_an_empty_budget_refuses_through_the_api(db: TestDb) {
+    let api = serve(&db, TIGHT_TERMS).await;
+    let walking = "0198a000-0000-7000-8000-0000000000b1";
+    let arts = "0198a000-0000-7000-8000-0000000000b2";
+    let first = prescription(api.accepted_referral().await, "VCS01", "walking", walking);
+    let issued = api.issue(&first, false, Uuid::now_v7()).await;
+    assert_eq!(
+        issued["data"]["prescriptionIssue"]["eventType"], "prescription.issued",
+        "{issued}"
+    );
+
+    // VCS01's one place is taken: refused, and nothing is written.
+    let second = prescription(api.accepted_referral().await, "VCS01", "walking", walking);
+    let before = api.head().await;
+    let refused = api.issue(&second, false, Uuid::now_v7()).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "CONFLICT",
+        "{refused}"
+    );
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "1 open prescriptions and 0 waiting ahead under this agreement, against a capacity of 1"
+        ),
+        "{message}"
+    );
+    assert_eq!(api.head().await, before);
+
+    // Asked to wait, it joins the queue; the same request again is the same fact.
+    let key = Uuid::now_v7();
+    let waiting = api.issue(&second, true, key).await;
+    assert_eq!(
+        waiting["data"]["prescriptionIssue"]["eventType"], "prescription.waitlisted",
+        "{waiting}"
+    );
+    let again = api.issue(&second, true, key).await;
+    assert_eq!(
+        again["data"]["prescriptionIssue"]["written"], false,
+        "{again}"
+    );
+    assert_eq!(
+        again["data"]["prescriptionIssue"]["position"],
+        waiting["data"]["prescriptionIssue"]["position"]
+    );
+    // Waiting commits nothing: £300 less the first course's £200 maximum.
+    assert_eq!(
+        api.budget("ANC01", None).await["data"]["budget"]["available"],
+        "£100.00"
+    );
+
+    // The first place is declined, so the waiting prescription is issued into it.
+    let decline = json!({"prescription_id": first["prescription_id"], "reason": "not_suitable"});
+    api.record(
+        "VCS01",
+        "prescriptionDecline",
+        decline,
+        "2026-05-02T10:00:00Z",
+    )
+    .await;
+    let from_queue = api.issue(&second, false, Uuid::now_v7()).await;
+    assert_eq!(
+        from_queue["data"]["prescriptionIssue"]["eventType"], "prescription.issued",
+        "{from_queue}"
+    );
+
+    // The arts course could cost £200 (ten £20 sessions) and £100 is left: short by £100.00.
+    let third = prescription(api.accepted_referral().await, "VCS02", "arts", arts);
+    let before = api.head().await;
+    let short = api.issue(&third, true, Uuid::now_v7()).await;
+    let message = short["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{short}"));
+    assert!(
+        message.contains("could cost up to £200.00") && message.contains("short by £100.00"),
+        "{message}"
+    );
+    assert_eq!(api.head().await, before);
+    let budget = api.budget("ANC01", None).await;
+    let expected = json!({"allocated": "£300.00", "committed": "£200.00", "accrued": "£0.00", "paid": "£0.00", "available": "£100.00"});
+    assert_eq!(budget["data"]["budget"], expected, "{budget}");
 }

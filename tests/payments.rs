@@ -11,7 +11,10 @@ use followfund_contracts::{Nation, OdsCode, Role};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-per_backend!(a_run_settles_its_period_once_and_late_work_comes_next);
+per_backend!(
+    a_run_settles_its_period_once_and_late_work_comes_next,
+    an_unanswered_prescription_is_declined_once_when_its_window_closes,
+);
 
 const TERMS: &str = include_str!("../contracts/rules/examples/walking-group-2026-27.toml");
 const AGREEMENT: &str = "0198a000-0000-7000-8000-000000000010";
@@ -48,24 +51,29 @@ async fn attended(store: &Store, on: (u32, u32), session: u128) {
     .await;
 }
 
-async fn a_run_settles_its_period_once_and_late_work_comes_next(db: TestDb) {
-    let store = db.open().await;
+/// The organisations, the example terms, and a referral received on 1 May 2026.
+async fn terms_and_a_referral(store: &Store) {
     for (code, role) in [
         ("QHM", Role::Commissioner),
         ("ANC01", Role::Anchor),
         ("VCS01", Role::Provider),
     ] {
-        followfund::admin::organisation_add(&store, code, code, role, Nation::England, None)
+        followfund::admin::organisation_add(store, code, code, role, Nation::England, None)
             .await
             .unwrap();
     }
-    followfund::admin::contracts_publish(&store, TERMS)
+    followfund::admin::contracts_publish(store, TERMS)
         .await
         .unwrap();
-    record(&store, (5, 1), "referral.received", json!({
+    record(store, (5, 1), "referral.received", json!({
         "referral_id": REFERRAL, "person_id": Uuid::from_u128(9), "source": "gp_practice", "referrer": null,
         "link_worker_organisation": "ANC01", "reasons": ["loneliness"], "age_band": "65-74", "conditions": [],
     })).await;
+}
+
+async fn a_run_settles_its_period_once_and_late_work_comes_next(db: TestDb) {
+    let store = db.open().await;
+    terms_and_a_referral(&store).await;
     record(
         &store,
         (5, 1),
@@ -171,4 +179,62 @@ fn the_cli_pays_and_prints_remittance() {
     let csv = run(&["remittance", "--run", run_id, "--provider", "VCS01"]);
     assert!(csv.starts_with("run_id,anchor,provider,through,"), "{csv}");
     assert!(csv.trim_end().ends_with(",total,0.00,"), "{csv}");
+}
+
+/// The walking agreement gives VCS01 five days to answer. P1, issued 1 May at 10:00, is never
+/// answered and is declined as of 6 May 10:00; P2 was accepted in time and keeps its place.
+async fn an_unanswered_prescription_is_declined_once_when_its_window_closes(db: TestDb) {
+    let store = db.open().await;
+    terms_and_a_referral(&store).await;
+    let answered = Uuid::from_u128(0x0198_b000_0000_7000_8000_0000_0000_0003);
+    for prescription in [PRESCRIPTION, answered] {
+        let issue = json!({
+            "prescription_id": prescription, "referral_id": REFERRAL, "provider": "VCS01",
+            "activity_type": "walking", "agreement_id": AGREEMENT,
+        });
+        record(&store, (5, 1), "prescription.issued", issue).await;
+    }
+    let accept = json!({"prescription_id": answered});
+    record(&store, (5, 3), "prescription.accepted", accept).await;
+    let runner = Runner::start(store.clone()).await.unwrap();
+    let closes = Utc.with_ymd_and_hms(2026, 5, 6, 10, 0, 0).unwrap();
+    let sweep = |now| followfund::responses::decline_unanswered(&store, &runner, now);
+
+    assert_eq!(
+        sweep(closes).await.unwrap(),
+        Vec::<u64>::new(),
+        "still open to an answer"
+    );
+    let after = closes + chrono::Duration::seconds(1);
+    let (one, other) = tokio::join!(sweep(after), sweep(after));
+    let mut declined = one.unwrap();
+    declined.extend(other.unwrap());
+    assert_eq!(
+        declined.len(),
+        1,
+        "two sweeps at once decline it once: {declined:?}"
+    );
+    let recorded = store.read_all(declined[0], 1).await.unwrap().remove(0);
+    assert_eq!(recorded.event_type, "prescription.declined");
+    assert!(
+        recorded.data.contains("\"no_response\""),
+        "{}",
+        recorded.data
+    );
+    assert_eq!(recorded.occurred_at, closes);
+
+    runner
+        .wait_for(declined[0], std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(sweep(after).await.unwrap().is_empty());
+    let models = runner.read();
+    let anchor = OdsCode::parse("ANC01").unwrap();
+    let year = followfund_contracts::terms::FinancialYear::containing(closes.date_naive());
+    let budget = models.ledger.budget_position(&anchor, year);
+    // P1's £200.00 commitment is released; P2's stays.
+    assert_eq!(budget.committed.to_string(), "£200.00");
+    assert_eq!(budget.available.to_string(), "£119800.00");
+    let agreement = Uuid::parse_str(AGREEMENT).unwrap();
+    assert_eq!(models.ledger.open_under(agreement), 1);
 }

@@ -188,6 +188,8 @@ event_catalogue! {
         "The care and support plan was changed.";
     PrescriptionIssued => "prescription.issued", v 1,
         "A link worker prescribed an activity run by a provider.";
+    PrescriptionWaitlisted => "prescription.waitlisted", v 1,
+        "The provider was full, so the prescription waits for a place under the agreement.";
     PrescriptionAccepted => "prescription.accepted", v 1,
         "The provider accepted the prescription and will offer the person a place.";
     PrescriptionDeclined => "prescription.declined", v 1,

@@ -8,7 +8,8 @@ mod prescription;
 use std::collections::{BTreeMap, BTreeSet};
 
 use followfund_contracts::events::{
-    PrescriptionIssued, ReferralReason, ReferralReceived, ReferralRedirected,
+    PrescriptionIssued, PrescriptionWaitlisted, ReferralReason, ReferralReceived,
+    ReferralRedirected,
 };
 use followfund_contracts::{Event, OdsCode};
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,7 @@ impl Journeys {
             }),
             Event::CaseClosed(e) => self.set_status(fact, e.referral_id, ReferralStatus::Closed),
             Event::PrescriptionIssued(issue) => self.issue(fact, issue),
+            Event::PrescriptionWaitlisted(waiting) => self.waitlist(fact, waiting),
             Event::PrescriptionAccepted(e) => {
                 self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Accepted)
             }
@@ -137,11 +139,41 @@ impl Journeys {
         self.index_referral(&to, redirection.referral_id);
     }
 
-    /// Issues a prescription on a known referral. A second issue of a known prescription keeps
-    /// the first, for the same reason as a second receipt.
+    /// Issues a prescription on a known referral, or from the waitlist. A second issue of a
+    /// known prescription keeps the first, for the same reason as a second receipt.
     fn issue(&mut self, fact: &Fact, issue: &PrescriptionIssued) {
-        let prescription_id = issue.prescription_id;
-        let Some(journey) = self.journeys.get_mut(&issue.referral_id) else {
+        let waiting = self
+            .prescriptions
+            .get(&issue.prescription_id)
+            .is_some_and(|p| p.status == PrescriptionStatus::Waitlisted);
+        if waiting {
+            self.update_prescription(fact, issue.prescription_id, |prescription| {
+                prescription.status = PrescriptionStatus::Issued;
+                prescription.issued_at = fact.occurred_at;
+                prescription.issued_position = fact.position;
+            });
+            return;
+        }
+        self.add_prescription(fact, issue.referral_id, || {
+            Prescription::issued(fact, issue)
+        });
+    }
+
+    fn waitlist(&mut self, fact: &Fact, waiting: &PrescriptionWaitlisted) {
+        self.add_prescription(fact, waiting.referral_id, || {
+            Prescription::waitlisted(fact, waiting)
+        });
+    }
+
+    fn add_prescription(
+        &mut self,
+        fact: &Fact,
+        referral_id: Uuid,
+        make: impl FnOnce() -> Prescription,
+    ) {
+        let prescription = make();
+        let prescription_id = prescription.prescription_id;
+        let Some(journey) = self.journeys.get_mut(&referral_id) else {
             self.orphans += 1;
             return;
         };
@@ -150,7 +182,6 @@ impl Journeys {
             return;
         }
         journey.prescriptions.push(prescription_id);
-        let prescription = Prescription::issued(fact, issue);
         self.prescriptions_by_provider
             .entry(prescription.provider.clone())
             .or_default()

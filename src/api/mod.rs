@@ -40,6 +40,8 @@ pub struct AppState {
     pub store: Store,
     /// The GraphQL schema.
     pub schema: ApiSchema,
+    /// The read models the schema answers from.
+    pub runner: Runner,
 }
 
 impl AppState {
@@ -47,7 +49,8 @@ impl AppState {
     pub async fn start(store: Store) -> Result<AppState, crate::runner::RunnerError> {
         let runner = Runner::start(store.clone()).await?;
         Ok(AppState {
-            schema: build_schema(store.clone(), runner),
+            schema: build_schema(store.clone(), runner.clone()),
+            runner,
             store,
         })
     }

@@ -31,6 +31,9 @@ pub struct Written {
     positions: Vec<u64>,
     /// The event's id.
     event_id: String,
+    /// What was recorded: the mutation's own event type, or `prescription.waitlisted` when a
+    /// prescription asked to wait for a place found its provider full.
+    event_type: String,
     /// False when this client id had already been recorded: nothing new was written.
     written: bool,
 }
@@ -52,7 +55,8 @@ macro_rules! pathway_mutations {
                     #[graphql(desc = "When it happened; now if absent. Never in the future.")] occurred_at: Option<DateTime<Utc>>,
                     #[graphql(desc = "An idempotency key: the same key from the same organisation is recorded once.")] client_id: Option<Uuid>,
                 ) -> Result<Written> {
-                    record(ctx, $event_type, data.0, occurred_at, client_id).await
+                    let command = Command { event_type: $event_type, data: data.0, occurred_at, client_id, waitlist_if_full: false };
+                    record(ctx, command).await
                 }
             )+
         }
@@ -74,8 +78,6 @@ pathway_mutations! {
     plan_agree => "plan.agreed";
     /// The care and support plan was changed.
     plan_amend => "plan.amended";
-    /// An activity was prescribed to a provider.
-    prescription_issue => "prescription.issued";
     /// The provider accepted the prescription.
     prescription_accept => "prescription.accepted";
     /// The provider declined the prescription.
@@ -100,13 +102,61 @@ pathway_mutations! {
     case_close => "case.closed";
 }
 
-async fn record(
-    ctx: &Context<'_>,
-    event_type: &str,
+/// Prescribing, which may wait for a place.
+#[derive(Default)]
+pub struct PrescribingMutation;
+
+#[Object]
+impl PrescribingMutation {
+    /// An activity was prescribed to a provider. Under an agreement whose provider is full, it is
+    /// refused, or with `waitlistIfFull` recorded as `prescription.waitlisted`: issue it again
+    /// with the same prescription id once a place is free and it is first in the queue.
+    async fn prescription_issue(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event's payload, as listed in contracts/EVENTS.md.")] data: Json<
+            Value,
+        >,
+        #[graphql(desc = "When it happened; now if absent. Never in the future.")]
+        occurred_at: Option<DateTime<Utc>>,
+        #[graphql(
+            desc = "An idempotency key: the same key from the same organisation is recorded once."
+        )]
+        client_id: Option<Uuid>,
+        #[graphql(
+            desc = "Wait for a place when the provider is full, instead of being refused.",
+            default = false
+        )]
+        waitlist_if_full: bool,
+    ) -> Result<Written> {
+        let command = Command {
+            event_type: "prescription.issued",
+            data: data.0,
+            occurred_at,
+            client_id,
+            waitlist_if_full,
+        };
+        record(ctx, command).await
+    }
+}
+
+/// A pathway command as the API received it.
+struct Command {
+    event_type: &'static str,
     data: Value,
     occurred_at: Option<DateTime<Utc>>,
     client_id: Option<Uuid>,
-) -> Result<Written> {
+    waitlist_if_full: bool,
+}
+
+async fn record(ctx: &Context<'_>, command: Command) -> Result<Written> {
+    let Command {
+        event_type,
+        data,
+        occurred_at,
+        client_id,
+        waitlist_if_full,
+    } = command;
     let caller = principal(ctx)?.clone();
     let store = ctx.data_unchecked::<Store>();
     let now = Utc::now();
@@ -119,7 +169,14 @@ async fn record(
         }
         let head = store.head_position();
         let runner = caught_up(ctx, Some(head)).await?;
-        let (decision, position) = match decide(runner, &caller, now, occurred_at, event.clone()) {
+        let decided = decide(
+            runner,
+            &caller,
+            (now, occurred_at),
+            event.clone(),
+            waitlist_if_full,
+        );
+        let (decision, position) = match decided {
             Ok(decided) => decided,
             // The same key sent at once from elsewhere may have been folded since it was looked
             // up, and now looks like a duplicate: answer from it rather than refuse.
@@ -151,6 +208,7 @@ async fn record(
                     position,
                     positions: appended.positions,
                     event_id: event_id.to_string(),
+                    event_type: decision.event.type_name().to_string(),
                     written: appended.written,
                 });
             }
@@ -168,12 +226,17 @@ async fn record(
 fn decide(
     runner: &Runner,
     caller: &Principal,
-    now: DateTime<Utc>,
-    occurred_at: DateTime<Utc>,
+    (now, occurred_at): (DateTime<Utc>, DateTime<Utc>),
     event: Event,
+    waitlist_if_full: bool,
 ) -> Result<(Decision, u64)> {
     let models = runner.read();
-    let decision = commands::decide(&models, caller, now, occurred_at, event).map_err(rejected)?;
+    let decision = if waitlist_if_full {
+        commands::decide_or_waitlist(&models, caller, now, occurred_at, event)
+    } else {
+        commands::decide(&models, caller, now, occurred_at, event)
+    }
+    .map_err(rejected)?;
     Ok((decision, models.position()))
 }
 
@@ -190,20 +253,26 @@ fn rejected(rejection: Rejection) -> async_graphql::Error {
         | Rejection::ReferralStatusForbids { .. }
         | Rejection::PrescriptionStatusForbids { .. }
         | Rejection::ProviderAtCapacity { .. }
+        | Rejection::RoomToIssue { .. }
         | Rejection::ResponseWindowClosed { .. }
         | Rejection::BudgetWouldBeExceeded { .. } => conflict(rejection.to_string()),
         _ => bad_input(rejection.to_string()),
     }
 }
 
-/// A client id already recorded: the same command again is answered with its position; a
-/// different command under the same key is refused.
+/// A client id already recorded: the same command again is answered with its position (an
+/// issue that was waitlisted is the same command); a different command under the same key is
+/// refused.
 fn already_recorded(stored: &RecordedEvent, event: &Event) -> Result<Written> {
-    if stored.event_type == event.type_name() && stored.data == event.encode() {
+    let same =
+        |event: &Event| stored.event_type == event.type_name() && stored.data == event.encode();
+    let waitlisted = commands::waitlisted(event).map(Event::PrescriptionWaitlisted);
+    if same(event) || waitlisted.as_ref().is_some_and(same) {
         Ok(Written {
             position: stored.position,
             positions: vec![stored.position],
             event_id: stored.event_id.to_string(),
+            event_type: stored.event_type.clone(),
             written: false,
         })
     } else {

@@ -12,7 +12,7 @@ use super::auth::Principal;
 use super::errors::{bad_input, forbidden, not_found, unauthenticated};
 use super::funding::{FundingMutation, FundingQuery};
 use super::journeys::JourneyQuery;
-use super::mutations::PathwayMutation;
+use super::mutations::{PathwayMutation, PrescribingMutation};
 use super::scope::can_see_stream;
 use super::subscriptions::SubscriptionRoot;
 use crate::runner::{READ_YOUR_WRITES_WAIT_MS, Runner};
@@ -27,7 +27,7 @@ pub struct Query(LogQuery, JourneyQuery, FundingQuery);
 
 /// Every mutation, merged from the modules that make them.
 #[derive(MergedObject, Default)]
-pub struct Mutation(PathwayMutation, FundingMutation);
+pub struct Mutation(PathwayMutation, PrescribingMutation, FundingMutation);
 
 /// The most items one page of a list returns.
 pub const PAGE_SIZE_MAX: usize = 500;

@@ -39,6 +39,15 @@ impl Actor {
             user: None,
         }
     }
+
+    /// The actor the service's own sweeps append as.
+    pub fn sweep() -> Actor {
+        Actor {
+            organisation: "FOLLOWFUND".into(),
+            role: "admin".into(),
+            user: Some("sweep".into()),
+        }
+    }
 }
 
 /// What the writer believes a stream's version to be; a mismatch is a `Conflict`.

@@ -84,6 +84,37 @@ pub struct PrescriptionIssued {
     pub agreement_id: Option<Uuid>,
 }
 
+/// The provider was full, so the prescription waits for a place under the agreement. Nothing is
+/// committed while it waits; issuing it later, when a place is free and it is first in the queue,
+/// commits its maximum cost as any issue does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrescriptionWaitlisted {
+    /// The prescription's id (UUID); the later `prescription.issued` uses it again.
+    pub prescription_id: Uuid,
+    /// The referral it belongs to.
+    pub referral_id: Uuid,
+    /// The organisation running the activity.
+    pub provider: OdsCode,
+    /// The kind of activity.
+    pub activity_type: ActivityType,
+    /// The funding agreement whose capacity it waits for.
+    pub agreement_id: Uuid,
+}
+
+impl PrescriptionWaitlisted {
+    /// The issue this waiting prescription becomes when a place is free.
+    pub fn issue(&self) -> PrescriptionIssued {
+        PrescriptionIssued {
+            prescription_id: self.prescription_id,
+            referral_id: self.referral_id,
+            provider: self.provider.clone(),
+            activity_type: self.activity_type,
+            agreement_id: Some(self.agreement_id),
+        }
+    }
+}
+
 /// The provider accepted the prescription and will offer the person a place.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -68,6 +68,13 @@ fn samples() -> Vec<Event> {
             activity_type: ActivityType::Gardening,
             agreement_id: Some(id(5)),
         }),
+        Event::PrescriptionWaitlisted(PrescriptionWaitlisted {
+            prescription_id,
+            referral_id,
+            provider: ods("VCSE042"),
+            activity_type: ActivityType::Gardening,
+            agreement_id: id(5),
+        }),
         Event::PrescriptionAccepted(PrescriptionAccepted { prescription_id }),
         Event::PrescriptionDeclined(PrescriptionDeclined {
             prescription_id,
@@ -185,11 +192,11 @@ fn tariff() -> Tariff {
 
 #[test]
 fn funding_terms_that_cannot_be_used_are_refused_at_the_field() {
-    let mut signed = serde_json::to_value(match &samples()[21] {
-        Event::AgreementSigned(payload) => payload.clone(),
-        other => panic!("sample 21 is {other:?}"),
-    })
-    .unwrap();
+    let signed = samples().into_iter().find_map(|event| match event {
+        Event::AgreementSigned(payload) => Some(payload),
+        _ => None,
+    });
+    let mut signed = serde_json::to_value(signed.expect("a signed agreement sample")).unwrap();
     signed["valid_to"] = json!("2026-03-01");
     let (path, message) = invalid("agreement.signed", signed.clone());
     assert_eq!(path, "data.valid_to");

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use followfund_contracts::OdsCode;
-use followfund_contracts::events::{ActivityType, CancelledBy, PrescriptionIssued};
+use followfund_contracts::events::{
+    ActivityType, CancelledBy, PrescriptionIssued, PrescriptionWaitlisted,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -16,6 +18,8 @@ use crate::Fact;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrescriptionStatus {
+    /// Waiting for a place under its agreement; not yet issued to the provider.
+    Waitlisted,
     /// Issued; the provider has not answered yet.
     Issued,
     /// The provider accepted it and will offer the person a place.
@@ -85,7 +89,8 @@ pub struct Prescription {
     pub activity_type: ActivityType,
     /// The agreement that prices its sessions; none when the activity is unfunded.
     pub agreement_id: Option<Uuid>,
-    /// When it was issued (valid time), which decides the financial year it counts against.
+    /// When it was issued (valid time), which decides the financial year it counts against;
+    /// while it waits for a place, when it joined the queue.
     pub issued_at: DateTime<Utc>,
     /// The position of the event that issued it.
     pub issued_position: u64,
@@ -96,6 +101,14 @@ pub struct Prescription {
 }
 
 impl Prescription {
+    /// A prescription as `prescription.waitlisted` creates it: issued later, from the queue.
+    pub(crate) fn waitlisted(fact: &Fact, waiting: &PrescriptionWaitlisted) -> Prescription {
+        Prescription {
+            status: PrescriptionStatus::Waitlisted,
+            ..Prescription::issued(fact, &waiting.issue())
+        }
+    }
+
     /// A prescription as `prescription.issued` creates it.
     pub(crate) fn issued(fact: &Fact, issue: &PrescriptionIssued) -> Prescription {
         Prescription {

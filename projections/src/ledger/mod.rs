@@ -35,6 +35,8 @@ pub struct Ledger {
     allocated: BTreeMap<String, Money>,
     funding: BTreeMap<Uuid, Funding>,
     runs: BTreeMap<Uuid, PaymentRun>,
+    /// Prescriptions waiting for a place, by agreement, first come first.
+    waiting: BTreeMap<Uuid, Vec<Uuid>>,
 }
 
 /// What one funded prescription has committed and earned.
@@ -201,6 +203,11 @@ impl Ledger {
         u32::try_from(open).expect("far fewer than 2^32 prescriptions")
     }
 
+    /// Prescriptions waiting for a place under an agreement, first in the queue first.
+    pub fn waiting_under(&self, agreement_id: Uuid) -> &[Uuid] {
+        self.waiting.get(&agreement_id).map_or(&[], Vec::as_slice)
+    }
+
     /// Where an anchor's activities budget for a year stands.
     pub fn budget_position(&self, anchor: &OdsCode, year: FinancialYear) -> BudgetPosition {
         let of = |kind| self.balance(&Account::of(kind, anchor, year));
@@ -273,14 +280,26 @@ impl Ledger {
                     cause(fact, None, None, Rule::Grant),
                 );
             }
-            Event::PrescriptionIssued(e) => self.issue(fact, e),
+            Event::PrescriptionIssued(e) => {
+                self.leave_queue(e.prescription_id);
+                self.issue(fact, e)
+            }
+            Event::PrescriptionWaitlisted(e) => {
+                let queue = self.waiting.entry(e.agreement_id).or_default();
+                if !queue.contains(&e.prescription_id) {
+                    queue.push(e.prescription_id);
+                }
+            }
             Event::SessionAttended(e) => self.attend(fact, e.prescription_id, e.session_id),
             Event::SessionMissed(e) => {
                 self.miss(fact, e.prescription_id, e.session_id, e.notice_given)
             }
             Event::SessionRetracted(e) => self.retract(fact, e.prescription_id, e.session_id),
             Event::PrescriptionCompleted(e) => self.complete(fact, e.prescription_id),
-            Event::PrescriptionEnded(e) => self.release(fact, e.prescription_id),
+            Event::PrescriptionEnded(e) => {
+                self.leave_queue(e.prescription_id);
+                self.release(fact, e.prescription_id)
+            }
             Event::PrescriptionDeclined(e) => self.release(fact, e.prescription_id),
             Event::PaymentRunRecorded(e) => self.pay(fact, e),
             // Pathway steps that move no money, and organisations.
@@ -520,6 +539,14 @@ impl Ledger {
     }
 
     /// Gives back to the budget what an ended prescription had committed and not used.
+    /// Takes a prescription out of whichever queue holds it: it was issued, or gave up waiting.
+    fn leave_queue(&mut self, prescription_id: Uuid) {
+        self.waiting.retain(|_, queue| {
+            queue.retain(|id| *id != prescription_id);
+            !queue.is_empty()
+        });
+    }
+
     fn release(&mut self, fact: &Fact, prescription_id: Uuid) {
         let Some(funding) = self.funding.get_mut(&prescription_id) else {
             return;
