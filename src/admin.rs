@@ -217,10 +217,7 @@ fn terms_event(
         &TERMS_ID_NAMESPACE,
         format!("{}/{version}", publication.stream).as_bytes(),
     );
-    let occurred_at = effective_date(&publication.event)
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight exists")
-        .and_utc();
+    let occurred_at = valid_time(&publication.event);
     let event = NewEvent::new(
         publication.stream.clone(),
         &publication.event,
@@ -230,18 +227,24 @@ fn terms_event(
     Ok(event.with_id(event_id))
 }
 
-/// The date a term takes effect: its valid time in the log.
-fn effective_date(event: &Event) -> chrono::NaiveDate {
-    match event {
+/// A funding term's valid time is the day it takes effect. ARRS rules are dated when they are
+/// published, because a revision may be backdated and the log must show when it became known.
+fn valid_time(event: &Event) -> chrono::DateTime<chrono::Utc> {
+    let takes_effect = match event {
         Event::BudgetAllocated(budget) => budget.financial_year.first_day(),
         Event::AgreementSigned(agreement) => agreement.valid_from,
         Event::AgreementAmended(amendment) => amendment.effective_from,
         Event::CapacityGrantAwarded(grant) => grant.financial_year.first_day(),
+        Event::ArrsRulesPublished(_) => return chrono::Utc::now(),
         other => unreachable!(
-            "terms files publish funding terms only, not {}",
+            "terms files publish funding terms and ARRS rules only, not {}",
             other.type_name()
         ),
-    }
+    };
+    takes_effect
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
 }
 
 /// The organisations a table names must be registered in the roles it gives them; a provider

@@ -205,7 +205,7 @@ pub enum Rejection {
     },
     /// Organisations and funding terms are not recorded through pathway commands.
     #[error(
-        "organisations and funding terms are recorded by an administrator (`followfund org add`, `followfund contracts publish`)"
+        "organisations and funding terms are recorded by an administrator (`followfund org add`, `followfund contracts publish`), and ARRS facts through `arrsRecord`"
     )]
     NotAPathwayEvent,
 }
@@ -337,7 +337,17 @@ fn target(event: &Event) -> Target {
         | Event::AgreementSigned(_)
         | Event::AgreementAmended(_)
         | Event::CapacityGrantAwarded(_)
-        | Event::PaymentRunRecorded(_) => Target::NotPathway,
+        | Event::PaymentRunRecorded(_)
+        | Event::ArrsRulesPublished(_)
+        | Event::PcnRegistered(_)
+        | Event::PcnPopulationRecorded(_)
+        | Event::PcnArrsSumNotified(_)
+        | Event::LinkWorkerEmployed(_)
+        | Event::LinkWorkerWteChanged(_)
+        | Event::LinkWorkerLeft(_)
+        | Event::LinkWorkerCostPaid(_)
+        | Event::ArrsClaimSubmitted(_)
+        | Event::ArrsClaimPaid(_) => Target::NotPathway,
         Event::ReferralReceived(e) => {
             Target::NewReferral(e.referral_id, e.link_worker_organisation.clone())
         }

@@ -1,6 +1,7 @@
 //! The event catalogue: every fact the ledger records, as a typed, versioned payload, and the one
 //! gate (`Event::decode`) through which stored or submitted JSON becomes such a fact.
 
+mod arrs;
 mod funding;
 mod markdown;
 mod organisations;
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 use crate::identifiers::{PAYLOAD_PATH_ROOT, find_nhs_number};
 
+pub use arrs::*;
 pub use funding::*;
 pub use markdown::catalogue_markdown;
 pub use organisations::*;
@@ -222,6 +224,26 @@ event_catalogue! {
         "An anchor granted a provider money from its capacity-building budget.";
     PaymentRunRecorded => "payment_run.recorded", v 1,
         "An anchor paid providers what they had earned through a date.";
+    ArrsRulesPublished => "arrs_rules.published", v 1,
+        "A version of a financial year's ARRS rules, in force from a date.";
+    PcnRegistered => "pcn.registered", v 1,
+        "A Primary Care Network joined ARRS with its member practices.";
+    PcnPopulationRecorded => "pcn.population_recorded", v 1,
+        "A PCN's registered list size on a date, raw and weighted.";
+    PcnArrsSumNotified => "pcn.arrs_sum_notified", v 1,
+        "NHS England notified a PCN of its combined ARRS sum for a year.";
+    LinkWorkerEmployed => "link_worker.employed", v 1,
+        "A PCN took on a link worker, identified by a pseudonymous id.";
+    LinkWorkerWteChanged => "link_worker.wte_changed", v 1,
+        "A link worker's hours changed from a date.";
+    LinkWorkerLeft => "link_worker.left", v 1,
+        "A link worker left the post.";
+    LinkWorkerCostPaid => "link_worker.cost_paid", v 1,
+        "What a link worker actually cost for a month: salary and employer on-costs paid, or what the PCN paid the VCSE supplier for the worker.";
+    ArrsClaimSubmitted => "arrs.claim_submitted", v 1,
+        "A PCN claimed reimbursement for a month.";
+    ArrsClaimPaid => "arrs.claim_paid", v 1,
+        "A claim was paid.";
 }
 
 /// Every event type the ledger knows, in pathway order.
@@ -315,12 +337,84 @@ impl Event {
                 }
                 check_terms(payload.capacity, &payload.tariff)
             }
+            Event::ArrsRulesPublished(payload) => arrs_rules(payload),
+            Event::PcnRegistered(payload) if payload.nation != crate::roles::Nation::England => {
+                Err(invalid_at(
+                    "nation",
+                    format!(
+                        "ARRS is English: a PCN in {:?} is not part of the scheme",
+                        payload.nation
+                    ),
+                ))
+            }
+            Event::PcnPopulationRecorded(payload)
+                if payload.weighted_list_size.is_sign_negative() =>
+            {
+                Err(invalid_at(
+                    "weighted_list_size",
+                    "a list size is not negative".into(),
+                ))
+            }
+            Event::PcnArrsSumNotified(payload) => funding::check_positive_pence(payload.amount)
+                .map_err(|message| invalid_at("amount", message)),
+            Event::LinkWorkerEmployed(payload) => {
+                payload
+                    .wte
+                    .check_for_one_worker()
+                    .map_err(|m| invalid_at("wte", m))?;
+                arrs::check_not_negative(payload.monthly_salary)
+                    .map_err(|m| invalid_at("monthly_salary", m))?;
+                arrs::check_not_negative(payload.monthly_on_costs)
+                    .map_err(|m| invalid_at("monthly_on_costs", m))
+            }
+            Event::LinkWorkerWteChanged(payload) => payload
+                .wte
+                .check_for_one_worker()
+                .map_err(|m| invalid_at("wte", m)),
+            Event::LinkWorkerCostPaid(payload) => arrs::check_not_negative(payload.amount)
+                .map_err(|message| invalid_at("amount", message)),
+            Event::ArrsClaimSubmitted(payload) => {
+                arrs::check_pennies(payload.amount).map_err(|message| invalid_at("amount", message))
+            }
+            Event::ArrsClaimPaid(payload) => {
+                arrs::check_pennies(payload.amount).map_err(|message| invalid_at("amount", message))
+            }
             _ => Ok(()),
         }
     }
 }
 
 /// What every version of an agreement must hold: room for someone, and a usable tariff.
+/// A rules version must fall within its year and price something.
+fn arrs_rules(payload: &ArrsRulesPublished) -> Result<(), Invalid> {
+    if payload.version == 0 {
+        return Err(invalid_at("version", "versions count from 1".into()));
+    }
+    if !payload.financial_year.contains(payload.effective_from) {
+        return Err(invalid_at(
+            "effective_from",
+            format!(
+                "{} is outside {}: a revision takes effect within its own year",
+                payload.effective_from, payload.financial_year
+            ),
+        ));
+    }
+    if payload.source.trim().is_empty() {
+        return Err(invalid_at(
+            "source",
+            "name where the figures were published".into(),
+        ));
+    }
+    funding::check_positive_pence(payload.link_worker_maximum_per_wte)
+        .map_err(|message| invalid_at("link_worker_maximum_per_wte", message))?;
+    arrs::check_not_negative(payload.supplier_contribution_per_wte)
+        .map_err(|message| invalid_at("supplier_contribution_per_wte", message))?;
+    payload
+        .entitlement
+        .check()
+        .map_err(|message| invalid_at("entitlement", message))
+}
+
 fn check_terms(capacity: u32, tariff: &crate::terms::Tariff) -> Result<(), Invalid> {
     if capacity == 0 {
         return Err(invalid_at(

@@ -1,10 +1,14 @@
 //! Funding terms and their pure evaluation: financial years, and the tariffs that price what an
 //! anchor pays a provider.
 
+mod arrs;
 mod file;
 mod financial_year;
+mod month;
 mod tariff;
 
-pub use file::{Publication, Terms, TermsError, read_terms};
+pub use arrs::{Entitlement, Wte, share_of_year};
+pub use file::{Publication, Terms, TermsError, arrs_rules_stream, read_terms};
 pub use financial_year::{FinancialYear, FinancialYearError};
+pub use month::{YearMonth, YearMonthError};
 pub use tariff::{Charge, Clause, Tariff, TariffError};

@@ -39,13 +39,23 @@ impl Journeys {
     /// decision here.
     pub(crate) fn apply(&mut self, fact: &Fact) {
         match &fact.event {
-            // Organisations and funding terms touch no journey.
+            // Organisations, funding terms and ARRS touch no journey.
             Event::OrganisationRegistered(_)
             | Event::BudgetAllocated(_)
             | Event::AgreementSigned(_)
             | Event::AgreementAmended(_)
             | Event::CapacityGrantAwarded(_)
-            | Event::PaymentRunRecorded(_) => {}
+            | Event::PaymentRunRecorded(_)
+            | Event::ArrsRulesPublished(_)
+            | Event::PcnRegistered(_)
+            | Event::PcnPopulationRecorded(_)
+            | Event::PcnArrsSumNotified(_)
+            | Event::LinkWorkerEmployed(_)
+            | Event::LinkWorkerWteChanged(_)
+            | Event::LinkWorkerLeft(_)
+            | Event::LinkWorkerCostPaid(_)
+            | Event::ArrsClaimSubmitted(_)
+            | Event::ArrsClaimPaid(_) => {}
             Event::ReferralReceived(referral) => self.receive(fact, referral),
             Event::ReferralAccepted(e) => {
                 self.set_status(fact, e.referral_id, ReferralStatus::Accepted)

@@ -9,6 +9,7 @@
 //! log is folded as it stands.
 #![deny(missing_docs)]
 
+mod arrs;
 mod journeys;
 mod ledger;
 mod organisations;
@@ -20,6 +21,10 @@ use chrono::{DateTime, Utc};
 use followfund_contracts::Event;
 use serde::{Deserialize, Serialize};
 
+pub use arrs::{
+    Arrs, ArrsError, Claim, Explanation, LinkWorker, Pcn, PcnMonth, PcnYear, Population,
+    RulesVersion, WorkerMonth, YearTotals,
+};
 pub use journeys::{
     CarePlan, Journey, Journeys, Prescription, PrescriptionStatus, ReferralStatus, SessionRecord,
     SessionState, Step,
@@ -60,13 +65,15 @@ pub struct ReadModels {
     pub journeys: Journeys,
     /// The double-entry ledger of budgets, commitments and payables.
     pub ledger: Ledger,
+    /// ARRS rules, PCNs, link workers and claims.
+    pub arrs: Arrs,
 }
 
 impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 4;
+    pub const VERSION: u32 = 5;
 
     /// The read models of an empty log.
     pub fn new() -> ReadModels {
@@ -85,6 +92,7 @@ impl ReadModels {
         self.organisations.apply(fact);
         self.journeys.apply(fact);
         self.ledger.apply(fact);
+        self.arrs.apply(fact);
         self.position = fact.position;
         debug_assert_eq!(self.position, fact.position);
     }

@@ -19,7 +19,7 @@ fn samples() -> Vec<Event> {
     let referral_id = id(1);
     let prescription_id = id(2);
     let session_id = id(3);
-    vec![
+    let mut events = vec![
         Event::OrganisationRegistered(OrganisationRegistered {
             organisation: ods("U12345"),
             name: "Riverside PCN".to_owned(),
@@ -167,7 +167,118 @@ fn samples() -> Vec<Event> {
                 positions: vec![12, 13, 14],
             }],
         }),
+    ];
+    events.extend(arrs_samples());
+    events
+}
+
+fn arrs_samples() -> Vec<Event> {
+    let pcn = || crate::identifiers::PcnCode::parse("U12345").unwrap();
+    let link_worker_id = id(8);
+    vec![
+        Event::ArrsRulesPublished(ArrsRulesPublished {
+            financial_year: FinancialYear::starting(2019),
+            version: 1,
+            effective_from: date(2019, 7, 1),
+            source: "NHS England, Network Contract DES 2019/20 (seed 001:313)".into(),
+            entitlement: crate::terms::Entitlement::WteByPopulation {
+                minimum_population: 30_000,
+                one_wte_up_to: 100_000,
+                population_per_further_wte: 50_000,
+            },
+            link_worker_maximum_per_wte: money("34113.00"),
+            supplier_contribution_per_wte: money("2400.00"),
+        }),
+        Event::PcnRegistered(PcnRegistered {
+            pcn: pcn(),
+            name: "Riverside PCN".into(),
+            icb: ods("QHM"),
+            member_practices: vec![ods("A81001"), ods("A81002")],
+            nation: Nation::England,
+        }),
+        Event::PcnPopulationRecorded(PcnPopulationRecorded {
+            pcn: pcn(),
+            on: date(2019, 4, 1),
+            raw_list_size: 52_000,
+            weighted_list_size: "50110.5".parse().unwrap(),
+        }),
+        Event::PcnArrsSumNotified(PcnArrsSumNotified {
+            pcn: pcn(),
+            financial_year: FinancialYear::starting(2022),
+            amount: money("400000.00"),
+            source: "NHS England ARRS sum notification".into(),
+        }),
+        Event::LinkWorkerEmployed(LinkWorkerEmployed {
+            link_worker_id,
+            pcn: pcn(),
+            employer: Employer::VcseSupplier {
+                supplier: ods("VCS01"),
+            },
+            wte: "0.6".parse().unwrap(),
+            start_date: date(2019, 8, 16),
+            monthly_salary: money("1250.00"),
+            monthly_on_costs: money("250.00"),
+        }),
+        Event::LinkWorkerWteChanged(LinkWorkerWteChanged {
+            link_worker_id,
+            wte: "0.8".parse().unwrap(),
+            effective_from: date(2019, 10, 1),
+        }),
+        Event::LinkWorkerLeft(LinkWorkerLeft {
+            link_worker_id,
+            last_day: date(2020, 3, 31),
+        }),
+        Event::LinkWorkerCostPaid(LinkWorkerCostPaid {
+            link_worker_id,
+            month: "2019-08".parse().unwrap(),
+            amount: money("800.00"),
+        }),
+        Event::ArrsClaimSubmitted(ArrsClaimSubmitted {
+            claim_id: id(10),
+            pcn: pcn(),
+            month: "2019-08".parse().unwrap(),
+            amount: money("800.00"),
+        }),
+        Event::ArrsClaimPaid(ArrsClaimPaid {
+            claim_id: id(10),
+            pcn: pcn(),
+            amount: money("800.00"),
+            paid_on: date(2019, 9, 30),
+        }),
     ]
+}
+
+#[test]
+fn arrs_facts_outside_the_rules_are_refused_at_the_field() {
+    let of = |type_name: &str| {
+        let event = arrs_samples()
+            .into_iter()
+            .find(|e| e.type_name() == type_name)
+            .unwrap();
+        match event {
+            Event::PcnRegistered(p) => serde_json::to_value(p),
+            Event::LinkWorkerEmployed(p) => serde_json::to_value(p),
+            Event::ArrsRulesPublished(p) => serde_json::to_value(p),
+            other => panic!("no sample shape for {other:?}"),
+        }
+        .unwrap()
+    };
+    let mut welsh = of("pcn.registered");
+    welsh["nation"] = json!("wales");
+    let (path, message) = invalid("pcn.registered", welsh);
+    assert_eq!(path, "data.nation");
+    assert!(message.contains("ARRS is English"), "{message}");
+    let mut bad_pcn = of("pcn.registered");
+    bad_pcn["pcn"] = json!("A12345");
+    assert_eq!(invalid("pcn.registered", bad_pcn).0, "data.pcn");
+    let mut too_much = of("link_worker.employed");
+    too_much["wte"] = json!("1.5");
+    assert_eq!(invalid("link_worker.employed", too_much).0, "data.wte");
+    let mut outside = of("arrs_rules.published");
+    outside["effective_from"] = json!("2020-04-01");
+    let (path, message) = invalid("arrs_rules.published", outside);
+    assert_eq!(path, "data.effective_from");
+    assert!(message.contains("outside 2019/20"), "{message}");
 }
 
 fn money(text: &str) -> crate::money::Money {

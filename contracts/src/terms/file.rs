@@ -1,10 +1,12 @@
-//! Terms files: budgets, agreements, amendments and grants written as TOML, read into the events
+//! Terms files: budgets, agreements, amendments, grants and ARRS rules written as TOML, read into the events
 //! that publish them, or refused with the line and field at fault.
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::events::{AgreementAmended, AgreementSigned, BudgetAllocated, CapacityGrantAwarded};
+use crate::events::{
+    AgreementAmended, AgreementSigned, ArrsRulesPublished, BudgetAllocated, CapacityGrantAwarded,
+};
 use crate::{CatalogueError, Event};
 
 /// A terms file as written.
@@ -21,12 +23,14 @@ struct TermsFile {
     amendment: Vec<Spanned<AgreementAmended>>,
     #[serde(default)]
     grant: Vec<Spanned<CapacityGrantAwarded>>,
+    #[serde(default)]
+    arrs_rules: Vec<Spanned<ArrsRulesPublished>>,
 }
 
 /// One event a terms file publishes, with the stream it goes to and the line it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Publication {
-    /// The stream: `budget-<id>`, `agreement-<id>` or `grant-<id>`.
+    /// The stream: `budget-<id>`, `agreement-<id>`, `grant-<id>` or `arrs-rules-<year>`.
     pub stream: String,
     /// The version the stream must be at before this event: 0 for a new stream, and for an
     /// amendment the version before it.
@@ -104,6 +108,18 @@ pub fn read_terms(text: &str) -> Result<Terms, TermsError> {
             0,
         )?);
     }
+    for item in file.arrs_rules {
+        let rules = item.get_ref();
+        let stream = arrs_rules_stream(rules.financial_year);
+        let before = u64::from(rules.version.saturating_sub(1));
+        publications.push(publication(
+            text,
+            item,
+            "arrs_rules.published",
+            stream,
+            before,
+        )?);
+    }
     check_versions_in_order(&publications)?;
     Ok(Terms {
         source: file.source,
@@ -111,7 +127,13 @@ pub fn read_terms(text: &str) -> Result<Terms, TermsError> {
     })
 }
 
-/// Within one file, the versions of an agreement go up one by one; the first of them is checked
+/// The stream a year's ARRS rules and their revisions go to.
+pub fn arrs_rules_stream(year: crate::terms::FinancialYear) -> String {
+    format!("arrs-rules-{}", year.to_string().replace('/', "-"))
+}
+
+/// Within one file, the versions of an agreement or of a year's rules go up one by one; the first
+/// of them is checked
 /// against the log when the file is published.
 fn check_versions_in_order(publications: &[Publication]) -> Result<(), TermsError> {
     let mut last: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
@@ -123,7 +145,7 @@ fn check_versions_in_order(publications: &[Publication]) -> Result<(), TermsErro
                 line: publication.line,
                 field: "version".into(),
                 message: format!(
-                    "version {} follows version {} of the same agreement in this file: number amendments one by one",
+                    "version {} follows version {} of the same terms in this file: number versions one by one",
                     publication.version_before + 1,
                     before + 1
                 ),
@@ -173,6 +195,40 @@ mod tests {
     use super::*;
 
     const EXAMPLE: &str = include_str!("../../rules/examples/walking-group-2026-27.toml");
+
+    #[test]
+    fn each_years_arrs_rules_read_into_a_first_version() {
+        let files = [
+            (
+                include_str!("../../rules/arrs/2019-20.toml"),
+                "2019-07-01",
+                "£34113.00",
+            ),
+            (
+                include_str!("../../rules/arrs/2020-21.toml"),
+                "2020-04-01",
+                "£35389.00",
+            ),
+            (
+                include_str!("../../rules/arrs/2022-23.toml"),
+                "2022-04-01",
+                "£36428.00",
+            ),
+        ];
+        for (text, from, maximum) in files {
+            let terms = read_terms(text).unwrap();
+            let [publication] = terms.publications.as_slice() else {
+                panic!("one version per file");
+            };
+            let Event::ArrsRulesPublished(rules) = &publication.event else {
+                panic!("{:?}", publication.event);
+            };
+            assert_eq!(rules.effective_from.to_string(), from);
+            assert_eq!(rules.link_worker_maximum_per_wte.to_string(), maximum);
+            assert_eq!(publication.version_before, 0);
+            assert!(publication.stream.starts_with("arrs-rules-20"));
+        }
+    }
 
     #[test]
     fn the_example_reads_into_its_events() {

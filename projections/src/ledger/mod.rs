@@ -302,7 +302,7 @@ impl Ledger {
             }
             Event::PrescriptionDeclined(e) => self.release(fact, e.prescription_id),
             Event::PaymentRunRecorded(e) => self.pay(fact, e),
-            // Pathway steps that move no money, and organisations.
+            // Pathway steps that move no money, organisations, and ARRS (its own projection).
             Event::OrganisationRegistered(_)
             | Event::ReferralReceived(_)
             | Event::ReferralAccepted(_)
@@ -315,7 +315,17 @@ impl Ledger {
             | Event::SessionCancelled(_)
             | Event::OutcomeMeasured(_)
             | Event::ReferralReferredBack(_)
-            | Event::CaseClosed(_) => {}
+            | Event::CaseClosed(_)
+            | Event::ArrsRulesPublished(_)
+            | Event::PcnRegistered(_)
+            | Event::PcnPopulationRecorded(_)
+            | Event::PcnArrsSumNotified(_)
+            | Event::LinkWorkerEmployed(_)
+            | Event::LinkWorkerWteChanged(_)
+            | Event::LinkWorkerLeft(_)
+            | Event::LinkWorkerCostPaid(_)
+            | Event::ArrsClaimSubmitted(_)
+            | Event::ArrsClaimPaid(_) => {}
         }
         debug_assert!(self.balances_sum().is_zero(), "postings sum to zero");
     }
