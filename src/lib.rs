@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod arrs;
 pub mod commands;
 pub mod demo;
 pub mod exchange;

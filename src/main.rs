@@ -68,9 +68,13 @@ enum Command {
     /// Register organisations.
     #[command(subcommand)]
     Org(OrgCommand),
-    /// Publish funding terms (budgets, agreements, amendments, grants) from a TOML file.
+    /// Publish funding terms (budgets, agreements, amendments, grants) and ARRS rules from a
+    /// TOML file.
     #[command(subcommand)]
     Contracts(ContractsCommand),
+    /// ARRS link-worker reimbursement.
+    #[command(subcommand)]
+    Arrs(ArrsCommand),
     /// Settle what an anchor owes its providers for work dated on or before a date; one run per
     /// anchor and date, so running it again prints the same run.
     Pay {
@@ -130,6 +134,20 @@ enum OrgCommand {
         /// The organisation it reports to (the ICB of a PCN, the anchor of a provider).
         #[arg(long)]
         parent: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArrsCommand {
+    /// A PCN's claim for a month as CSV: a line per link worker (days in post, maximum, supplier
+    /// contribution, actual cost, claimable, cut), the month's limit and the PCN's total.
+    Claim {
+        /// The PCN's code, `U` and five digits.
+        #[arg(long)]
+        pcn: String,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
     },
 }
 
@@ -235,6 +253,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     line.kind,
                     line.amount.as_decimal()
                 );
+            }
+        }
+        Command::Arrs(ArrsCommand::Claim { pcn, month }) => {
+            let pcn = followfund_contracts::PcnCode::parse(&pcn)?;
+            let month: followfund_contracts::terms::YearMonth = month.parse()?;
+            let runner = Runner::start(store.clone()).await?;
+            let models = runner.read();
+            match models.arrs.month(&pcn, month) {
+                Ok(figures) => print!("{}", followfund::arrs::claim_csv(&pcn, &figures)),
+                Err(refused) => {
+                    eprintln!("{refused}");
+                    return Ok(ExitCode::from(1));
+                }
             }
         }
         Command::Sweep => {

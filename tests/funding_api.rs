@@ -5,8 +5,8 @@
 mod common;
 
 use common::TestDb;
-use followfund::api::{AppState, router};
-use followfund_contracts::{Nation, Role};
+use common::graphql::{Api, register};
+use followfund_contracts::Role;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -18,27 +18,7 @@ per_backend!(
 const TERMS: &str = include_str!("../contracts/rules/examples/walking-group-2026-27.toml");
 const AGREEMENT: &str = "0198a000-0000-7000-8000-000000000010";
 
-struct Api {
-    endpoint: String,
-    tokens: Vec<(String, String)>,
-}
-
 impl Api {
-    async fn call(&self, who: &str, query: &str, variables: Value) -> Value {
-        let token = &self.tokens.iter().find(|(code, _)| code == who).unwrap().1;
-        let body = json!({ "query": query, "variables": variables });
-        let http = reqwest::Client::new();
-        http.post(&self.endpoint)
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
     async fn record(&self, who: &str, mutation: &str, data: Value, on: &str) -> u64 {
         let query = format!(
             "mutation($d: JSON!, $at: DateTime) {{ {mutation}(data: $d, occurredAt: $at) {{ position }} }}"
@@ -58,33 +38,20 @@ impl Api {
 /// Serves a store with the organisations these tests use and `terms` published; a token each.
 async fn serve(db: &TestDb, terms: &str) -> Api {
     let store = db.open().await;
-    let organisations = [
-        ("QHM", Role::Commissioner, None),
-        ("ANC01", Role::Anchor, Some("QHM")),
-        ("VCS01", Role::Provider, Some("ANC01")),
-        ("VCS02", Role::Provider, Some("ANC01")),
-    ];
-    let mut tokens = Vec::new();
-    for (code, role, parent) in organisations {
-        followfund::admin::organisation_add(&store, code, code, role, Nation::England, parent)
-            .await
-            .unwrap();
-        tokens.push((
-            code.to_string(),
-            followfund::admin::token_create(&store, code, role)
-                .await
-                .unwrap()
-                .0,
-        ));
-    }
+    let tokens = register(
+        &store,
+        &[
+            ("QHM", Role::Commissioner, None),
+            ("ANC01", Role::Anchor, Some("QHM")),
+            ("VCS01", Role::Provider, Some("ANC01")),
+            ("VCS02", Role::Provider, Some("ANC01")),
+        ],
+    )
+    .await;
     followfund::admin::contracts_publish(&store, terms)
         .await
         .unwrap();
-    let state = AppState::start(store).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}/graphql", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    Api { endpoint, tokens }
+    Api::start(store, tokens).await
 }
 
 async fn money_follows_the_patient_through_the_api(db: TestDb) {

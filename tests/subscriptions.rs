@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::TestDb;
-use followfund::api::{AppState, router};
+use common::graphql::{Api, register};
 use followfund::store::Store;
-use followfund_contracts::{Nation, Role};
+use followfund_contracts::Role;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -22,59 +22,26 @@ per_backend!(
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Server {
-    address: std::net::SocketAddr,
-    tokens: Vec<(String, String)>,
+/// Serves a store with two anchors and an investor, a token each.
+async fn start(store: Store) -> Api {
+    let organisations = [
+        ("ANC01", Role::Anchor, None),
+        ("ANC02", Role::Anchor, None),
+        ("INV01", Role::Investor, None),
+    ];
+    let tokens = register(&store, &organisations).await;
+    Api::start(store, tokens).await
 }
 
-impl Server {
-    async fn start(store: Store) -> Server {
-        let organisations = [
-            ("ANC01", Role::Anchor),
-            ("ANC02", Role::Anchor),
-            ("INV01", Role::Investor),
-        ];
-        let mut tokens = Vec::new();
-        for (code, role) in organisations {
-            followfund::admin::organisation_add(&store, code, code, role, Nation::England, None)
-                .await
-                .unwrap();
-            let (secret, _) = followfund::admin::token_create(&store, code, role)
-                .await
-                .unwrap();
-            tokens.push((code.to_string(), secret));
-        }
-        let state = AppState::start(store).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(state)).await });
-        Server { address, tokens }
-    }
-
-    fn token(&self, code: &str) -> &str {
-        &self.tokens.iter().find(|(c, _)| c == code).unwrap().1
-    }
-
+impl Api {
     async fn receive_referral(&self, code: &str) -> u64 {
         let data = json!({
             "referral_id": Uuid::now_v7(), "person_id": Uuid::now_v7(), "source": "self_referral",
             "referrer": null, "link_worker_organisation": code, "reasons": ["loneliness"],
             "age_band": "55-64", "conditions": [],
         });
-        let body = json!({
-            "query": "mutation($d: JSON!) { referralReceive(data: $d) { position } }",
-            "variables": { "d": data },
-        });
-        let answer: Value = reqwest::Client::new()
-            .post(format!("http://{}/graphql", self.address))
-            .bearer_auth(self.token(code))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let query = "mutation($d: JSON!) { referralReceive(data: $d) { position } }";
+        let answer = self.call(code, query, json!({ "d": data })).await;
         answer["data"]["referralReceive"]["position"]
             .as_u64()
             .unwrap_or_else(|| panic!("{answer}"))
@@ -84,7 +51,7 @@ impl Server {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn subscribe(server: &Server, code: &str) -> Socket {
+async fn subscribe(server: &Api, code: &str) -> Socket {
     let mut request = format!("ws://{}/graphql/ws", server.address)
         .into_client_request()
         .unwrap();
@@ -121,7 +88,7 @@ async fn next_json(socket: &mut Socket) -> Value {
 }
 
 async fn a_subscriber_hears_its_own_referrals_and_not_others(db: TestDb) {
-    let server = Server::start(db.open().await).await;
+    let server = start(db.open().await).await;
     let mut socket = subscribe(&server, "ANC02").await;
     // Give the subscription time to start from the head before anything is written.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -145,7 +112,7 @@ async fn a_subscriber_hears_its_own_referrals_and_not_others(db: TestDb) {
 }
 
 async fn an_investor_cannot_subscribe(db: TestDb) {
-    let server = Server::start(db.open().await).await;
+    let server = start(db.open().await).await;
     let mut socket = subscribe(&server, "INV01").await;
     let answer = next_json(&mut socket).await;
     // A refused subscription field comes back as a result carrying the error, not as data.

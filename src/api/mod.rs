@@ -1,6 +1,7 @@
 //! The HTTP API: GraphQL at `/graphql` (GraphiQL at `/`), subscriptions over WebSocket, and a
 //! health endpoint.
 
+mod arrs;
 pub mod auth;
 mod errors;
 mod funding;

@@ -55,7 +55,7 @@ macro_rules! pathway_mutations {
                     #[graphql(desc = "When it happened; now if absent. Never in the future.")] occurred_at: Option<DateTime<Utc>>,
                     #[graphql(desc = "An idempotency key: the same key from the same organisation is recorded once.")] client_id: Option<Uuid>,
                 ) -> Result<Written> {
-                    let command = Command { event_type: $event_type, data: data.0, occurred_at, client_id, waitlist_if_full: false };
+                    let command = Command { event_type: $event_type, data: data.0, occurred_at, client_id, kind: Kind::Pathway { waitlist_if_full: false } };
                     record(ctx, command).await
                 }
             )+
@@ -134,28 +134,39 @@ impl PrescribingMutation {
             data: data.0,
             occurred_at,
             client_id,
-            waitlist_if_full,
+            kind: Kind::Pathway { waitlist_if_full },
         };
         record(ctx, command).await
     }
 }
 
-/// A pathway command as the API received it.
-struct Command {
-    event_type: &'static str,
-    data: Value,
-    occurred_at: Option<DateTime<Utc>>,
-    client_id: Option<Uuid>,
-    waitlist_if_full: bool,
+/// A command as the API received it.
+pub(super) struct Command<'a> {
+    pub(super) event_type: &'a str,
+    pub(super) data: Value,
+    pub(super) occurred_at: Option<DateTime<Utc>>,
+    pub(super) client_id: Option<Uuid>,
+    pub(super) kind: Kind,
 }
 
-async fn record(ctx: &Context<'_>, command: Command) -> Result<Written> {
+/// Which rules decide a command.
+#[derive(Clone, Copy)]
+pub(super) enum Kind {
+    /// The referral pathway, which may put a full provider's prescription on its waitlist.
+    Pathway { waitlist_if_full: bool },
+    /// ARRS facts about a PCN.
+    Arrs,
+}
+
+/// Decides a command against the read models at the log's head and appends it with the stream
+/// version it was decided against; the same client id from the same organisation records once.
+pub(super) async fn record(ctx: &Context<'_>, command: Command<'_>) -> Result<Written> {
     let Command {
         event_type,
         data,
         occurred_at,
         client_id,
-        waitlist_if_full,
+        kind,
     } = command;
     let caller = principal(ctx)?.clone();
     let store = ctx.data_unchecked::<Store>();
@@ -169,13 +180,7 @@ async fn record(ctx: &Context<'_>, command: Command) -> Result<Written> {
         }
         let head = store.head_position();
         let runner = caught_up(ctx, Some(head)).await?;
-        let decided = decide(
-            runner,
-            &caller,
-            (now, occurred_at),
-            event.clone(),
-            waitlist_if_full,
-        );
+        let decided = decide(runner, &caller, (now, occurred_at), event.clone(), kind);
         let (decision, position) = match decided {
             Ok(decided) => decided,
             // The same key sent at once from elsewhere may have been folded since it was looked
@@ -228,13 +233,20 @@ fn decide(
     caller: &Principal,
     (now, occurred_at): (DateTime<Utc>, DateTime<Utc>),
     event: Event,
-    waitlist_if_full: bool,
+    kind: Kind,
 ) -> Result<(Decision, u64)> {
     let models = runner.read();
-    let decision = if waitlist_if_full {
-        commands::decide_or_waitlist(&models, caller, now, occurred_at, event)
-    } else {
-        commands::decide(&models, caller, now, occurred_at, event)
+    let decision = match kind {
+        Kind::Pathway {
+            waitlist_if_full: true,
+        } => commands::decide_or_waitlist(&models, caller, now, occurred_at, event),
+        Kind::Pathway {
+            waitlist_if_full: false,
+        } => commands::decide(&models, caller, now, occurred_at, event),
+        Kind::Arrs => {
+            let decided = crate::arrs::decide(&models, caller, now, event);
+            return Ok((decided.map_err(arrs_rejected)?, models.position()));
+        }
     }
     .map_err(rejected)?;
     Ok((decision, models.position()))
@@ -256,6 +268,17 @@ fn rejected(rejection: Rejection) -> async_graphql::Error {
         | Rejection::RoomToIssue { .. }
         | Rejection::ResponseWindowClosed { .. }
         | Rejection::BudgetWouldBeExceeded { .. } => conflict(rejection.to_string()),
+        _ => bad_input(rejection.to_string()),
+    }
+}
+
+fn arrs_rejected(rejection: crate::arrs::ArrsRejection) -> async_graphql::Error {
+    use crate::arrs::ArrsRejection;
+    match rejection {
+        ArrsRejection::NotYours { .. } => forbidden(rejection.to_string()),
+        ArrsRejection::WorkerExists(_)
+        | ArrsRejection::ClaimExists(_)
+        | ArrsRejection::Overpaid { .. } => conflict(rejection.to_string()),
         _ => bad_input(rejection.to_string()),
     }
 }

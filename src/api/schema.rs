@@ -8,6 +8,7 @@ use async_graphql::{Context, Enum, Json, MergedObject, Object, Result, Schema, S
 use chrono::{DateTime, Utc};
 use followfund_contracts::{OdsCode, Role};
 
+use super::arrs::{ArrsMutation, ArrsQuery};
 use super::auth::Principal;
 use super::errors::{bad_input, forbidden, not_found, unauthenticated};
 use super::funding::{FundingMutation, FundingQuery};
@@ -23,11 +24,16 @@ pub type ApiSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// Every query, merged from the modules that answer them.
 #[derive(MergedObject, Default)]
-pub struct Query(LogQuery, JourneyQuery, FundingQuery);
+pub struct Query(LogQuery, JourneyQuery, FundingQuery, ArrsQuery);
 
 /// Every mutation, merged from the modules that make them.
 #[derive(MergedObject, Default)]
-pub struct Mutation(PathwayMutation, PrescribingMutation, FundingMutation);
+pub struct Mutation(
+    PathwayMutation,
+    PrescribingMutation,
+    FundingMutation,
+    ArrsMutation,
+);
 
 /// The most items one page of a list returns.
 pub const PAGE_SIZE_MAX: usize = 500;

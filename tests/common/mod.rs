@@ -2,6 +2,8 @@
 //! on the PostgreSQL server named by `FOLLOWFUND_TEST_POSTGRES` (default: local, user postgres).
 #![allow(dead_code)]
 
+pub mod graphql;
+
 use chrono::Utc;
 use followfund::store::{Actor, NewEvent, Store, StoreOptions};
 use serde_json::json;
