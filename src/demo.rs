@@ -172,7 +172,144 @@ pub async fn load(store: &Store, seed: u64) -> Result<bool, AdminError> {
         let events = journey(&mut random, seed, index)?;
         store.append(events, vec![]).await?;
     }
+    for rules in ARRS_RULES {
+        admin::contracts_publish(store, rules)
+            .await
+            .map_err(|error| match error {
+                admin::PublishError::Admin(error) => error,
+                other => panic!("the ARRS rules files are valid: {other}"),
+            })?;
+    }
+    store.append(arrs_history(seed), vec![]).await?;
     Ok(true)
+}
+
+/// The ARRS rules files the repository ships.
+const ARRS_RULES: [&str; 3] = [
+    include_str!("../contracts/rules/arrs/2019-20.toml"),
+    include_str!("../contracts/rules/arrs/2020-21.toml"),
+    include_str!("../contracts/rules/arrs/2022-23.toml"),
+];
+
+/// Two PCNs under QHM from July 2019 to March 2021: Central Newcastle (62,000 people, 1 WTE in
+/// 2019/20) with a full-time link worker whose first three months are claimed and paid, and
+/// Sunderland East (115,000, 2 WTE) with a full-time worker and a 0.6 WTE worker supplied by a
+/// VCSE, costing more than its entitlement allows in some months.
+fn arrs_history(seed: u64) -> Vec<NewEvent> {
+    let mut events = Vec::new();
+    let mut add = |pcn: &str, organisation: &str, event_type: &str, data: Value, at: &str| {
+        let actor = Actor {
+            organisation: organisation.into(),
+            role: if organisation == "QHM" {
+                "commissioner"
+            } else {
+                "pcn"
+            }
+            .into(),
+            user: None,
+        };
+        let at = format!("{at}T09:00:00Z")
+            .parse()
+            .expect("demo dates are valid");
+        let event = NewEvent::from_parts(
+            Uuid::now_v7(),
+            format!("pcn-{pcn}"),
+            event_type,
+            1,
+            data,
+            actor,
+            at,
+        )
+        .unwrap_or_else(|error| panic!("the demonstration {event_type} is valid: {error}"));
+        events.push(event);
+    };
+    let pcns = [
+        ("U12345", 62_000, "58400.5"),
+        ("U23456", 115_000, "120310.0"),
+    ];
+    for (pcn, raw, weighted) in pcns {
+        let name = ORGANISATIONS
+            .iter()
+            .find(|o| o.0 == pcn)
+            .map_or(pcn, |o| o.1);
+        let registration = json!({"pcn": pcn, "name": name, "icb": "QHM", "member_practices": ["A87001", "A87002", "A87003"], "nation": "england"});
+        add(pcn, "QHM", "pcn.registered", registration, "2019-06-01");
+        for on in ["2019-04-01", "2020-01-01"] {
+            let list =
+                json!({"pcn": pcn, "on": on, "raw_list_size": raw, "weighted_list_size": weighted});
+            add(pcn, "QHM", "pcn.population_recorded", list, "2019-06-01");
+        }
+    }
+    let last_month: followfund_contracts::terms::YearMonth = "2021-03".parse().expect("a month");
+    let workers = [
+        (
+            "U12345",
+            1,
+            json!({"kind": "pcn"}),
+            "1",
+            "2019-07-01",
+            "2500.00",
+        ),
+        (
+            "U23456",
+            2,
+            json!({"kind": "pcn"}),
+            "1",
+            "2019-09-01",
+            "3150.00",
+        ),
+        (
+            "U23456",
+            3,
+            json!({"kind": "vcse_supplier", "supplier": "VCS01"}),
+            "0.6",
+            "2019-10-14",
+            "1480.00",
+        ),
+    ];
+    for (pcn, slot, employer, wte, start, monthly) in workers {
+        let worker = demo_id(seed, u64::MAX, slot);
+        let employed = json!({"link_worker_id": worker, "pcn": pcn, "employer": employer, "wte": wte, "start_date": start, "monthly_salary": "2083.33", "monthly_on_costs": "416.67"});
+        add(pcn, pcn, "link_worker.employed", employed, start);
+        let first: chrono::NaiveDate = start.parse().expect("demo dates are valid");
+        let months = std::iter::successors(
+            Some(followfund_contracts::terms::YearMonth::containing(first)),
+            |m| Some(m.next()),
+        );
+        for month in months.take_while(|m| *m <= last_month) {
+            let cost =
+                json!({"link_worker_id": worker, "month": month.to_string(), "amount": monthly});
+            add(
+                pcn,
+                pcn,
+                "link_worker.cost_paid",
+                cost,
+                &month.next().first_day().to_string(),
+            );
+        }
+    }
+    // Each month is claimed on the 10th of the next and paid on the 25th.
+    for (slot, month, next) in [
+        (10, "2019-07", "2019-08"),
+        (11, "2019-08", "2019-09"),
+        (12, "2019-09", "2019-10"),
+    ] {
+        let claim_id = demo_id(seed, u64::MAX, slot);
+        let claim =
+            json!({"claim_id": claim_id, "pcn": "U12345", "month": month, "amount": "2500.00"});
+        add(
+            "U12345",
+            "U12345",
+            "arrs.claim_submitted",
+            claim,
+            &format!("{next}-10"),
+        );
+        let paid_on = format!("{next}-25");
+        let paid =
+            json!({"claim_id": claim_id, "pcn": "U12345", "amount": "2500.00", "paid_on": paid_on});
+        add("U12345", "QHM", "arrs.claim_paid", paid, &paid_on);
+    }
+    events
 }
 
 /// Issues a fresh token for each organisation of the set.
