@@ -347,7 +347,13 @@ fn target(event: &Event) -> Target {
         | Event::LinkWorkerLeft(_)
         | Event::LinkWorkerCostPaid(_)
         | Event::ArrsClaimSubmitted(_)
-        | Event::ArrsClaimPaid(_) => Target::NotPathway,
+        | Event::ArrsClaimPaid(_)
+        | Event::SibContractPublished(_)
+        | Event::CohortCostRecorded(_)
+        | Event::SibOutcomeClaimed(_)
+        | Event::SibOutcomeVerified(_)
+        | Event::SibOutcomeWithdrawn(_)
+        | Event::SibPaymentMade(_) => Target::NotPathway,
         Event::ReferralReceived(e) => {
             Target::NewReferral(e.referral_id, e.link_worker_organisation.clone())
         }

@@ -14,6 +14,7 @@ pub mod payments;
 pub mod responses;
 pub mod runner;
 pub mod server;
+pub mod sib;
 pub mod store;
 
 /// The name a coded value (a status, an activity type) has in the log and on the wire, such as

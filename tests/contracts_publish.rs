@@ -13,6 +13,7 @@ per_backend!(
     an_unregistered_party_is_refused_by_line_and_field,
     amendments_follow_published_versions,
     published_terms_are_not_rewritten,
+    an_arrs_revision_follows_its_year_and_may_be_backdated,
 );
 
 const EXAMPLE: &str = include_str!("../contracts/rules/examples/walking-group-2026-27.toml");
@@ -209,4 +210,55 @@ fn the_cli_publishes_and_refuses_with_the_line() {
     let published = run(&["contracts", "publish", example]);
     assert!(published.status.success());
     assert!(String::from_utf8_lossy(&published.stdout).contains("published 6 events"));
+}
+
+/// A revision of 2020/21's rules in the shape an administrator would write it; £36,000 is a
+/// figure made up for the test.
+fn revision(version: u32, effective_from: &str) -> String {
+    format!(
+        r#"source = "test revision"
+
+[[arrs_rules]]
+financial_year = "2020/21"
+version = {version}
+effective_from = "{effective_from}"
+source = "test revision"
+link_worker_maximum_per_wte = "36000.00"
+supplier_contribution_per_wte = "2400.00"
+
+[arrs_rules.entitlement]
+kind = "combined_sum"
+rate_per_weighted_patient = "7.131"
+"#
+    )
+}
+
+async fn an_arrs_revision_follows_its_year_and_may_be_backdated(db: TestDb) {
+    let store = registered(&db).await;
+    let year = include_str!("../contracts/rules/arrs/2020-21.toml");
+    admin::contracts_publish(&store, year).await.unwrap();
+    let skipped = admin::contracts_publish(&store, &revision(3, "2020-10-01")).await;
+    assert!(
+        matches!(&skipped, Err(PublishError::Sequence { line: 3, message }) if message.contains("arrs-rules-2020-21 is at version 1")),
+        "{skipped:?}"
+    );
+    let outside = admin::contracts_publish(&store, &revision(2, "2021-04-01")).await;
+    let Err(PublishError::Terms(refused)) = outside else {
+        panic!("expected a refusal by field, got {outside:?}");
+    };
+    assert_eq!(
+        (refused.line, refused.field.as_str()),
+        (3, "effective_from")
+    );
+    // Backdated to the year's first day and published today.
+    let published = admin::contracts_publish(&store, &revision(2, "2020-04-01"))
+        .await
+        .unwrap();
+    assert!(published.written);
+    let versions = store.read_stream("arrs-rules-2020-21", 1).await.unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1].stream_version, 2);
+    assert!(
+        versions[1].occurred_at.date_naive() > chrono::NaiveDate::from_ymd_opt(2020, 4, 1).unwrap()
+    );
 }

@@ -10,6 +10,7 @@ mod plans;
 mod prescriptions;
 mod referrals;
 mod sessions;
+mod sib;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -25,6 +26,7 @@ pub use plans::*;
 pub use prescriptions::*;
 pub use referrals::*;
 pub use sessions::*;
+pub use sib::*;
 
 /// One event type as the catalogue lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,6 +246,18 @@ event_catalogue! {
         "A PCN claimed reimbursement for a month.";
     ArrsClaimPaid => "arrs.claim_paid", v 1,
         "A claim was paid.";
+    SibContractPublished => "sib_contract.published", v 1,
+        "An outcome contract was published: eligibility, outcomes, payers and their shares and caps, investors and the verifier.";
+    CohortCostRecorded => "cohort_cost.recorded", v 1,
+        "Secondary-care cost of a whole cohort for a year, aggregated: never a person's.";
+    SibOutcomeClaimed => "sib_outcome.claimed", v 1,
+        "The provider claimed an outcome: for a person (`referral_id`) or for the cohort.";
+    SibOutcomeVerified => "sib_outcome.verified", v 1,
+        "The verifier signed off a claim's evidence: it is now due from the payers.";
+    SibOutcomeWithdrawn => "sib_outcome.withdrawn", v 1,
+        "The verifier withdrew an outcome after audit: what was due for it is reversed in the period of the withdrawal.";
+    SibPaymentMade => "sib_payment.made", v 1,
+        "A payer paid outcome payments for a period.";
 }
 
 /// Every event type the ledger knows, in pathway order.
@@ -338,6 +352,13 @@ impl Event {
                 check_terms(payload.capacity, &payload.tariff)
             }
             Event::ArrsRulesPublished(payload) => arrs_rules(payload),
+            Event::SibContractPublished(payload) => sib_contract(payload),
+            Event::CohortCostRecorded(payload) => arrs::check_not_negative(payload.cost)
+                .map_err(|message| invalid_at("cost", message)),
+            Event::SibOutcomeClaimed(payload) => funding::check_positive_pence(payload.amount)
+                .map_err(|message| invalid_at("amount", message)),
+            Event::SibPaymentMade(payload) => funding::check_positive_pence(payload.amount)
+                .map_err(|message| invalid_at("amount", message)),
             Event::PcnRegistered(payload) if payload.nation != crate::roles::Nation::England => {
                 Err(invalid_at(
                     "nation",
@@ -385,6 +406,31 @@ impl Event {
 }
 
 /// What every version of an agreement must hold: room for someone, and a usable tariff.
+/// A contract must run forwards, have caps and pay for outcomes it can price.
+fn sib_contract(payload: &SibContractPublished) -> Result<(), Invalid> {
+    if payload.ends_on < payload.starts_on {
+        return Err(invalid_at(
+            "ends_on",
+            format!(
+                "{} is before starts_on {}",
+                payload.ends_on, payload.starts_on
+            ),
+        ));
+    }
+    funding::check_positive_pence(payload.total_cap).map_err(|m| invalid_at("total_cap", m))?;
+    for (index, payer) in payload.payers.iter().enumerate() {
+        funding::check_positive_pence(payer.cap)
+            .map_err(|m| invalid_at(&format!("payers[{index}].cap"), m))?;
+    }
+    crate::terms::check_contract(
+        &payload.outcomes,
+        &payload.payers,
+        &payload.phases,
+        payload.outcome_pot,
+    )
+    .map_err(|(field, message)| invalid_at(&field, message))
+}
+
 /// A rules version must fall within its year and price something.
 fn arrs_rules(payload: &ArrsRulesPublished) -> Result<(), Invalid> {
     if payload.version == 0 {

@@ -27,19 +27,22 @@ pub enum Role {
     Investor,
     /// Reads everything and changes nothing.
     Auditor,
+    /// Checks the evidence for social impact bond outcomes, and signs off or withdraws them.
+    Verifier,
     /// Operates the ledger itself: registers organisations and grants access.
     Admin,
 }
 
 impl Role {
     /// Every role, in declaration order.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Commissioner,
         Role::Anchor,
         Role::Provider,
         Role::Pcn,
         Role::Investor,
         Role::Auditor,
+        Role::Verifier,
         Role::Admin,
     ];
 
@@ -52,6 +55,7 @@ impl Role {
             Role::Pcn => "pcn",
             Role::Investor => "investor",
             Role::Auditor => "auditor",
+            Role::Verifier => "verifier",
             Role::Admin => "admin",
         }
     }

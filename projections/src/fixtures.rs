@@ -45,6 +45,15 @@ impl History {
         position
     }
 
+    /// Appends an event that happened at 09:00 on `on`; returns its position.
+    pub fn push_on(&mut self, event: Event, on: chrono::NaiveDate) -> u64 {
+        let position = self.push(event);
+        let fact = self.facts.last_mut().expect("just pushed");
+        fact.occurred_at = on.and_hms_opt(9, 0, 0).expect("a time of day").and_utc();
+        fact.recorded_at = fact.occurred_at;
+        position
+    }
+
     pub fn facts(&self) -> &[Fact] {
         &self.facts
     }

@@ -55,7 +55,13 @@ impl Journeys {
             | Event::LinkWorkerLeft(_)
             | Event::LinkWorkerCostPaid(_)
             | Event::ArrsClaimSubmitted(_)
-            | Event::ArrsClaimPaid(_) => {}
+            | Event::ArrsClaimPaid(_)
+            | Event::SibContractPublished(_)
+            | Event::CohortCostRecorded(_)
+            | Event::SibOutcomeClaimed(_)
+            | Event::SibOutcomeVerified(_)
+            | Event::SibOutcomeWithdrawn(_)
+            | Event::SibPaymentMade(_) => {}
             Event::ReferralReceived(referral) => self.receive(fact, referral),
             Event::ReferralAccepted(e) => {
                 self.set_status(fact, e.referral_id, ReferralStatus::Accepted)

@@ -13,6 +13,7 @@ mod arrs;
 mod journeys;
 mod ledger;
 mod organisations;
+mod sib;
 
 #[cfg(test)]
 mod fixtures;
@@ -34,6 +35,10 @@ pub use ledger::{
     Funding, Ledger, PaymentRun, Posting, Rule,
 };
 pub use organisations::{Organisation, Organisations};
+pub use sib::{
+    Claim as SibClaim, CohortFigures, CohortOutcome, Contract as SibContract, CostFigures, DueLine,
+    InvestorPosition, OutcomeStatus, PayerPeriod, Payments, Person, PersonOutcome, Sib,
+};
 
 /// One event as projections see it: decoded once by the runner.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,13 +72,15 @@ pub struct ReadModels {
     pub ledger: Ledger,
     /// ARRS rules, PCNs, link workers and claims.
     pub arrs: Arrs,
+    /// Social impact bond contracts, cohorts, claims and payments.
+    pub sib: Sib,
 }
 
 impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 5;
+    pub const VERSION: u32 = 6;
 
     /// The read models of an empty log.
     pub fn new() -> ReadModels {
@@ -93,6 +100,7 @@ impl ReadModels {
         self.journeys.apply(fact);
         self.ledger.apply(fact);
         self.arrs.apply(fact);
+        self.sib.apply(fact);
         self.position = fact.position;
         debug_assert_eq!(self.position, fact.position);
     }

@@ -10,6 +10,7 @@ mod journeys;
 mod mutations;
 mod schema;
 mod scope;
+mod sib;
 mod subscriptions;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;

@@ -156,6 +156,8 @@ pub(super) enum Kind {
     Pathway { waitlist_if_full: bool },
     /// ARRS facts about a PCN.
     Arrs,
+    /// Social impact bond facts about a contract.
+    Sib,
 }
 
 /// Decides a command against the read models at the log's head and appends it with the stream
@@ -247,6 +249,10 @@ fn decide(
             let decided = crate::arrs::decide(&models, caller, now, event);
             return Ok((decided.map_err(arrs_rejected)?, models.position()));
         }
+        Kind::Sib => {
+            let decided = crate::sib::decide(&models, caller, now, event);
+            return Ok((decided.map_err(sib_rejected)?, models.position()));
+        }
     }
     .map_err(rejected)?;
     Ok((decision, models.position()))
@@ -268,6 +274,17 @@ fn rejected(rejection: Rejection) -> async_graphql::Error {
         | Rejection::RoomToIssue { .. }
         | Rejection::ResponseWindowClosed { .. }
         | Rejection::BudgetWouldBeExceeded { .. } => conflict(rejection.to_string()),
+        _ => bad_input(rejection.to_string()),
+    }
+}
+
+fn sib_rejected(rejection: crate::sib::SibRejection) -> async_graphql::Error {
+    use crate::sib::SibRejection;
+    match rejection {
+        SibRejection::NotYours { .. } => forbidden(rejection.to_string()),
+        SibRejection::ClaimExists(_) | SibRejection::ClaimSettled { .. } => {
+            conflict(rejection.to_string())
+        }
         _ => bad_input(rejection.to_string()),
     }
 }

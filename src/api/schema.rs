@@ -15,6 +15,7 @@ use super::funding::{FundingMutation, FundingQuery};
 use super::journeys::JourneyQuery;
 use super::mutations::{PathwayMutation, PrescribingMutation};
 use super::scope::can_see_stream;
+use super::sib::{SibMutation, SibQuery};
 use super::subscriptions::SubscriptionRoot;
 use crate::runner::{READ_YOUR_WRITES_WAIT_MS, Runner};
 use crate::store::{RecordedEvent, Store};
@@ -24,7 +25,7 @@ pub type ApiSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// Every query, merged from the modules that answer them.
 #[derive(MergedObject, Default)]
-pub struct Query(LogQuery, JourneyQuery, FundingQuery, ArrsQuery);
+pub struct Query(LogQuery, JourneyQuery, FundingQuery, ArrsQuery, SibQuery);
 
 /// Every mutation, merged from the modules that make them.
 #[derive(MergedObject, Default)]
@@ -33,6 +34,7 @@ pub struct Mutation(
     PrescribingMutation,
     FundingMutation,
     ArrsMutation,
+    SibMutation,
 );
 
 /// The most items one page of a list returns.
@@ -68,6 +70,8 @@ pub enum RoleName {
     Investor,
     /// Reads everything, changes nothing.
     Auditor,
+    /// Signs off or withdraws social impact bond outcomes.
+    Verifier,
     /// Runs the service.
     Admin,
 }

@@ -12,7 +12,7 @@ pub fn can_see(models: &ReadModels, caller: &Principal, journey: &Journey) -> bo
     let holder = journey.link_worker_organisation.as_str();
     match caller.role {
         Role::Admin | Role::Auditor => true,
-        Role::Investor => false,
+        Role::Investor | Role::Verifier => false,
         Role::Commissioner => reports_to(
             models,
             &journey.link_worker_organisation,

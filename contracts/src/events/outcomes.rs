@@ -3,6 +3,7 @@
 
 use std::ops::RangeInclusive;
 
+use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -53,6 +54,34 @@ impl Instrument {
         }
     }
 
+    /// The score a measurement gives, in the units outcome contracts compare: SWEMWBS's raw
+    /// total converted to its metric score, WEMWBS's total, GAD-7's and PHQ-9's totals, and the
+    /// Wellbeing Star's mean across its eight domains. ONS4's items are kept separate, so it has
+    /// no single score. `None` also when the items do not fit the instrument.
+    pub fn score(&self, item_scores: &[u8]) -> Option<Decimal> {
+        let fits = item_scores.len() == self.item_count()
+            && item_scores.iter().all(|s| self.item_range().contains(s));
+        if !fits {
+            return None;
+        }
+        let total: u32 = item_scores.iter().map(|s| u32::from(*s)).sum();
+        match self {
+            Instrument::Swemwbs => swemwbs_metric(total),
+            Instrument::Wemwbs | Instrument::Gad7 | Instrument::Phq9 => Some(Decimal::from(total)),
+            Instrument::WellbeingStar => Some(Decimal::from(total) / Decimal::from(8)),
+            Instrument::Ons4 => None,
+        }
+    }
+
+    /// How much better `follow_up` is than `baseline`: a rise for wellbeing scales, a fall for
+    /// GAD-7 and PHQ-9, where a higher score means more symptoms.
+    pub fn improvement(&self, baseline: Decimal, follow_up: Decimal) -> Decimal {
+        match self {
+            Instrument::Gad7 | Instrument::Phq9 => baseline - follow_up,
+            _ => follow_up - baseline,
+        }
+    }
+
     /// The instrument's name as written in JSON.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -64,6 +93,20 @@ impl Instrument {
             Instrument::WellbeingStar => "wellbeing_star",
         }
     }
+}
+
+/// SWEMWBS metric scores for raw totals 7 to 35, from the Rasch conversion table published by
+/// Warwick Medical School with the scale (Stewart-Brown et al., 2009), in hundredths.
+const SWEMWBS_METRIC_HUNDREDTHS: [u32; 29] = [
+    700, 951, 1125, 1240, 1333, 1408, 1475, 1532, 1584, 1636, 1688, 1743, 1798, 1859, 1925, 1998,
+    2073, 2154, 2235, 2321, 2411, 2503, 2602, 2703, 2813, 2931, 3070, 3255, 3500,
+];
+
+/// A SWEMWBS raw total (7 to 35) as its metric score.
+pub fn swemwbs_metric(raw_total: u32) -> Option<Decimal> {
+    let index = usize::try_from(raw_total.checked_sub(7)?).ok()?;
+    let hundredths = *SWEMWBS_METRIC_HUNDREDTHS.get(index)?;
+    Some(Decimal::new(i64::from(hundredths), 2))
 }
 
 /// When in the person's journey a measure was taken.
@@ -196,6 +239,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Raw 7 and 35 are the ends; 21 (seven items of 3) converts to 19.25 and 28 to 25.03.
+    #[test]
+    fn a_swemwbs_raw_total_converts_through_the_table() {
+        let metric = |items: [u8; 7]| Instrument::Swemwbs.score(&items).unwrap().to_string();
+        assert_eq!(metric([1; 7]), "7.00");
+        assert_eq!(metric([3; 7]), "19.25");
+        assert_eq!(metric([4; 7]), "25.03");
+        assert_eq!(metric([5; 7]), "35.00");
+        assert_eq!(metric([3, 3, 3, 3, 3, 3, 4]), "19.98");
+        assert_eq!(swemwbs_metric(6), None);
+        assert_eq!(swemwbs_metric(36), None);
+        assert_eq!(Instrument::Ons4.score(&[5, 5, 5, 5]), None);
+        assert_eq!(
+            Instrument::WellbeingStar
+                .score(&[4, 5, 6, 7, 4, 5, 6, 7])
+                .unwrap()
+                .to_string(),
+            "5.50"
+        );
+        assert_eq!(
+            Instrument::Phq9.improvement(Decimal::from(15), Decimal::from(9)),
+            Decimal::from(6)
+        );
     }
 
     #[test]

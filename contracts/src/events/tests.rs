@@ -169,7 +169,53 @@ fn samples() -> Vec<Event> {
         }),
     ];
     events.extend(arrs_samples());
+    events.extend(sib_samples());
     events
+}
+
+fn sib_samples() -> Vec<Event> {
+    let contract_id = id(20);
+    let terms = crate::terms::read_terms(include_str!("../../rules/sib/ways-to-wellness.toml"))
+        .expect("the example contract reads");
+    let contract = terms.publications.into_iter().next().unwrap().event;
+    let Event::SibContractPublished(mut contract) = contract else {
+        panic!("{contract:?}");
+    };
+    contract.contract_id = contract_id;
+    vec![
+        Event::SibContractPublished(contract),
+        Event::CohortCostRecorded(CohortCostRecorded {
+            contract_id,
+            financial_year: FinancialYear::starting(2017),
+            cohort: Cohort::Intervention,
+            people: 1_200,
+            cost: money("1602000.00"),
+        }),
+        Event::SibOutcomeClaimed(SibOutcomeClaimed {
+            claim_id: id(21),
+            contract_id,
+            outcome_id: "star_improvement".into(),
+            referral_id: None,
+            period: "2017-03".parse().unwrap(),
+            amount: money("1000.00"),
+        }),
+        Event::SibOutcomeVerified(SibOutcomeVerified {
+            claim_id: id(21),
+            contract_id,
+        }),
+        Event::SibOutcomeWithdrawn(SibOutcomeWithdrawn {
+            claim_id: id(21),
+            contract_id,
+            reason: WithdrawalReason::EvidenceInvalid,
+            period: "2017-06".parse().unwrap(),
+        }),
+        Event::SibPaymentMade(SibPaymentMade {
+            contract_id,
+            payer: ods("QHM"),
+            period: "2017-03".parse().unwrap(),
+            amount: money("500.00"),
+        }),
+    ]
 }
 
 fn arrs_samples() -> Vec<Event> {

@@ -6,6 +6,7 @@ use toml::Spanned;
 
 use crate::events::{
     AgreementAmended, AgreementSigned, ArrsRulesPublished, BudgetAllocated, CapacityGrantAwarded,
+    SibContractPublished,
 };
 use crate::{CatalogueError, Event};
 
@@ -25,6 +26,8 @@ struct TermsFile {
     grant: Vec<Spanned<CapacityGrantAwarded>>,
     #[serde(default)]
     arrs_rules: Vec<Spanned<ArrsRulesPublished>>,
+    #[serde(default)]
+    sib_contract: Vec<Spanned<SibContractPublished>>,
 }
 
 /// One event a terms file publishes, with the stream it goes to and the line it came from.
@@ -118,6 +121,16 @@ pub fn read_terms(text: &str) -> Result<Terms, TermsError> {
             "arrs_rules.published",
             stream,
             before,
+        )?);
+    }
+    for item in file.sib_contract {
+        let stream = format!("sib-{}", item.get_ref().contract_id);
+        publications.push(publication(
+            text,
+            item,
+            "sib_contract.published",
+            stream,
+            0,
         )?);
     }
     check_versions_in_order(&publications)?;

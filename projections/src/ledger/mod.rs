@@ -325,7 +325,13 @@ impl Ledger {
             | Event::LinkWorkerLeft(_)
             | Event::LinkWorkerCostPaid(_)
             | Event::ArrsClaimSubmitted(_)
-            | Event::ArrsClaimPaid(_) => {}
+            | Event::ArrsClaimPaid(_)
+            | Event::SibContractPublished(_)
+            | Event::CohortCostRecorded(_)
+            | Event::SibOutcomeClaimed(_)
+            | Event::SibOutcomeVerified(_)
+            | Event::SibOutcomeWithdrawn(_)
+            | Event::SibPaymentMade(_) => {}
         }
         debug_assert!(self.balances_sum().is_zero(), "postings sum to zero");
     }

@@ -1,0 +1,295 @@
+//! Social impact bonds: the facts outcome contracts are judged on (contracts, the people referred,
+//! their measures, cohort costs, claims, sign-offs, withdrawals and payments), folded as they
+//! come; `outcomes` judges each person and cohort, and `payments` splits what is due between
+//! payers within their caps, both on request.
+
+mod outcomes;
+mod payments;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use followfund_contracts::events::{
+    AgeBand, Cohort, Instrument, LongTermCondition, MeasureStage, SibContractPublished,
+    WithdrawalReason,
+};
+use followfund_contracts::terms::{FinancialYear, YearMonth};
+use followfund_contracts::{Event, Money, OdsCode};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Fact;
+
+pub use outcomes::{CohortFigures, CohortOutcome, CostFigures, OutcomeStatus, PersonOutcome};
+pub use payments::{DueLine, InvestorPosition, PayerPeriod, Payments};
+
+/// Everything the ledger knows about social impact bonds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sib {
+    contracts: BTreeMap<Uuid, Contract>,
+    people: BTreeMap<Uuid, Person>,
+    claims: BTreeMap<Uuid, Claim>,
+}
+
+/// A published contract and what has been recorded against it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contract {
+    /// Its terms.
+    pub terms: SibContractPublished,
+    /// Where they were published.
+    pub position: u64,
+    /// Cohort costs, in the order recorded.
+    pub costs: Vec<CostRecord>,
+    /// Its claims, in the order made.
+    pub claims: Vec<Uuid>,
+    /// Payments made, in the order recorded.
+    pub payments: Vec<PaymentRecord>,
+}
+
+/// A cohort's cost for a year.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostRecord {
+    /// The year.
+    pub financial_year: FinancialYear,
+    /// Which cohort.
+    pub cohort: Cohort,
+    /// People in it.
+    pub people: u32,
+    /// Their cost.
+    pub cost: Money,
+    /// The fact.
+    pub position: u64,
+}
+
+/// A payment a payer made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    /// The payer.
+    pub payer: OdsCode,
+    /// The period paid for.
+    pub period: YearMonth,
+    /// The amount.
+    pub amount: Money,
+    /// The fact.
+    pub position: u64,
+}
+
+/// A person referred, as outcome contracts see them: pseudonymous, by referral.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// The referral.
+    pub referral_id: Uuid,
+    /// The link worker service holding the referral.
+    pub provider: OdsCode,
+    /// Age band at referral.
+    pub age_band: AgeBand,
+    /// Long-term conditions at referral.
+    pub conditions: Vec<LongTermCondition>,
+    /// The day the referral was received.
+    pub received_on: NaiveDate,
+    /// Where it was received.
+    pub position: u64,
+    /// The first assessment, if held: its day and position.
+    pub assessed: Option<(NaiveDate, u64)>,
+    /// Measures taken, in the order recorded.
+    pub measures: Vec<Measure>,
+}
+
+/// One completed instrument.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measure {
+    /// The instrument.
+    pub instrument: Instrument,
+    /// Baseline or follow-up.
+    pub stage: MeasureStage,
+    /// The day it was taken.
+    pub on: NaiveDate,
+    /// Its score (SWEMWBS converted to the metric score), if the instrument has one.
+    pub score: Option<Decimal>,
+    /// The fact.
+    pub position: u64,
+}
+
+/// An outcome claim and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The claim.
+    pub claim_id: Uuid,
+    /// The contract.
+    pub contract_id: Uuid,
+    /// The outcome.
+    pub outcome_id: String,
+    /// The person, for a per-person outcome.
+    pub referral_id: Option<Uuid>,
+    /// The month claimed for.
+    pub period: YearMonth,
+    /// The amount claimed.
+    pub amount: Money,
+    /// Where it was claimed.
+    pub position: u64,
+    /// Where the verifier signed it off, once it has.
+    pub verified: Option<u64>,
+    /// The withdrawal, if any: where, the month it falls in, and why.
+    pub withdrawn: Option<(u64, YearMonth, WithdrawalReason)>,
+}
+
+impl Claim {
+    /// Whether it still stands: not withdrawn.
+    pub fn stands(&self) -> bool {
+        self.withdrawn.is_none()
+    }
+}
+
+impl Sib {
+    pub(crate) fn apply(&mut self, fact: &Fact) {
+        let position = fact.position;
+        let on = fact.occurred_at.date_naive();
+        match &fact.event {
+            Event::SibContractPublished(terms) => {
+                self.contracts
+                    .entry(terms.contract_id)
+                    .or_insert_with(|| Contract {
+                        terms: terms.clone(),
+                        position,
+                        costs: Vec::new(),
+                        claims: Vec::new(),
+                        payments: Vec::new(),
+                    });
+            }
+            Event::ReferralReceived(e) => {
+                self.people.entry(e.referral_id).or_insert_with(|| Person {
+                    referral_id: e.referral_id,
+                    provider: e.link_worker_organisation.clone(),
+                    age_band: e.age_band,
+                    conditions: e.conditions.clone(),
+                    received_on: on,
+                    position,
+                    assessed: None,
+                    measures: Vec::new(),
+                });
+            }
+            Event::ReferralRedirected(e) => {
+                if let Some(person) = self.people.get_mut(&e.referral_id) {
+                    person.provider = e.to_organisation.clone();
+                }
+            }
+            Event::AssessmentHeld(e) => {
+                if let Some(person) = self.people.get_mut(&e.referral_id) {
+                    person.assessed.get_or_insert((on, position));
+                }
+            }
+            Event::OutcomeMeasured(e) => {
+                if let Some(person) = self.people.get_mut(&e.referral_id) {
+                    person.measures.push(Measure {
+                        instrument: e.instrument,
+                        stage: e.stage,
+                        on,
+                        score: e.instrument.score(&e.item_scores),
+                        position,
+                    });
+                }
+            }
+            Event::CohortCostRecorded(e) => {
+                if let Some(contract) = self.contracts.get_mut(&e.contract_id) {
+                    contract.costs.push(CostRecord {
+                        financial_year: e.financial_year,
+                        cohort: e.cohort,
+                        people: e.people,
+                        cost: e.cost,
+                        position,
+                    });
+                }
+            }
+            Event::SibOutcomeClaimed(e) => {
+                let Some(contract) = self.contracts.get_mut(&e.contract_id) else {
+                    return;
+                };
+                if self.claims.contains_key(&e.claim_id) {
+                    return;
+                }
+                contract.claims.push(e.claim_id);
+                let claim = Claim {
+                    claim_id: e.claim_id,
+                    contract_id: e.contract_id,
+                    outcome_id: e.outcome_id.clone(),
+                    referral_id: e.referral_id,
+                    period: e.period,
+                    amount: e.amount,
+                    position,
+                    verified: None,
+                    withdrawn: None,
+                };
+                self.claims.insert(e.claim_id, claim);
+            }
+            Event::SibOutcomeVerified(e) => {
+                if let Some(claim) = self.claims.get_mut(&e.claim_id) {
+                    claim.verified.get_or_insert(position);
+                }
+            }
+            Event::SibOutcomeWithdrawn(e) => {
+                if let Some(claim) = self.claims.get_mut(&e.claim_id) {
+                    claim
+                        .withdrawn
+                        .get_or_insert((position, e.period, e.reason));
+                }
+            }
+            Event::SibPaymentMade(e) => {
+                if let Some(contract) = self.contracts.get_mut(&e.contract_id) {
+                    contract.payments.push(PaymentRecord {
+                        payer: e.payer.clone(),
+                        period: e.period,
+                        amount: e.amount,
+                        position,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A published contract.
+    pub fn contract(&self, contract_id: Uuid) -> Option<&Contract> {
+        self.contracts.get(&contract_id)
+    }
+
+    /// Every published contract, in id order.
+    pub fn contracts(&self) -> impl Iterator<Item = &Contract> + use<'_> {
+        self.contracts.values()
+    }
+
+    /// A person, by referral.
+    pub fn person(&self, referral_id: Uuid) -> Option<&Person> {
+        self.people.get(&referral_id)
+    }
+
+    /// A claim.
+    pub fn claim(&self, claim_id: Uuid) -> Option<&Claim> {
+        self.claims.get(&claim_id)
+    }
+
+    /// A contract's claims, in the order made.
+    pub fn claims_of<'a>(&'a self, contract: &'a Contract) -> impl Iterator<Item = &'a Claim> + 'a {
+        contract.claims.iter().filter_map(|id| self.claims.get(id))
+    }
+
+    /// Whether a person is in a contract's cohort: referred to its provider within its dates,
+    /// and eligible at referral.
+    pub fn in_cohort(contract: &Contract, person: &Person) -> bool {
+        let terms = &contract.terms;
+        person.provider == terms.provider
+            && (terms.starts_on..=terms.ends_on).contains(&person.received_on)
+            && terms
+                .eligibility
+                .admits(person.age_band, &person.conditions)
+    }
+
+    /// The people in a contract's cohort.
+    pub fn cohort<'a>(&'a self, contract: &'a Contract) -> impl Iterator<Item = &'a Person> + 'a {
+        self.people
+            .values()
+            .filter(move |person| Sib::in_cohort(contract, person))
+    }
+}
