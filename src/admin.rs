@@ -236,8 +236,9 @@ fn valid_time(event: &Event) -> chrono::DateTime<chrono::Utc> {
         Event::AgreementAmended(amendment) => amendment.effective_from,
         Event::CapacityGrantAwarded(grant) => grant.financial_year.first_day(),
         Event::ArrsRulesPublished(_) => return chrono::Utc::now(),
+        Event::SibContractPublished(contract) => contract.starts_on,
         other => unreachable!(
-            "terms files publish funding terms and ARRS rules only, not {}",
+            "terms files publish funding terms, ARRS rules and outcome contracts only, not {}",
             other.type_name()
         ),
     };
@@ -275,6 +276,19 @@ async fn check_parties(
             ("anchor", g.anchor.as_str(), &[Role::Anchor]),
             ("provider", g.provider.as_str(), &[Role::Provider]),
         ],
+        Event::SibContractPublished(c) => {
+            let mut parties: Vec<(&'static str, &str, &[Role])> = vec![
+                ("provider", c.provider.as_str(), &[Role::Anchor, Role::Pcn]),
+                ("verifier", c.verifier.as_str(), &[Role::Verifier]),
+            ];
+            for payer in &c.payers {
+                parties.push(("payers", payer.payer.as_str(), &[Role::Commissioner, Role::Anchor]));
+            }
+            for investor in &c.investors {
+                parties.push(("investors", investor.investor.as_str(), &[Role::Investor]));
+            }
+            parties
+        }
         _ => Vec::new(),
     };
     for (field, code, roles) in parties {

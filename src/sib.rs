@@ -63,6 +63,9 @@ pub enum SibRejection {
     },
 }
 
+/// The roles a payer may be registered in: a commissioner, or an anchor paying from its budget.
+const PAYER_ROLES: &[Role] = &[Role::Commissioner, Role::Anchor];
+
 /// The stream every fact about a contract goes to.
 pub fn contract_stream(contract_id: Uuid) -> String {
     format!("sib-{contract_id}")
@@ -89,7 +92,7 @@ pub fn decide(
                 caller,
                 contract,
                 event_type,
-                Role::Commissioner,
+                PAYER_ROLES,
                 payer,
                 "only the contract's payers record cohort costs",
             )?;
@@ -102,7 +105,7 @@ pub fn decide(
                 caller,
                 contract,
                 event_type,
-                Role::Anchor,
+                &[Role::Anchor, Role::Pcn],
                 provider,
                 "only the contract's provider claims outcomes",
             )?;
@@ -116,7 +119,7 @@ pub fn decide(
                 caller,
                 contract,
                 event_type,
-                Role::Verifier,
+                &[Role::Verifier],
                 verifier,
                 "only the contract's verifier signs off",
             )?;
@@ -140,7 +143,7 @@ pub fn decide(
                 caller,
                 contract,
                 event_type,
-                Role::Verifier,
+                &[Role::Verifier],
                 verifier,
                 "only the contract's verifier withdraws outcomes",
             )?;
@@ -160,7 +163,7 @@ pub fn decide(
                 caller,
                 contract,
                 event_type,
-                Role::Commissioner,
+                PAYER_ROLES,
                 payer,
                 "only a payer records its own payments",
             )?;
@@ -205,11 +208,11 @@ fn allow(
     caller: &Principal,
     contract: &SibContract,
     event_type: &'static str,
-    role: Role,
+    roles: &[Role],
     named: bool,
     who: &'static str,
 ) -> Result<(), SibRejection> {
-    if caller.role == Role::Admin || (caller.role == role && named) {
+    if caller.role == Role::Admin || (roles.contains(&caller.role) && named) {
         return Ok(());
     }
     Err(SibRejection::NotYours {
