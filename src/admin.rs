@@ -282,7 +282,11 @@ async fn check_parties(
                 ("verifier", c.verifier.as_str(), &[Role::Verifier]),
             ];
             for payer in &c.payers {
-                parties.push(("payers", payer.payer.as_str(), &[Role::Commissioner, Role::Anchor]));
+                parties.push((
+                    "payers",
+                    payer.payer.as_str(),
+                    &[Role::Commissioner, Role::Anchor],
+                ));
             }
             for investor in &c.investors {
                 parties.push(("investors", investor.investor.as_str(), &[Role::Investor]));

@@ -55,6 +55,7 @@ const ORGANISATIONS: &[(&str, &str, Role, Option<&str>)] = &[
     ("U23456", "Sunderland East PCN", Role::Pcn, Some("QHM")),
     ("INV01", "Outcomes Investment Fund", Role::Investor, None),
     ("AUD01", "Ledger Audit Office", Role::Auditor, None),
+    ("VER01", "Independent Outcomes Verification", Role::Verifier, None),
     ("ADM01", "Followfund Administration", Role::Admin, None),
 ];
 
@@ -161,28 +162,31 @@ pub async fn load(store: &Store, seed: u64) -> Result<bool, AdminError> {
     for (code, name, role, parent) in ORGANISATIONS {
         admin::organisation_add(store, code, name, *role, Nation::England, *parent).await?;
     }
-    admin::contracts_publish(store, DEMO_TERMS)
-        .await
-        .map_err(|error| match error {
-            admin::PublishError::Admin(error) => error,
-            other => panic!("the demonstration terms are valid: {other}"),
-        })?;
+    publish(store, DEMO_TERMS).await?;
     let mut random = Lcg(seed);
     for index in 0..DEMO_REFERRALS {
         let events = journey(&mut random, seed, index)?;
         store.append(events, vec![]).await?;
     }
     for rules in ARRS_RULES {
-        admin::contracts_publish(store, rules)
-            .await
-            .map_err(|error| match error {
-                admin::PublishError::Admin(error) => error,
-                other => panic!("the ARRS rules files are valid: {other}"),
-            })?;
+        publish(store, rules).await?;
     }
     store.append(arrs_history(seed), vec![]).await?;
+    publish(store, RATE_CARD).await?;
     Ok(true)
 }
+
+/// Publishes terms the repository ships, which are valid by construction.
+async fn publish(store: &Store, terms: &str) -> Result<(), AdminError> {
+    match admin::contracts_publish(store, terms).await {
+        Ok(_) => Ok(()),
+        Err(admin::PublishError::Admin(error)) => Err(error),
+        Err(other) => panic!("the shipped terms are valid: {other}"),
+    }
+}
+
+/// The rate-card outcome contract over ANC01's referrals, paid by QHM and ANC01.
+const RATE_CARD: &str = include_str!("../contracts/rules/sib/rate-card-example.toml");
 
 /// The ARRS rules files the repository ships.
 const ARRS_RULES: [&str; 3] = [

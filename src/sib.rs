@@ -344,3 +344,123 @@ pub fn can_see_people(caller: &Principal, contract: &SibContract) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone};
+    use followfund_projections::Fact;
+    use serde_json::{Value, json};
+
+    const CONTRACT: &str = "0198c000-0000-7000-8000-000000000001";
+
+    fn event(event_type: &str, data: Value) -> Event {
+        Event::decode(event_type, 1, data).unwrap()
+    }
+
+    /// Folds `events`, each on its date.
+    fn given(events: Vec<(NaiveDate, Event)>) -> ReadModels {
+        let mut models = ReadModels::default();
+        for (index, (on, event)) in events.into_iter().enumerate() {
+            let at = Utc.from_utc_datetime(&on.and_hms_opt(9, 0, 0).unwrap());
+            models.apply(&Fact {
+                position: index as u64 + 1,
+                stream: "test".into(),
+                occurred_at: at,
+                recorded_at: at,
+                actor_organisation: "ADM01".into(),
+                actor_role: "admin".into(),
+                event,
+            });
+        }
+        models
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// Ways to Wellness with five eligible people who each gain a whole Star point in a year:
+    /// an average of 1.0, so 0.5 ÷ 0.9 of the way up the scale: £8.2m × 0.3 × 5/9 = £1,366,666.67.
+    fn cohort_of_five() -> Vec<(NaiveDate, Event)> {
+        let terms = followfund_contracts::terms::read_terms(include_str!(
+            "../contracts/rules/sib/ways-to-wellness.toml"
+        ))
+        .unwrap();
+        let contract = terms.publications.into_iter().next().unwrap().event;
+        let mut events = vec![(day(2015, 4, 1), contract)];
+        for n in 0..5u128 {
+            let referral = Uuid::from_u128(100 + n);
+            let received = json!({
+                "referral_id": referral, "person_id": Uuid::from_u128(900 + n), "source": "gp_practice",
+                "referrer": null, "link_worker_organisation": "WTW01", "reasons": ["loneliness"],
+                "age_band": "55-64", "conditions": ["copd"],
+            });
+            events.push((day(2016, 1, 4), event("referral.received", received)));
+            for (stage, score, on) in [
+                ("baseline", 4, day(2016, 1, 11)),
+                ("follow_up", 5, day(2017, 1, 11)),
+            ] {
+                let measure = json!({"referral_id": referral, "instrument": "wellbeing_star", "stage": stage, "item_scores": vec![score; 8]});
+                events.push((on, event("outcome.measured", measure)));
+            }
+        }
+        events
+    }
+
+    fn claim(amount: &str, referral: Option<Uuid>) -> Event {
+        event(
+            "sib_outcome.claimed",
+            json!({
+                "claim_id": Uuid::now_v7(), "contract_id": CONTRACT, "outcome_id": "star_improvement",
+                "referral_id": referral, "period": "2017-03", "amount": amount,
+            }),
+        )
+    }
+
+    fn provider() -> Principal {
+        Principal {
+            organisation: "WTW01".into(),
+            role: Role::Anchor,
+        }
+    }
+
+    #[test]
+    fn a_cohort_claim_asks_for_what_the_cohort_earned_beyond_earlier_claims() {
+        let now = Utc.with_ymd_and_hms(2017, 4, 1, 9, 0, 0).unwrap();
+        let mut history = cohort_of_five();
+        let models = given(history.clone());
+        let refused = decide(&models, &provider(), now, claim("1000000.00", None));
+        let Err(SibRejection::ClaimDoesNotFit { reason, .. }) = refused else {
+            panic!("{refused:?}");
+        };
+        assert!(reason.contains("£1366666.67 may be claimed"), "{reason}");
+        let with_person = decide(
+            &models,
+            &provider(),
+            now,
+            claim("1366666.67", Some(Uuid::from_u128(100))),
+        );
+        assert!(
+            matches!(with_person, Err(SibRejection::ClaimDoesNotFit { .. })),
+            "{with_person:?}"
+        );
+        let first = decide(&models, &provider(), now, claim("1366666.67", None)).unwrap();
+        assert_eq!(first.stream, format!("sib-{CONTRACT}"));
+        history.push((day(2017, 4, 1), first.event));
+        let models = given(history);
+        let again = decide(&models, &provider(), now, claim("0.01", None));
+        assert!(
+            matches!(again, Err(SibRejection::ClaimDoesNotFit { ref reason, .. }) if reason.contains("£0.00 may be claimed")),
+            "{again:?}"
+        );
+        let stranger = Principal {
+            organisation: "ANC09".into(),
+            role: Role::Anchor,
+        };
+        assert!(matches!(
+            decide(&models, &stranger, now, claim("1.00", None)),
+            Err(SibRejection::NotYours { .. })
+        ));
+    }
+}

@@ -126,9 +126,9 @@ impl SibMutation {
     }
 }
 
-/// A count, or nothing when it is below five.
+/// A count, or nothing when it is from one to four: none at all singles nobody out.
 fn suppressed(count: u32) -> Option<u32> {
-    (count >= SUPPRESS_BELOW).then_some(count)
+    (count == 0 || count >= SUPPRESS_BELOW).then_some(count)
 }
 
 /// A contract's status.
@@ -201,14 +201,11 @@ impl SibContractView {
                 .iter()
                 .map(|o| CohortOutcomeView {
                     outcome_id: o.outcome_id.clone(),
-                    measured: if o.measured == 0 {
-                        Some(0)
-                    } else {
-                        suppressed(o.measured)
-                    },
+                    measured: suppressed(o.measured),
+                    // A cost outcome counts no people; an average over one to four is hidden.
                     result: o
                         .result
-                        .filter(|_| o.measured == 0 || o.measured >= SUPPRESS_BELOW)
+                        .filter(|_| suppressed(o.measured).is_some())
                         .map(|r| r.round_dp(4).to_string()),
                     share_earned: o.share_earned.round_dp(4).to_string(),
                     earned: o.earned.to_string(),

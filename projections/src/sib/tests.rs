@@ -317,3 +317,113 @@ fn nothing_is_due_before_the_verifier_signs_off() {
     assert!(payments.lines.is_empty());
     assert_eq!(payments.due, Money::zero());
 }
+
+fn cost(
+    contract_id: Uuid,
+    cohort: followfund_contracts::events::Cohort,
+    people: u32,
+    amount: &str,
+) -> Event {
+    Event::CohortCostRecorded(followfund_contracts::events::CohortCostRecorded {
+        contract_id,
+        financial_year: followfund_contracts::terms::FinancialYear::starting(2017),
+        cohort,
+        people,
+        cost: pounds(amount),
+    })
+}
+
+/// 1,200 people cost £1,602,000.00 (£1,335 each) against a control cohort of 800 costing
+/// £1,200,000.00 (£1,500 each): 11% saved, which the illustrative scale (nothing at 0, all at
+/// 20%) turns into 0.55 of the cost outcome's 70% of £8.2m: £3,157,000.00, but only from 24
+/// months after the contract began (1 April 2017).
+#[test]
+fn secondary_care_savings_against_the_control_cohort_earn_their_share_after_24_months() {
+    use followfund_contracts::events::Cohort;
+    let terms = ways_to_wellness();
+    let contract_id = terms.contract_id;
+    let mut history = History::new();
+    history.push(Event::SibContractPublished(terms));
+    history.push(cost(contract_id, Cohort::Intervention, 1_200, "1602000.00"));
+    history.push(cost(contract_id, Cohort::Control, 800, "1200000.00"));
+    let sib = history.fold().sib;
+    let contract = sib.contract(contract_id).unwrap();
+    let early = sib.cohort_figures(contract, day(2017, 3, 31));
+    assert_eq!(
+        early.outcomes[1].earned,
+        Money::zero(),
+        "{}",
+        early.outcomes[1].detail
+    );
+    let figures = sib.cohort_figures(contract, day(2017, 4, 1));
+    let saved = figures.cost.as_ref().unwrap();
+    assert_eq!(saved.reduction, "0.11".parse().unwrap());
+    assert_eq!(figures.outcomes[1].share_earned, "0.55".parse().unwrap());
+    assert_eq!(figures.outcomes[1].earned, pounds("3157000.00"));
+}
+
+/// Ways to Wellness splits 50/30/20 until March 2019 and puts everything on the CCG (13T) from
+/// April 2019. A £1,000.00 cohort claim for March 2019 splits £500.00 / £300.00 / £200.00; the
+/// same for April 2019 is all the CCG's.
+#[test]
+fn the_phase_of_a_claims_month_decides_the_payers_shares() {
+    let terms = ways_to_wellness();
+    let contract_id = terms.contract_id;
+    let mut history = History::new();
+    history.push(Event::SibContractPublished(terms));
+    for (n, period) in [(1, "2019-03"), (2, "2019-04")] {
+        history.push(Event::SibOutcomeClaimed(SibOutcomeClaimed {
+            claim_id: id(n),
+            contract_id,
+            outcome_id: "star_improvement".into(),
+            referral_id: None,
+            period: period.parse().unwrap(),
+            amount: pounds("1000.00"),
+        }));
+        history.push(verified(contract_id, id(n)));
+    }
+    let sib = history.fold().sib;
+    let payments = sib.payments(sib.contract(contract_id).unwrap());
+    let lines: Vec<(String, &str, Money)> = payments
+        .lines
+        .iter()
+        .map(|l| (l.period.to_string(), l.payer.as_str(), l.amount))
+        .collect();
+    let expected = [
+        ("2019-03", "13T", "500.00"),
+        ("2019-03", "CBO01", "300.00"),
+        ("2019-03", "SOF01", "200.00"),
+        ("2019-04", "13T", "1000.00"),
+    ]
+    .map(|(period, payer, amount)| (period.to_string(), payer, pounds(amount)));
+    assert_eq!(lines, expected);
+}
+
+/// With a total cap of £400.00 and roomy payer caps, a second £250.00 claim finds only £150.00
+/// left in all: QHM gets £150.00 of its £187.50 and ANC01 nothing of its £62.50.
+#[test]
+fn the_total_cap_stops_every_payer() {
+    let mut terms = rate_card();
+    terms.total_cap = pounds("400.00");
+    let contract_id = terms.contract_id;
+    let mut history = History::new();
+    history.push(Event::SibContractPublished(terms));
+    for n in [1, 2] {
+        history.push(claim(contract_id, id(n), "2026-12", "250.00"));
+        history.push(verified(contract_id, id(n)));
+    }
+    let sib = history.fold().sib;
+    let payments = sib.payments(sib.contract(contract_id).unwrap());
+    let second: Vec<(Money, Money)> = payments.lines[2..]
+        .iter()
+        .map(|l| (l.amount, l.capped))
+        .collect();
+    assert_eq!(
+        second,
+        [
+            (pounds("150.00"), pounds("37.50")),
+            (Money::zero(), pounds("62.50"))
+        ]
+    );
+    assert_eq!(payments.due, pounds("400.00"));
+}
