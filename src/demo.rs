@@ -55,7 +55,12 @@ const ORGANISATIONS: &[(&str, &str, Role, Option<&str>)] = &[
     ("U23456", "Sunderland East PCN", Role::Pcn, Some("QHM")),
     ("INV01", "Outcomes Investment Fund", Role::Investor, None),
     ("AUD01", "Ledger Audit Office", Role::Auditor, None),
-    ("VER01", "Independent Outcomes Verification", Role::Verifier, None),
+    (
+        "VER01",
+        "Independent Outcomes Verification",
+        Role::Verifier,
+        None,
+    ),
     ("ADM01", "Followfund Administration", Role::Admin, None),
 ];
 

@@ -237,6 +237,23 @@ fn parse_line(text: &str, default_actor: &Actor) -> Result<NewEvent, String> {
     })
 }
 
+/// A new event as an import line, without a position: what `import` reads back.
+pub fn line(event: &NewEvent) -> String {
+    let data: &RawValue =
+        serde_json::from_str(&event.data).expect("an event's payload is JSON it encoded");
+    let line = serde_json::json!({
+        "event_id": event.event_id,
+        "stream": event.stream,
+        "type": event.event_type,
+        "schema_version": event.schema_version,
+        "occurred_at": event.occurred_at,
+        "recorded_at": event.recorded_at,
+        "actor": event.actor,
+        "data": data,
+    });
+    line.to_string()
+}
+
 /// Writes every event from position `from` on as NDJSON; returns how many.
 pub async fn export(store: &Store, from: u64, output: &mut impl Write) -> Result<u64, ExportError> {
     let mut next = from.max(1);

@@ -15,6 +15,7 @@ pub mod responses;
 pub mod runner;
 pub mod server;
 pub mod sib;
+pub mod simulate;
 pub mod store;
 
 /// The name a coded value (a status, an activity type) has in the log and on the wire, such as

@@ -75,6 +75,23 @@ enum Command {
     /// ARRS link-worker reimbursement.
     #[command(subcommand)]
     Arrs(ArrsCommand),
+    /// Generate a synthetic financial year (2022/23), the same for the same seed, every event
+    /// decided by the command layer: as NDJSON to a file or standard output, or straight into the
+    /// log with --into-store.
+    Simulate {
+        /// How big a year.
+        #[arg(long, value_enum, default_value = "small")]
+        scale: followfund::simulate::Scale,
+        /// The seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write NDJSON; standard output if absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Append to the log at --database-url instead of writing NDJSON.
+        #[arg(long)]
+        into_store: bool,
+    },
     /// Settle what an anchor owes its providers for work dated on or before a date; one run per
     /// anchor and date, so running it again prints the same run.
     Pay {
@@ -206,6 +223,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Simulate {
+        scale,
+        seed,
+        output,
+        into_store: false,
+    } = &cli.command
+    {
+        return simulate_ndjson(*scale, *seed, output.as_deref());
+    }
     let store = Store::open(&cli.database_url, StoreOptions::default())
         .await
         .with_context(|| format!("opening the log at {}", cli.database_url))?;
@@ -267,6 +293,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             }
+        }
+        Command::Simulate { scale, seed, .. } => {
+            let bar = counting_bar();
+            let started = std::time::Instant::now();
+            let (written, _) =
+                followfund::simulate::into_store(&store, scale, seed, |n| bar.set_position(n))
+                    .await?;
+            bar.finish_and_clear();
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!(
+                "simulated and appended {written} events in {seconds:.1} s ({:.0} events/s)",
+                written as f64 / seconds
+            );
         }
         Command::Sweep => {
             let runner = Runner::start(store.clone()).await?;
@@ -375,6 +414,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn simulate_ndjson(
+    scale: followfund::simulate::Scale,
+    seed: u64,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let bar = counting_bar();
+    let started = std::time::Instant::now();
+    let progress = |n| bar.set_position(n);
+    let written = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let written = followfund::simulate::write_ndjson(scale, seed, &mut out, progress)?;
+            out.flush()?;
+            written
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = followfund::simulate::write_ndjson(scale, seed, &mut out, progress)?;
+            out.flush()?;
+            written
+        }
+    };
+    bar.finish_and_clear();
+    eprintln!(
+        "simulated {written} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A progress display for a count with no known end, on standard error.
+fn counting_bar() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} events {per_sec} {elapsed}")
+            .expect("a valid template"),
+    );
+    bar
 }
 
 async fn demo_prepare(store: &Store) -> anyhow::Result<()> {
