@@ -79,14 +79,11 @@ fn main() {
     let lines = models.ledger.payment_due(&anchor, through);
     let computed = began.elapsed();
     let line_count = lines.len();
-    let run = PaymentRunRecorded {
-        run_id: Uuid::from_u128(9),
-        anchor: anchor.clone(),
-        through,
-        lines,
-    };
+    let parts = PaymentRunRecorded::in_parts(Uuid::from_u128(9), anchor.clone(), through, lines);
     let began = Instant::now();
-    fold(&mut models, through, Event::PaymentRunRecorded(run));
+    for part in parts {
+        fold(&mut models, through, Event::PaymentRunRecorded(part));
+    }
     let recorded = began.elapsed();
     let paid = models
         .ledger

@@ -91,15 +91,8 @@ pub async fn pay(
             }
             check_anchor(&models, anchor)?;
             let lines = models.ledger.payment_due(anchor, through);
-            (
-                PaymentRunRecorded {
-                    run_id,
-                    anchor: anchor.clone(),
-                    through,
-                    lines,
-                },
-                models.position(),
-            )
+            let parts = PaymentRunRecorded::in_parts(run_id, anchor.clone(), through, lines);
+            (parts, models.position())
         };
         let expected = ExpectedVersion::Exact(store.stream_version_at(&stream, position).await?);
         let actor = Actor {
@@ -108,26 +101,29 @@ pub async fn pay(
             user: None,
         };
         let at = Utc::now();
-        let event = NewEvent::new(
-            stream.clone(),
-            &Event::PaymentRunRecorded(run.clone()),
-            actor,
-            at,
-        )
-        .expect("a run from the ledger is a valid event")
-        .with_id(run_id);
-        match store
-            .append(vec![event], vec![(stream.clone(), expected)])
-            .await
-        {
+        let events = run
+            .iter()
+            .map(|part| {
+                NewEvent::new(
+                    stream.clone(),
+                    &Event::PaymentRunRecorded(part.clone()),
+                    actor.clone(),
+                    at,
+                )
+                .expect("a run from the ledger is a valid event")
+                .with_id(part_id(run_id, part.part))
+            })
+            .collect();
+        match store.append(events, vec![(stream.clone(), expected)]).await {
             Ok(appended) => {
-                let position = appended.positions[0];
                 let recorded = PaymentRun {
                     run_id,
-                    anchor: run.anchor,
+                    anchor: anchor.clone(),
                     through,
-                    lines: run.lines,
-                    position,
+                    parts: run[0].parts,
+                    parts_recorded: run.iter().map(|part| part.part).collect(),
+                    lines: run.into_iter().flat_map(|part| part.lines).collect(),
+                    position: appended.positions[0],
                 };
                 return Ok(RunOutcome {
                     run: recorded,
@@ -139,6 +135,15 @@ pub async fn pay(
         }
     }
     Err(PayError::Contended)
+}
+
+/// The event id of a run's part: the run's own id for the first, so a run of one part keeps the
+/// id it always had.
+fn part_id(run_id: Uuid, part: u32) -> Uuid {
+    if part == 1 {
+        return run_id;
+    }
+    Uuid::new_v5(&RUN_ID_NAMESPACE, format!("{run_id}/{part}").as_bytes())
 }
 
 fn check_anchor(models: &ReadModels, anchor: &OdsCode) -> Result<(), PayError> {

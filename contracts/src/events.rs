@@ -318,6 +318,15 @@ impl Event {
                 })
             }
             Event::PaymentRunRecorded(payload) => {
+                if payload.part == 0 || payload.part > payload.parts {
+                    return Err(invalid_at(
+                        "part",
+                        format!(
+                            "part {} of {}: parts count from 1 to `parts`",
+                            payload.part, payload.parts
+                        ),
+                    ));
+                }
                 for (index, line) in payload.lines.iter().enumerate() {
                     funding::check_positive_pence(line.amount).map_err(|message| {
                         invalid_at(&format!("lines[{index}].amount"), message)

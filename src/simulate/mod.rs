@@ -157,19 +157,22 @@ impl Simulation {
         if lines.is_empty() {
             return Vec::new();
         }
-        let run = followfund_contracts::events::PaymentRunRecorded {
-            run_id: crate::payments::run_id(&code, through),
-            anchor: code.clone(),
+        let run_id = crate::payments::run_id(&code, through);
+        let parts = followfund_contracts::events::PaymentRunRecorded::in_parts(
+            run_id,
+            code.clone(),
             through,
             lines,
-        };
+        );
         let stream = format!("payments-{}", code.as_str());
-        vec![Pending::unchecked(
-            Event::PaymentRunRecorded(run),
-            stream,
-            principal(code.as_str(), Role::Anchor),
-            at,
-        )]
+        let payer = principal(code.as_str(), Role::Anchor);
+        parts
+            .into_iter()
+            .map(|part| {
+                let event = Event::PaymentRunRecorded(part);
+                Pending::unchecked(event, stream.clone(), payer.clone(), at)
+            })
+            .collect()
     }
 
     /// Decides an event with the command layer it belongs to, then keeps it.

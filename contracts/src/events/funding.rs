@@ -154,6 +154,52 @@ pub struct PaymentRunRecorded {
     pub anchor: OdsCode,
     /// The last day of work the run settles.
     pub through: NaiveDate,
+    /// Which part of the run this is, from 1: a run with more lines than one event holds is
+    /// recorded as several parts, appended together.
+    #[serde(default = "first_part")]
+    pub part: u32,
+    /// How many parts the run has.
+    #[serde(default = "first_part")]
+    pub parts: u32,
     /// The lines, in provider then prescription order.
     pub lines: Vec<PaymentLine>,
+}
+
+/// Most lines one part of a payment run holds, well within the log's payload limit.
+pub const PAYMENT_RUN_PART_LINES_MAX: usize = 200;
+
+fn first_part() -> u32 {
+    1
+}
+
+impl PaymentRunRecorded {
+    /// A run's lines split into as many parts as they need, each numbered.
+    pub fn in_parts(
+        run_id: Uuid,
+        anchor: OdsCode,
+        through: NaiveDate,
+        lines: Vec<PaymentLine>,
+    ) -> Vec<PaymentRunRecorded> {
+        let chunks: Vec<Vec<PaymentLine>> = if lines.is_empty() {
+            vec![Vec::new()]
+        } else {
+            lines
+                .chunks(PAYMENT_RUN_PART_LINES_MAX)
+                .map(<[PaymentLine]>::to_vec)
+                .collect()
+        };
+        let parts = u32::try_from(chunks.len()).expect("far fewer than 2^32 parts");
+        chunks
+            .into_iter()
+            .zip(1..)
+            .map(|(lines, part)| PaymentRunRecorded {
+                run_id,
+                anchor: anchor.clone(),
+                through,
+                part,
+                parts,
+                lines,
+            })
+            .collect()
+    }
 }

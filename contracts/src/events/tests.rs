@@ -156,6 +156,8 @@ fn samples() -> Vec<Event> {
             amount: money("2000.00"),
         }),
         Event::PaymentRunRecorded(PaymentRunRecorded {
+            part: 1,
+            parts: 1,
             run_id: id(7),
             anchor: ods("ANC01"),
             through: date(2026, 5, 31),

@@ -37,6 +37,11 @@ pub struct Ledger {
     runs: BTreeMap<Uuid, PaymentRun>,
     /// Prescriptions waiting for a place, by agreement, first come first.
     waiting: BTreeMap<Uuid, Vec<Uuid>>,
+    /// Open funded prescriptions by agreement: what capacity checks count, kept as a count
+    /// because a command checks it for every issue.
+    open_by_agreement: BTreeMap<Uuid, u32>,
+    /// Funded prescriptions by paying anchor, so a payment run reads only its own.
+    by_anchor: BTreeMap<OdsCode, Vec<Uuid>>,
 }
 
 /// What one funded prescription has committed and earned.
@@ -95,10 +100,14 @@ pub struct PaymentRun {
     pub anchor: OdsCode,
     /// The last day of work it settled.
     pub through: NaiveDate,
-    /// Its lines.
+    /// Its lines, from every part.
     pub lines: Vec<PaymentLine>,
-    /// The position of the run's event.
+    /// The position of the run's first part.
     pub position: u64,
+    /// How many parts the run was recorded in, and which have been folded.
+    pub parts: u32,
+    /// The parts folded so far.
+    pub parts_recorded: std::collections::BTreeSet<u32>,
 }
 
 /// The figures of a prescription's funding that price its next fact.
@@ -155,7 +164,8 @@ impl Ledger {
     /// settled for work on or before that day, a line per provider, prescription and kind.
     pub fn payment_due(&self, anchor: &OdsCode, through: NaiveDate) -> Vec<PaymentLine> {
         let mut lines: BTreeMap<(OdsCode, Uuid, u8), PaymentLine> = BTreeMap::new();
-        for (prescription_id, funding) in self.funding.iter().filter(|(_, f)| &f.anchor == anchor) {
+        let own = self.by_anchor.get(anchor).map_or(&[][..], Vec::as_slice);
+        for (prescription_id, funding) in own.iter().map(|id| (id, &self.funding[id])) {
             for accrual in funding
                 .accruals
                 .iter()
@@ -195,12 +205,10 @@ impl Ledger {
 
     /// Prescriptions under an agreement that are still open: what counts against its capacity.
     pub fn open_under(&self, agreement_id: Uuid) -> u32 {
-        let open = self
-            .funding
-            .values()
-            .filter(|f| f.agreement_id == agreement_id && f.open)
-            .count();
-        u32::try_from(open).expect("far fewer than 2^32 prescriptions")
+        self.open_by_agreement
+            .get(&agreement_id)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Prescriptions waiting for a place under an agreement, first in the queue first.
@@ -215,8 +223,9 @@ impl Ledger {
             let prefix = format!("{}:{}:", AccountKind::key(kind), anchor.as_str());
             let suffix = format!(":{year}");
             self.balances
-                .iter()
-                .filter(|(key, _)| key.starts_with(&prefix) && key.ends_with(&suffix))
+                .range(prefix.clone()..)
+                .take_while(|(key, _)| key.starts_with(&prefix))
+                .filter(|(key, _)| key.ends_with(&suffix))
                 .fold(Money::zero(), |sum, (_, balance)| add(sum, *balance))
         };
         let paid = between(AccountKind::Paid);
@@ -373,6 +382,11 @@ impl Ledger {
             accruals: Vec::new(),
         };
         self.funding.insert(issue.prescription_id, funding);
+        *self.open_by_agreement.entry(agreement_id).or_default() += 1;
+        self.by_anchor
+            .entry(anchor.clone())
+            .or_default()
+            .push(issue.prescription_id);
         let debit = Account::of(AccountKind::Committed, &anchor, year);
         let credit = Account::of(AccountKind::Budget, &anchor, year);
         let why = cause(
@@ -510,8 +524,10 @@ impl Ledger {
 
     /// A payment run settles the accruals its lines name: payments move from payable to paid,
     /// recoveries come off what was paid.
+    /// Settles one part of a run; a part folded before is the same fact again.
     fn pay(&mut self, fact: &Fact, run: &PaymentRunRecorded) {
-        if self.runs.contains_key(&run.run_id) {
+        let known = self.runs.get(&run.run_id);
+        if known.is_some_and(|r| r.parts_recorded.contains(&run.part)) {
             return;
         }
         for line in &run.lines {
@@ -544,17 +560,19 @@ impl Ledger {
                 cause(fact, Some(line.prescription_id), None, Rule::Payment),
             );
         }
-        let recorded = PaymentRun {
+        let recorded = self.runs.entry(run.run_id).or_insert_with(|| PaymentRun {
             run_id: run.run_id,
             anchor: run.anchor.clone(),
             through: run.through,
-            lines: run.lines.clone(),
+            lines: Vec::new(),
             position: fact.position,
-        };
-        self.runs.insert(run.run_id, recorded);
+            parts: run.parts,
+            parts_recorded: std::collections::BTreeSet::new(),
+        });
+        recorded.lines.extend(run.lines.iter().cloned());
+        recorded.parts_recorded.insert(run.part);
     }
 
-    /// Gives back to the budget what an ended prescription had committed and not used.
     /// Takes a prescription out of whichever queue holds it: it was issued, or gave up waiting.
     fn leave_queue(&mut self, prescription_id: Uuid) {
         self.waiting.retain(|_, queue| {
@@ -563,6 +581,7 @@ impl Ledger {
         });
     }
 
+    /// Gives back to the budget what an ended prescription had committed and not used.
     fn release(&mut self, fact: &Fact, prescription_id: Uuid) {
         let Some(funding) = self.funding.get_mut(&prescription_id) else {
             return;
@@ -571,6 +590,11 @@ impl Ledger {
             return;
         }
         funding.open = false;
+        let open = self
+            .open_by_agreement
+            .get_mut(&funding.agreement_id)
+            .expect("an open prescription is counted under its agreement");
+        *open -= 1;
         let unused = std::mem::take(&mut funding.committed);
         let (anchor, year) = (funding.anchor.clone(), funding.financial_year);
         if unused.is_zero() {

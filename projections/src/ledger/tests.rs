@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::*;
+use crate::fixtures::{History, id};
 use crate::{Fact, ReadModels};
 use followfund_contracts::events::{PaymentLine, PaymentLineKind};
 
@@ -505,4 +506,36 @@ fn a_missed_session_is_not_retracted() {
         pounds("5.00"),
         "only an attendance is retracted"
     );
+}
+
+/// A run too long for one event is recorded in parts of at most 200 lines: 450 lines make three
+/// parts (200, 200, 50), folded into one run; a part folded twice is the same fact again.
+#[test]
+fn a_long_run_is_recorded_in_parts_and_folded_into_one() {
+    let lines: Vec<PaymentLine> = (0..450u128)
+        .map(|n| PaymentLine {
+            provider: ods("VCS01"),
+            prescription_id: id(10_000 + n),
+            kind: PaymentLineKind::Payment,
+            amount: pounds("15.00"),
+            positions: vec![1],
+        })
+        .collect();
+    let through = day(5, 31);
+    let parts = PaymentRunRecorded::in_parts(id(77), ods("ANC01"), through, lines);
+    let sizes: Vec<(u32, u32, usize)> = parts
+        .iter()
+        .map(|p| (p.part, p.parts, p.lines.len()))
+        .collect();
+    assert_eq!(sizes, [(1, 3, 200), (2, 3, 200), (3, 3, 50)]);
+    let mut history = History::new();
+    for part in &parts {
+        history.push(Event::PaymentRunRecorded(part.clone()));
+    }
+    history.push(Event::PaymentRunRecorded(parts[1].clone()));
+    let models = history.fold();
+    let run = models.ledger.run(id(77)).unwrap();
+    assert_eq!(run.lines.len(), 450);
+    assert_eq!(run.parts, 3);
+    assert_eq!(run.parts_recorded.len(), 3);
 }
