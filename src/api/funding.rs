@@ -571,6 +571,8 @@ mod tests {
                 })
                 .collect(),
             position: 9,
+            parts: 1,
+            parts_recorded: [1].into(),
         };
         let view = PaymentRunView::of(&ReadModels::default(), &run, &caller);
         assert_eq!(view.lines.len(), 1);
