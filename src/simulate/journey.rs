@@ -390,6 +390,12 @@ fn sib_claim(
         return Vec::new();
     }
     let referral_id = referral(sim, index);
+    let models = sim.models();
+    let contract = models.sib.contract(contract_id).expect("the contract is published first");
+    let person = models.sib.person(referral_id).expect("the referral is folded");
+    if !followfund_projections::Sib::in_cohort(contract, person) {
+        return Vec::new();
+    }
     let claim_id = sim.id();
     let price = match outcome_id {
         "initial_assessment" => "120.00",

@@ -122,7 +122,7 @@ impl Simulation {
             let minute = self.random.below(8 * 60);
             let at = year_start()
                 + chrono::Duration::days(day as i64)
-                + chrono::Duration::minutes(9 * 60 + minute as i64);
+                + chrono::Duration::minutes(minute as i64);
             self.journeys.push(journey::JourneyState::new());
             self.at(at, Job::Journey(index));
         }
