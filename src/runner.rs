@@ -75,8 +75,12 @@ impl Runner {
                 &subscription.next_batch(FOLD_BATCH_EVENTS).await?,
             )?;
         }
-        if models.position() > 0 {
-            snapshot_save(&store, &models).await?;
+        // A snapshot only shortens the next restart: failing to save one (a state too large
+        // for the backend's blobs, say) is reported and the service starts all the same.
+        if models.position() > 0
+            && let Err(error) = snapshot_save(&store, &models).await
+        {
+            tracing::warn!(%error, "saving a snapshot failed; the next restart replays from further back");
         }
         let (folded_tx, folded) = watch::channel(models.position());
         let models = Arc::new(RwLock::new(models));

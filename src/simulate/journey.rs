@@ -391,8 +391,14 @@ fn sib_claim(
     }
     let referral_id = referral(sim, index);
     let models = sim.models();
-    let contract = models.sib.contract(contract_id).expect("the contract is published first");
-    let person = models.sib.person(referral_id).expect("the referral is folded");
+    let contract = models
+        .sib
+        .contract(contract_id)
+        .expect("the contract is published first");
+    let person = models
+        .sib
+        .person(referral_id)
+        .expect("the referral is folded");
     if !followfund_projections::Sib::in_cohort(contract, person) {
         return Vec::new();
     }
