@@ -396,9 +396,14 @@ impl Api {
     /// Whether the server still runs and `/health` answers 200.
     pub async fn healthy(&mut self) -> bool {
         let url = format!("{}/health", self.server.base_url);
-        let answered = match self.client.get(url).send().await {
+        let answered = match self.client.get(&url).send().await {
             Ok(response) => response.status() == StatusCode::OK,
-            Err(_) => false,
+            // A pooled connection the server closed after refusing a request (an oversized
+            // body, say) fails once without the server being down: ask again on a new one.
+            Err(_) => match reqwest::Client::new().get(&url).send().await {
+                Ok(response) => response.status() == StatusCode::OK,
+                Err(_) => false,
+            },
         };
         answered && self.server.running()
     }
