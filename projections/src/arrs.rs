@@ -103,6 +103,15 @@ pub struct LinkWorker {
 }
 
 impl LinkWorker {
+    /// The VCSE supplying the worker, if one does: such a worker earns the supplier
+    /// contribution.
+    pub fn supplier(&self) -> Option<&OdsCode> {
+        match &self.employer {
+            Employer::VcseSupplier { supplier } => Some(supplier),
+            Employer::Pcn => None,
+        }
+    }
+
     /// The WTE on a day in post.
     pub fn wte_on(&self, day: NaiveDate) -> Option<Wte> {
         if day < self.start_date || self.last_day.is_some_and(|last| day > last) {
@@ -306,10 +315,5 @@ impl Arrs {
             .values()
             .filter(|version| version.rules.effective_from <= day)
             .max_by_key(|version| version.rules.version)
-    }
-
-    /// Whether a worker is supplied by a VCSE, which earns the supplier contribution.
-    pub(crate) fn supplied(worker: &LinkWorker) -> bool {
-        matches!(worker.employer, Employer::VcseSupplier { .. })
     }
 }

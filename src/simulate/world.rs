@@ -378,8 +378,7 @@ fn arrs_setup(sim: &mut Simulation, at: DateTime<Utc>) -> Vec<Pending> {
     pending
 }
 
-/// A PCN's costs for the month before `at`, its claim for what they make claimable, and the
-/// ICB's payment of it.
+/// A PCN's link-worker costs for the month before `at`; its claim follows once they are folded.
 pub(crate) fn arrs_month(sim: &mut Simulation, pcn: u32, at: DateTime<Utc>) -> Vec<Pending> {
     let month = YearMonth::containing(at.date_naive() - chrono::Months::new(1));
     let (code, workers) = {

@@ -2,7 +2,6 @@
 //! facts and arithmetic behind it.
 
 use chrono::NaiveDate;
-use followfund_contracts::events::Employer;
 use followfund_contracts::terms::{Entitlement, FinancialYear, Wte, YearMonth, share_of_year};
 use followfund_contracts::{Money, OdsCode, PcnCode};
 use rust_decimal::Decimal;
@@ -395,7 +394,7 @@ impl Arrs {
         if stretches.is_empty() && cost.is_zero() {
             return None;
         }
-        let supplied = Arrs::supplied(worker);
+        let supplied = worker.supplier().is_some();
         let days_in_year = month.financial_year().days();
         let mut explain = Vec::new();
         let (mut maximum, mut contribution, mut days_in_post) = (Decimal::ZERO, Decimal::ZERO, 0);
@@ -459,13 +458,9 @@ impl Arrs {
             Some(claimable),
             format!("min({cost} + {supplier_contribution}, {maximum}) = {claimable}"),
         ));
-        let supplier = match &worker.employer {
-            Employer::VcseSupplier { supplier } => Some(supplier.clone()),
-            Employer::Pcn => None,
-        };
         Some(WorkerMonth {
             link_worker_id: worker.link_worker_id,
-            supplier,
+            supplier: worker.supplier().cloned(),
             days_in_post,
             maximum,
             supplier_contribution,
