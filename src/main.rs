@@ -203,6 +203,9 @@ fn parse_nation(text: &str) -> Result<Nation, String> {
         .map_err(|_| "expected england, scotland, wales or northern_ireland".to_string())
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()

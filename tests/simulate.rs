@@ -37,6 +37,18 @@ async fn a_small_year_replays_to_the_models_it_was_decided_against(db: TestDb) {
     assert!(replayed.ledger.runs().count() > 0, "payment runs were made");
     assert!(replayed.arrs.pcns().count() > 0);
     assert!(replayed.sib.contracts().count() == 1);
+    drop(replayed);
+
+    let restarted = Runner::start(store.clone()).await.unwrap();
+    assert_eq!(
+        restarted.started_from(),
+        written,
+        "the restart starts from the snapshot the replay saved"
+    );
+    assert!(
+        *restarted.read() == incremental,
+        "the snapshot reads back as exactly the models it saved"
+    );
 }
 
 #[test]

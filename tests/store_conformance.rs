@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::{TestDb, event, event_with_id};
-use followfund::store::{ExpectedVersion, Hash, StoreError};
+use followfund::store::{ExpectedVersion, Hash, SNAPSHOT_CHUNK_BYTES, Snapshot, StoreError};
 use uuid::Uuid;
 
 per_backend!(
@@ -27,6 +27,7 @@ per_backend!(
     decode_gives_back_the_typed_payload,
     two_stores_on_one_database_see_each_others_appends,
     long_pages_are_whole_and_in_order,
+    a_snapshot_larger_than_a_row_is_kept_in_chunks,
 );
 
 async fn append_assigns_positions_and_stream_versions(db: TestDb) {
@@ -534,4 +535,32 @@ fn hashes_are_distinct_per_event() {
     assert_ne!(a.event_id(), b.event_id());
     let ids: HashSet<_> = (0..100).map(|_| event("s").event_id()).collect();
     assert_eq!(ids.len(), 100);
+}
+
+async fn a_snapshot_larger_than_a_row_is_kept_in_chunks(db: TestDb) {
+    let store = db.open().await;
+    let state: Vec<u8> = (0..2 * SNAPSHOT_CHUNK_BYTES + 5)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let large = Snapshot {
+        version: 3,
+        position: 9,
+        state,
+    };
+    store.snapshot_save("models", &large).await.unwrap();
+    let loaded = store.snapshot_load("models").await.unwrap().unwrap();
+    assert!(loaded == large, "three chunks read back as the state saved");
+
+    let small = Snapshot {
+        version: 3,
+        position: 10,
+        state: b"small".to_vec(),
+    };
+    store.snapshot_save("models", &small).await.unwrap();
+    assert_eq!(
+        store.snapshot_load("models").await.unwrap(),
+        Some(small),
+        "a later, smaller snapshot leaves none of the earlier one's chunks behind"
+    );
+    assert_eq!(store.snapshot_load("other").await.unwrap(), None);
 }

@@ -21,6 +21,10 @@ pub struct TokenRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// The most of a snapshot's state one row holds; a larger state is split across rows, since
+/// both backends refuse a value over 1 GB.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 64 * 1024 * 1024;
+
 /// A projection snapshot: serialised state including every event up to `position`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
@@ -95,4 +99,22 @@ impl Store {
 
 pub(super) fn micros_to_time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+/// A chunked snapshot's state put back together; a missing chunk means the rows were altered.
+pub(super) fn joined(parts: Vec<(Vec<u8>,)>, chunks: i64) -> Result<Vec<u8>, StoreError> {
+    if parts.len() as i64 != chunks {
+        return Err(StoreError::Corrupt {
+            position: 0,
+            reason: format!(
+                "the snapshot has {} of its {chunks} chunks; it will be rebuilt if removed",
+                parts.len()
+            ),
+        });
+    }
+    let mut state = Vec::with_capacity(parts.iter().map(|(bytes,)| bytes.len()).sum());
+    for (bytes,) in parts {
+        state.extend_from_slice(&bytes);
+    }
+    Ok(state)
 }

@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::beside::{Snapshot, TokenRecord, micros_to_time};
+use super::beside::{SNAPSHOT_CHUNK_BYTES, Snapshot, TokenRecord, joined, micros_to_time};
 use super::event::{Actor, ExpectedVersion, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
@@ -311,13 +311,29 @@ impl PostgresLog {
     }
 
     pub async fn snapshot_load(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
-        let row: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT version::BIGINT, position, state FROM snapshots WHERE name = $1",
+        // One REPEATABLE READ transaction, so a save in between cannot mix two snapshots' chunks.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(i64, i64, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT version::BIGINT, position, state, chunks::BIGINT FROM snapshots WHERE name = $1",
         )
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(row.map(|(version, position, state)| Snapshot {
+        let Some((version, position, mut state, chunks)) = row else {
+            return Ok(None);
+        };
+        if chunks > 0 {
+            let parts: Vec<(Vec<u8>,)> =
+                sqlx::query_as("SELECT bytes FROM snapshot_chunks WHERE name = $1 ORDER BY chunk")
+                    .bind(name)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            state = joined(parts, chunks)?;
+        }
+        Ok(Some(Snapshot {
             version: u32::try_from(version).unwrap_or(0),
             position: to_u64(position),
             state,
@@ -325,18 +341,33 @@ impl PostgresLog {
     }
 
     pub async fn snapshot_save(&self, name: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM snapshot_chunks WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let chunks: Vec<&[u8]> = snapshot.state.chunks(SNAPSHOT_CHUNK_BYTES).collect();
+        for (index, bytes) in chunks.iter().enumerate() {
+            sqlx::query("INSERT INTO snapshot_chunks (name, chunk, bytes) VALUES ($1, $2, $3)")
+                .bind(name)
+                .bind(index as i32)
+                .bind(*bytes)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
-            "INSERT INTO snapshots (name, version, position, state, taken_at_us) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO snapshots (name, version, position, state, taken_at_us, chunks) VALUES ($1, $2, $3, '', $4, $5) \
              ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position, \
-             state = excluded.state, taken_at_us = excluded.taken_at_us",
+             state = excluded.state, taken_at_us = excluded.taken_at_us, chunks = excluded.chunks",
         )
         .bind(name)
         .bind(i64::from(snapshot.version))
         .bind(to_i64(snapshot.position))
-        .bind(&snapshot.state)
         .bind(Utc::now().timestamp_micros())
-        .execute(&self.pool)
+        .bind(chunks.len() as i32)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection, Row, SqlitePool};
 use uuid::Uuid;
 
-use super::beside::{Snapshot, TokenRecord, micros_to_time};
+use super::beside::{SNAPSHOT_CHUNK_BYTES, Snapshot, TokenRecord, joined, micros_to_time};
 use super::event::{Actor, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
@@ -219,12 +219,25 @@ impl SqliteLog {
     }
 
     pub async fn snapshot_load(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
-        let row: Option<(i64, i64, Vec<u8>)> =
-            sqlx::query_as("SELECT version, position, state FROM snapshots WHERE name = ?")
+        // One read transaction, so a save in between cannot mix two snapshots' chunks.
+        let mut tx = self.readers.begin().await?;
+        let row: Option<(i64, i64, Vec<u8>, i64)> =
+            sqlx::query_as("SELECT version, position, state, chunks FROM snapshots WHERE name = ?")
                 .bind(name)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&mut *tx)
                 .await?;
-        Ok(row.map(|(version, position, state)| Snapshot {
+        let Some((version, position, mut state, chunks)) = row else {
+            return Ok(None);
+        };
+        if chunks > 0 {
+            let parts: Vec<(Vec<u8>,)> =
+                sqlx::query_as("SELECT bytes FROM snapshot_chunks WHERE name = ? ORDER BY chunk")
+                    .bind(name)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            state = joined(parts, chunks)?;
+        }
+        Ok(Some(Snapshot {
             version: u32::try_from(version).unwrap_or(0),
             position: to_u64(position),
             state,
@@ -232,18 +245,33 @@ impl SqliteLog {
     }
 
     pub async fn snapshot_save(&self, name: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM snapshot_chunks WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let chunks: Vec<&[u8]> = snapshot.state.chunks(SNAPSHOT_CHUNK_BYTES).collect();
+        for (index, bytes) in chunks.iter().enumerate() {
+            sqlx::query("INSERT INTO snapshot_chunks (name, chunk, bytes) VALUES (?, ?, ?)")
+                .bind(name)
+                .bind(index as i64)
+                .bind(*bytes)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
-            "INSERT INTO snapshots (name, version, position, state, taken_at_us) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO snapshots (name, version, position, state, taken_at_us, chunks) VALUES (?, ?, ?, x'', ?, ?) \
              ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position, \
-             state = excluded.state, taken_at_us = excluded.taken_at_us",
+             state = excluded.state, taken_at_us = excluded.taken_at_us, chunks = excluded.chunks",
         )
         .bind(name)
         .bind(i64::from(snapshot.version))
         .bind(to_i64(snapshot.position))
-        .bind(&snapshot.state)
         .bind(Utc::now().timestamp_micros())
-        .execute(&self.writer)
+        .bind(chunks.len() as i64)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 }
