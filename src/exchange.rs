@@ -101,70 +101,130 @@ pub struct ImportSummary {
 }
 
 /// Reads `input` line by line and appends it in atomic batches of `batch_events`, calling
-/// `progress` with the bytes read so far after each batch.
+/// `progress` with the bytes read so far after each batch. The next batch is parsed while the
+/// store writes the one before, and batches are written strictly in file order.
 pub async fn import(
     store: &Store,
+    input: impl BufRead,
+    batch_events: usize,
+    default_actor: &Actor,
+    progress: impl FnMut(u64),
+) -> Result<ImportSummary, ImportError> {
+    let batch_events = batch_events.clamp(1, crate::store::APPEND_BATCH_EVENTS_MAX);
+    let (batches_tx, batches) = tokio::sync::mpsc::channel(IMPORT_BATCHES_AHEAD);
+    let appender = tokio::spawn(append_batches(store.clone(), batches));
+    let parsed = parse_batches(input, batch_events, default_actor, batches_tx, progress).await;
+    // Every batch before a bad line is written before the bad line is reported, so the count
+    // in its error is exact; a store error concerns an earlier batch and is reported first.
+    let mut summary = appender.await.expect("appending batches does not panic")?;
+    match parsed {
+        Ok(lines) => {
+            summary.lines = lines;
+            Ok(summary)
+        }
+        Err(Stop::Io(error)) => Err(ImportError::Io(error)),
+        Err(Stop::Line {
+            line,
+            problem,
+            batch_first_line,
+        }) => Err(ImportError::Line {
+            line,
+            problem,
+            batch_first_line,
+            events_written: summary.events_written,
+        }),
+    }
+}
+
+/// Parsed batches waiting for the store, beyond the one it is writing.
+const IMPORT_BATCHES_AHEAD: usize = 1;
+
+/// Lines to be appended together, and where in the file they came from.
+struct Batch {
+    events: Vec<NewEvent>,
+    first_line: usize,
+    last_line: usize,
+}
+
+/// Why parsing stopped before the end of the file.
+enum Stop {
+    Io(std::io::Error),
+    Line {
+        line: usize,
+        problem: String,
+        batch_first_line: usize,
+    },
+}
+
+/// Parses `input` into batches and hands each to the appender; the count of lines read. Stops
+/// quietly when the appender has stopped (it holds the reason).
+async fn parse_batches(
     mut input: impl BufRead,
     batch_events: usize,
     default_actor: &Actor,
+    batches: tokio::sync::mpsc::Sender<Batch>,
     mut progress: impl FnMut(u64),
-) -> Result<ImportSummary, ImportError> {
-    let batch_events = batch_events.clamp(1, crate::store::APPEND_BATCH_EVENTS_MAX);
-    let mut summary = ImportSummary::default();
-    let mut batch = Vec::with_capacity(batch_events);
-    let (mut batch_first_line, mut batch_last_line) = (1, 0);
-    let mut bytes_read = 0u64;
+) -> Result<u64, Stop> {
+    let mut batch = Batch {
+        events: Vec::with_capacity(batch_events),
+        first_line: 1,
+        last_line: 0,
+    };
+    let (mut lines, mut bytes_read) = (0u64, 0u64);
     let mut buffer = Vec::new();
     for line_number in 1.. {
-        let bytes = read_line(&mut input, &mut buffer)?;
+        let bytes = read_line(&mut input, &mut buffer).map_err(Stop::Io)?;
         if bytes == 0 {
             break;
         }
         bytes_read += bytes as u64;
-        let line_error = |problem| ImportError::Line {
+        let line_error = |problem| Stop::Line {
             line: line_number,
             problem,
-            batch_first_line: if batch.is_empty() {
+            batch_first_line: if batch.events.is_empty() {
                 line_number
             } else {
-                batch_first_line
+                batch.first_line
             },
-            events_written: summary.events_written,
         };
         let text = line_text(&buffer).map_err(line_error)?;
         if text.trim().is_empty() {
             continue;
         }
         let event = parse_line(text, default_actor).map_err(line_error)?;
-        if batch.is_empty() {
-            batch_first_line = line_number;
+        if batch.events.is_empty() {
+            batch.first_line = line_number;
         }
-        batch.push(event);
-        batch_last_line = line_number;
-        summary.lines += 1;
-        if batch.len() == batch_events {
-            append_batch(
-                store,
-                &mut batch,
-                batch_first_line,
-                batch_last_line,
-                &mut summary,
-            )
-            .await?;
+        batch.events.push(event);
+        batch.last_line = line_number;
+        lines += 1;
+        if batch.events.len() == batch_events {
+            let full = Batch {
+                events: std::mem::replace(&mut batch.events, Vec::with_capacity(batch_events)),
+                ..batch
+            };
+            if batches.send(full).await.is_err() {
+                return Ok(lines);
+            }
             progress(bytes_read);
         }
     }
-    if !batch.is_empty() {
-        append_batch(
-            store,
-            &mut batch,
-            batch_first_line,
-            batch_last_line,
-            &mut summary,
-        )
-        .await?;
+    if !batch.events.is_empty() {
+        let _ = batches.send(batch).await;
     }
     progress(bytes_read);
+    Ok(lines)
+}
+
+/// Appends batches in the order they arrive until the channel closes or the store refuses one.
+async fn append_batches(
+    store: Store,
+    mut batches: tokio::sync::mpsc::Receiver<Batch>,
+) -> Result<ImportSummary, ImportError> {
+    let mut summary = ImportSummary::default();
+    while let Some(batch) = batches.recv().await {
+        append_batch(&store, batch, &mut summary).await?;
+    }
     Ok(summary)
 }
 
@@ -192,20 +252,17 @@ fn line_text(buffer: &[u8]) -> Result<&str, String> {
 
 async fn append_batch(
     store: &Store,
-    batch: &mut Vec<NewEvent>,
-    batch_first_line: usize,
-    batch_last_line: usize,
+    batch: Batch,
     summary: &mut ImportSummary,
 ) -> Result<(), ImportError> {
-    let events = std::mem::take(batch);
-    let count = events.len() as u64;
-    match store.append(events, Vec::new()).await {
+    let count = batch.events.len() as u64;
+    match store.append(batch.events, Vec::new()).await {
         Ok(appended) if appended.written => summary.events_written += count,
         Ok(_) => summary.events_already_present += count,
         Err(error) => {
             return Err(ImportError::Batch {
-                batch_first_line,
-                batch_last_line,
+                batch_first_line: batch.first_line,
+                batch_last_line: batch.last_line,
                 error,
                 events_written: summary.events_written,
             });

@@ -21,6 +21,8 @@ use super::{Stats, StoreError};
 
 const READ_CONNECTIONS_MAX: u32 = 4;
 const BUSY_TIMEOUT_MS: u64 = 10_000;
+/// The writer's page cache (given to SQLite as a negative `cache_size`, which it reads as KiB).
+const WRITER_CACHE_KIB: u64 = 64 * 1024;
 /// Rows per INSERT statement are powers of two up to this, so a handful of cached statements
 /// cover every group size.
 const INSERT_ROWS_PER_STATEMENT_MAX: usize = 256;
@@ -40,10 +42,16 @@ impl SqliteLog {
             // FULL fsyncs the WAL at every commit: an acknowledged append survives power loss.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS));
+        // The writer's unique indexes take random keys (event ids, stream names): with SQLite's
+        // default 2 MiB page cache, each insert read index pages back from the file.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}")),
+            )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new()
