@@ -3,7 +3,7 @@
 //! wait until the position it wrote has been folded (read-your-writes).
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use followfund_contracts::CatalogueError;
 use followfund_projections::{Fact, ReadModels};
@@ -46,7 +46,24 @@ pub enum RunnerError {
 pub struct Runner {
     models: Arc<RwLock<ReadModels>>,
     folded: watch::Receiver<u64>,
-    started_from: u64,
+    started: Started,
+}
+
+/// How the runner started: where it began and how long each step took.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Started {
+    /// The position of the snapshot loaded (0 when folding from zero).
+    pub snapshot_position: u64,
+    /// Reading and decoding that snapshot.
+    pub snapshot_load: Duration,
+    /// Events folded after it.
+    pub events_folded: u64,
+    /// Folding them.
+    pub fold: Duration,
+    /// The size of the snapshot saved after folding (0 when none was saved).
+    pub snapshot_saved_bytes: usize,
+    /// Saving it.
+    pub snapshot_save: Duration,
 }
 
 /// The read models are not yet at the position a request waited for.
@@ -67,43 +84,36 @@ impl Runner {
     /// Loads the latest snapshot (unless it was folded by another version of the code), folds
     /// the log's tail up to its head, then follows new commits in the background.
     pub async fn start(store: Store) -> Result<Runner, RunnerError> {
-        let began = std::time::Instant::now();
+        let mut started = Started::default();
+        let began = Instant::now();
         let mut models = snapshot_load(&store).await?;
-        let started_from = models.position();
-        let loaded_ms = began.elapsed().as_millis();
+        (started.snapshot_position, started.snapshot_load) = (models.position(), began.elapsed());
+        let began = Instant::now();
         catch_up(&store, &mut models, store.head_position()).await?;
+        started.events_folded = models.position() - started.snapshot_position;
+        started.fold = began.elapsed();
         let subscription = store.subscribe(models.position() + 1);
-        tracing::info!(
-            snapshot_position = started_from,
-            snapshot_load_ms = loaded_ms,
-            folded_events = models.position() - started_from,
-            fold_ms = began.elapsed().as_millis() - loaded_ms,
-            "read models are up to date"
-        );
         // A snapshot only shortens the next restart: failing to save one (a state too large
         // for the backend's blobs, say) is reported and the service starts all the same.
-        if models.position() > started_from {
-            let began = std::time::Instant::now();
+        if started.events_folded > 0 {
+            let began = Instant::now();
             match snapshot_save(&store, &models).await {
-                Ok(bytes) => tracing::info!(
-                    position = models.position(),
-                    bytes,
-                    save_ms = began.elapsed().as_millis(),
-                    "snapshot saved"
-                ),
+                Ok(bytes) => started.snapshot_saved_bytes = bytes,
                 Err(error) => tracing::warn!(
                     %error,
                     "saving a snapshot failed; the next restart replays from further back"
                 ),
             }
+            started.snapshot_save = began.elapsed();
         }
+        tracing::info!(?started, "read models are up to date");
         let (folded_tx, folded) = watch::channel(models.position());
         let models = Arc::new(RwLock::new(models));
         tokio::spawn(follow(store, subscription, models.clone(), folded_tx));
         Ok(Runner {
             models,
             folded,
-            started_from,
+            started,
         })
     }
 
@@ -116,7 +126,12 @@ impl Runner {
 
     /// The position of the snapshot the runner started from (0 when it folded from zero).
     pub fn started_from(&self) -> u64 {
-        self.started_from
+        self.started.snapshot_position
+    }
+
+    /// How the start went, step by step.
+    pub fn started(&self) -> Started {
+        self.started
     }
 
     /// The last position folded.
@@ -147,8 +162,13 @@ async fn follow(
 ) {
     let mut snapshot_position = *folded.borrow();
     loop {
+        let batch = tokio::select! {
+            batch = subscription.next_batch(FOLD_BATCH_EVENTS) => batch,
+            // Every handle to these models is gone: stop, and let their memory go.
+            () = folded.closed() => return,
+        };
         let result = async {
-            let batch = subscription.next_batch(FOLD_BATCH_EVENTS).await?;
+            let batch = batch?;
             let facts = decode(&batch)?;
             let mut models = models
                 .write()
@@ -232,8 +252,17 @@ pub fn fact(event: &RecordedEvent) -> Result<Fact, RunnerError> {
 }
 
 async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
-    let Some(snapshot) = store.snapshot_load(SNAPSHOT_NAME).await? else {
-        return Ok(ReadModels::default());
+    let snapshot = match store.snapshot_load(SNAPSHOT_NAME).await {
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => return Ok(ReadModels::default()),
+        Err(StoreError::Corrupt { reason, .. }) => {
+            tracing::warn!(
+                reason,
+                "the stored snapshot is incomplete: rebuilding from the log"
+            );
+            return Ok(ReadModels::default());
+        }
+        Err(error) => return Err(error.into()),
     };
     if snapshot.version != ReadModels::VERSION {
         tracing::info!(

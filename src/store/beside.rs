@@ -101,20 +101,23 @@ pub(super) fn micros_to_time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
-/// A chunked snapshot's state put back together; a missing chunk means the rows were altered.
-pub(super) fn joined(parts: Vec<(Vec<u8>,)>, chunks: i64) -> Result<Vec<u8>, StoreError> {
-    if parts.len() as i64 != chunks {
+/// Adds a snapshot's next chunk to its state, one at a time so that a state of many gigabytes is
+/// held once, not twice; a missing chunk means the rows were altered.
+pub(super) fn append_chunk(
+    state: &mut Vec<u8>,
+    bytes: Option<Vec<u8>>,
+    chunk: i64,
+    chunks: i64,
+) -> Result<(), StoreError> {
+    let Some(bytes) = bytes else {
         return Err(StoreError::Corrupt {
             position: 0,
-            reason: format!(
-                "the snapshot has {} of its {chunks} chunks; it will be rebuilt if removed",
-                parts.len()
-            ),
+            reason: format!("snapshot chunk {chunk} of {chunks} is missing"),
         });
+    };
+    if chunk == 0 {
+        state.reserve_exact(bytes.len() * chunks as usize);
     }
-    let mut state = Vec::with_capacity(parts.iter().map(|(bytes,)| bytes.len()).sum());
-    for (bytes,) in parts {
-        state.extend_from_slice(&bytes);
-    }
-    Ok(state)
+    state.extend_from_slice(&bytes);
+    Ok(())
 }

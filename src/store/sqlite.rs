@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection, Row, SqlitePool};
 use uuid::Uuid;
 
-use super::beside::{SNAPSHOT_CHUNK_BYTES, Snapshot, TokenRecord, joined, micros_to_time};
+use super::beside::{SNAPSHOT_CHUNK_BYTES, Snapshot, TokenRecord, append_chunk, micros_to_time};
 use super::event::{Actor, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
@@ -238,12 +238,17 @@ impl SqliteLog {
             return Ok(None);
         };
         if chunks > 0 {
-            let parts: Vec<(Vec<u8>,)> =
-                sqlx::query_as("SELECT bytes FROM snapshot_chunks WHERE name = ? ORDER BY chunk")
-                    .bind(name)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            state = joined(parts, chunks)?;
+            state = Vec::new();
+            for chunk in 0..chunks {
+                let bytes: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT bytes FROM snapshot_chunks WHERE name = ? AND chunk = ?",
+                )
+                .bind(name)
+                .bind(chunk)
+                .fetch_optional(&mut *tx)
+                .await?;
+                append_chunk(&mut state, bytes, chunk, chunks)?;
+            }
         }
         Ok(Some(Snapshot {
             version: u32::try_from(version).unwrap_or(0),
