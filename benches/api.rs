@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use followfund::api::{AppState, router};
+use followfund::api::AppState;
 use followfund::store::{Store, StoreOptions};
 use followfund_contracts::Role;
 use serde_json::{Value, json};
@@ -79,12 +79,9 @@ async fn run(clients: usize, duration: Duration) {
 
 async fn serve(store: Store) -> SocketAddr {
     let state = AppState::start(store).await.expect("read models");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    followfund::server::serve_on_free_port(state)
         .await
-        .expect("a port");
-    let address = listener.local_addr().expect("an address");
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    address
+        .expect("a local port")
 }
 
 async fn referral_ids(endpoint: &str, token: &str) -> Vec<String> {

@@ -1,17 +1,29 @@
 //! A simulated year end to end: generate it, import it into SQLite (and PostgreSQL when one
 //! answers), replay every projection from zero, restart from the snapshot that replay saved, and
-//! make a payment run for every anchor. Prints a table and writes `target/bench-year.json`.
-//! Run with `cargo bench --bench year [-- --scale small|region|national] [-- --seed N]`; the
-//! default is the region scale.
+//! make a payment run for every anchor, then serve the restarted read models over HTTP and measure
+//! GraphQL latency at a fixed request rate. Prints two tables and writes `target/bench-year.json`.
+//! Run with `cargo bench --bench year -- [--scale small|region|national] [--seed N]
+//! [--latency-seconds N] [--from FILE] [--no-postgres]`; the defaults are the region scale and 10 s a latency
+//! run. `--from` imports a year written by `followfund simulate -o FILE` instead of generating one.
+
+// A bench's root file finds its modules beside it in benches/, where other benches are found.
+#[path = "year/latency.rs"]
+mod latency;
 
 use std::io::BufReader;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use followfund::runner::Runner;
 use followfund::simulate::{self, Scale};
 use followfund::store::{Actor, Store, StoreOptions};
 use serde_json::json;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Events per atomic import batch: the most one append takes.
+const IMPORT_BATCH_EVENTS: usize = followfund::store::APPEND_BATCH_EVENTS_MAX;
 
 /// One measured figure.
 struct Row {
@@ -31,51 +43,78 @@ fn main() {
 }
 
 async fn run() {
+    // The runner's log says what each start step took as it happens, so that a run the
+    // machine cannot finish still shows how far it got.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let scale = match argument("--scale").as_deref() {
         Some("small") => Scale::Small,
         Some("national") => Scale::National,
         _ => Scale::Region,
     };
     let seed = argument("--seed").and_then(|s| s.parse().ok()).unwrap_or(1);
+    let latency_seconds = argument("--latency-seconds")
+        .and_then(|s| s.parse().ok())
+        .filter(|seconds| *seconds > 0)
+        .unwrap_or(10);
+    let latency_duration = Duration::from_secs(latency_seconds);
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("year.ndjson");
     let mut rows = Vec::new();
-
-    let began = Instant::now();
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-    let events = simulate::write_ndjson(scale, seed, &mut out, |_| {}).unwrap();
-    drop(out);
-    rows.push(row(
-        "simulate (decided by the command layer)",
-        events,
-        began,
-        String::new(),
-    ));
+    // A year already written by `followfund simulate -o FILE` is imported as it is: the national
+    // year takes most of its generator's memory, which is better given back before replaying.
+    let (file, events) = match argument("--from") {
+        Some(path) => {
+            let lines =
+                std::io::BufRead::lines(BufReader::new(std::fs::File::open(&path).unwrap()));
+            (std::path::PathBuf::from(path), lines.count() as u64)
+        }
+        None => {
+            let file = dir.path().join("year.ndjson");
+            let began = Instant::now();
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+            let events = simulate::write_ndjson(scale, seed, &mut out, |_| {}).unwrap();
+            drop(out);
+            rows.push(row(
+                "simulate (decided by the command layer)",
+                events,
+                began,
+                String::new(),
+            ));
+            (file, events)
+        }
+    };
 
     let sqlite = format!("sqlite://{}", dir.path().join("year.db").display());
     rows.push(import("import into SQLite", &sqlite, &file).await);
-    if let Some(postgres) = postgres_url().await {
+    let postgres = match std::env::args().any(|a| a == "--no-postgres") {
+        true => None,
+        false => postgres_url().await,
+    };
+    if let Some(postgres) = postgres {
         rows.push(import("import into PostgreSQL", &postgres, &file).await);
+        postgres_drop(&postgres).await;
     }
 
     let store = Store::open(&sqlite, StoreOptions::default()).await.unwrap();
     let rss_before = rss_kib("VmRSS");
-    let began = Instant::now();
     let runner = Runner::start(store.clone()).await.unwrap();
-    let replayed = row(
-        "replay every projection from zero (and save a snapshot)",
-        events,
-        began,
-        String::new(),
-    );
-    let rss_after = rss_kib("VmRSS");
+    let started = runner.started();
     rows.push(Row {
+        what: "replay every projection from zero".into(),
+        events: started.events_folded,
+        seconds: started.fold.as_secs_f64(),
         note: format!(
             "resident +{} MiB; process peak {} MiB",
-            (rss_after - rss_before) / 1024,
+            rss_kib("VmRSS").saturating_sub(rss_before) / 1024,
             rss_kib("VmHWM") / 1024
         ),
-        ..replayed
+    });
+    rows.push(Row {
+        what: "save the snapshot (MessagePack, 64 MiB chunks)".into(),
+        events: started.events_folded,
+        seconds: started.snapshot_save.as_secs_f64(),
+        note: format!("{} MiB", started.snapshot_saved_bytes / (1024 * 1024)),
     });
     drop(runner);
 
@@ -86,72 +125,100 @@ async fn run() {
         "restart from the snapshot",
         events - from,
         began,
-        format!("snapshot at {from}"),
+        format!(
+            "snapshot at {from}, loaded in {:.2} s",
+            restarted.started().snapshot_load.as_secs_f64()
+        ),
     ));
 
-    let models = restarted.read();
-    let through = NaiveDate::from_ymd_opt(2023, 3, 31).unwrap();
-    let anchors: Vec<_> = models
-        .organisations
-        .iter()
-        .filter(|o| o.role == followfund_contracts::Role::Anchor)
-        .map(|o| o.code.clone())
-        .collect();
-    let began = Instant::now();
-    let mut lines = 0;
-    for anchor in &anchors {
-        lines += models.ledger.payment_due(anchor, through).len() as u64;
+    // In a block of its own: the read guard must be gone before the server below awaits.
+    {
+        let models = restarted.read();
+        let through = NaiveDate::from_ymd_opt(2023, 3, 31).unwrap();
+        let anchors: Vec<_> = models
+            .organisations
+            .iter()
+            .filter(|o| o.role == followfund_contracts::Role::Anchor)
+            .map(|o| o.code.clone())
+            .collect();
+        let began = Instant::now();
+        let mut lines = 0;
+        for anchor in &anchors {
+            lines += models.ledger.payment_due(anchor, through).len() as u64;
+        }
+        rows.push(row(
+            "payment run for every anchor (lines due, from loaded models)",
+            lines,
+            began,
+            format!("{} anchors", anchors.len()),
+        ));
     }
-    rows.push(row(
-        "payment run for every anchor (lines due, from loaded models)",
-        lines,
-        began,
-        format!("{} anchors", anchors.len()),
-    ));
-    drop(models);
-    report(scale, &rows);
+
+    let address = latency::serve(store.clone(), restarted.clone()).await;
+    let probes = latency::probes(&store, &restarted, address).await;
+    let mut latencies = Vec::new();
+    for probe in &probes {
+        for clients in latency::CLIENT_COUNTS {
+            latencies.push(latency::measure(address, probe, clients, latency_duration).await);
+        }
+    }
+    report(scale, &rows, &latencies, latency_duration);
 }
 
 async fn import(what: &str, url: &str, file: &std::path::Path) -> Row {
     let store = Store::open(url, StoreOptions::default()).await.unwrap();
     let input = BufReader::new(std::fs::File::open(file).unwrap());
     let began = Instant::now();
-    let summary = followfund::exchange::import(&store, input, 1_000, &Actor::admin_cli(), |_| {})
-        .await
-        .unwrap();
+    let summary = followfund::exchange::import(
+        &store,
+        input,
+        IMPORT_BATCH_EVENTS,
+        &Actor::admin_cli(),
+        |_| {},
+    )
+    .await
+    .unwrap();
     row(
         what,
         summary.events_written,
         began,
-        "batches of 1,000".into(),
+        format!("batches of {IMPORT_BATCH_EVENTS}"),
     )
 }
 
 fn row(what: &str, events: u64, began: Instant, note: String) -> Row {
+    let seconds = began.elapsed().as_secs_f64();
+    eprintln!("{what}: {events} events in {seconds:.2} s {note}");
     Row {
         what: what.into(),
         events,
-        seconds: began.elapsed().as_secs_f64(),
+        seconds,
         note,
     }
 }
 
-fn report(scale: Scale, rows: &[Row]) {
+fn report(scale: Scale, rows: &[Row], latencies: &[latency::Latency], latency_duration: Duration) {
     println!(
-        "| {:<58} | {:>10} | {:>8} | {:>10} | note",
+        "| {:<60} | {:>10} | {:>8} | {:>10} | note",
         "step", "events", "seconds", "events/s"
     );
-    println!("|{:-<60}|{:-<12}|{:-<10}|{:-<12}|------", "", "", "", "");
+    println!("|{:-<62}|{:-<12}|{:-<10}|{:-<12}|------", "", "", "", "");
     let mut json_rows = Vec::new();
     for row in rows {
         let rate = row.events as f64 / row.seconds.max(f64::EPSILON);
         println!(
-            "| {:<58} | {:>10} | {:>8.2} | {:>10.0} | {}",
+            "| {:<60} | {:>10} | {:>8.2} | {:>10.0} | {}",
             row.what, row.events, row.seconds, rate, row.note
         );
         json_rows.push(json!({"step": row.what, "events": row.events, "seconds": row.seconds, "events_per_second": rate, "note": row.note}));
     }
-    let report = json!({"scale": format!("{scale:?}").to_lowercase(), "rows": json_rows});
+    latency::print(latencies, latency_duration);
+    let report = json!({
+        "scale": format!("{scale:?}").to_lowercase(),
+        "rows": json_rows,
+        "latency_seconds": latency_duration.as_secs(),
+        "latency": latency::json_rows(latencies),
+    });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-year.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
     println!("written to {}", path.display());
@@ -172,6 +239,20 @@ async fn postgres_url() -> Option<String> {
         .rsplit_once('/')
         .map_or(admin.as_str(), |(base, _)| base);
     Some(format!("{base}/{name}"))
+}
+
+/// Drops the database `postgres_url` made: a national year is tens of gigabytes.
+async fn postgres_drop(url: &str) {
+    use sqlx::Connection;
+    let admin = std::env::var("FOLLOWFUND_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = url.rsplit_once('/').map_or(url, |(_, name)| name);
+    let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let sql = format!("DROP DATABASE {name} WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut connection)
+        .await
+        .unwrap();
 }
 
 /// A line of /proc/self/status in KiB (Linux), or 0.

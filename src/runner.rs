@@ -17,8 +17,8 @@ const SNAPSHOT_NAME: &str = "read-models";
 pub const SNAPSHOT_EVERY_EVENTS: u64 = 50_000;
 /// Events read per page while catching up.
 const CATCH_UP_PAGE_EVENTS: usize = 5_000;
-/// Decoded pages the reader may run ahead of the fold while catching up.
-const CATCH_UP_PAGES_AHEAD: usize = 4;
+/// Pages read at once while catching up, each on its own connection.
+const CATCH_UP_READS_AT_ONCE: usize = 3;
 /// Events folded under one write lock.
 const FOLD_BATCH_EVENTS: usize = 1_000;
 /// How long a query may wait for the read models to reach a position it asks for.
@@ -93,6 +93,7 @@ impl Runner {
         started.events_folded = models.position() - started.snapshot_position;
         started.fold = began.elapsed();
         let subscription = store.subscribe(models.position() + 1);
+        tracing::info!(?started, "read models are up to date");
         // A snapshot only shortens the next restart: failing to save one (a state too large
         // for the backend's blobs, say) is reported and the service starts all the same.
         if started.events_folded > 0 {
@@ -105,8 +106,12 @@ impl Runner {
                 ),
             }
             started.snapshot_save = began.elapsed();
+            tracing::info!(
+                bytes = started.snapshot_saved_bytes,
+                save = ?started.snapshot_save,
+                "snapshot saved"
+            );
         }
-        tracing::info!(?started, "read models are up to date");
         let (folded_tx, folded) = watch::channel(models.position());
         let models = Arc::new(RwLock::new(models));
         tokio::spawn(follow(store, subscription, models.clone(), folded_tx));
@@ -198,35 +203,29 @@ async fn follow(
     }
 }
 
-/// Folds the log up to `head`. A second task reads and decodes the next pages while this one
-/// folds, so that a replay keeps both halves of a two-core machine busy.
+/// Folds the log up to `head`. Pages are read and decoded by their own tasks, several at once
+/// on separate connections, while this one folds them in order: one reader alone left a
+/// two-core machine half idle, waiting on its database thread.
 async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(), RunnerError> {
-    let (pages_tx, mut pages) = tokio::sync::mpsc::channel(CATCH_UP_PAGES_AHEAD);
+    use futures::StreamExt;
+    let page_starts = (models.position() + 1..=head).step_by(CATCH_UP_PAGE_EVENTS);
     let reader = store.clone();
-    let mut next = models.position() + 1;
-    tokio::spawn(async move {
-        while next <= head {
-            let page = reader
-                .read_all(next, CATCH_UP_PAGE_EVENTS)
-                .await
-                .map_err(RunnerError::from)
-                .and_then(|events| decode(&events));
-            let read = page.as_ref().map_or(0, Vec::len) as u64;
-            let failed = page.is_err();
-            if pages_tx.send(page).await.is_err() || failed || read == 0 {
-                return;
-            }
-            next += read;
-        }
-    });
-    while models.position() < head {
-        let Some(page) = pages.recv().await else {
-            break;
-        };
-        for fact in page? {
-            models.apply(&fact);
+    let mut pages = futures::stream::iter(page_starts)
+        .map(|from| {
+            let reader = reader.clone();
+            tokio::spawn(async move {
+                let events = reader.read_all(from, CATCH_UP_PAGE_EVENTS).await?;
+                decode(&events)
+            })
+        })
+        .buffered(CATCH_UP_READS_AT_ONCE);
+    while let Some(page) = pages.next().await {
+        let page = page.expect("reading a page does not panic")?;
+        for fact in &page {
+            models.apply(fact);
         }
     }
+    assert!(models.position() >= head, "catching up reaches the head");
     Ok(())
 }
 

@@ -17,3 +17,12 @@ pub async fn serve(store: Store, listen: std::net::SocketAddr) -> std::io::Resul
     ));
     axum::serve(listener, router(state)).await
 }
+
+/// Serves `state` in the background on a free port of 127.0.0.1; the address it listens on.
+/// For benchmarks and tests that speak HTTP to a live server.
+pub async fn serve_on_free_port(state: AppState) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Ok(address)
+}

@@ -27,17 +27,18 @@ async fn a_small_year_replays_to_the_models_it_was_decided_against(db: TestDb) {
     assert_eq!(verified.events_checked, written);
 
     let runner = Runner::start(store.clone()).await.unwrap();
-    let replayed = runner.read();
-    assert_eq!(replayed.position(), written);
-    assert!(
-        *replayed == incremental,
-        "replay from zero differs from the incremental fold"
-    );
-    assert_eq!(replayed.ledger.balances_sum(), Money::zero());
-    assert!(replayed.ledger.runs().count() > 0, "payment runs were made");
-    assert!(replayed.arrs.pcns().count() > 0);
-    assert!(replayed.sib.contracts().count() == 1);
-    drop(replayed);
+    {
+        let replayed = runner.read();
+        assert_eq!(replayed.position(), written);
+        assert!(
+            *replayed == incremental,
+            "replay from zero differs from the incremental fold"
+        );
+        assert_eq!(replayed.ledger.balances_sum(), Money::zero());
+        assert!(replayed.ledger.runs().count() > 0, "payment runs were made");
+        assert!(replayed.arrs.pcns().count() > 0);
+        assert!(replayed.sib.contracts().count() == 1);
+    }
 
     let restarted = Runner::start(store.clone()).await.unwrap();
     assert_eq!(

@@ -424,9 +424,7 @@ impl StatementLine {
     fn of(models: &ReadModels, prescription_id: Uuid, funding: &Funding) -> StatementLine {
         let explain = models
             .ledger
-            .postings()
-            .iter()
-            .filter(|posting| posting.cause.prescription_id == Some(prescription_id))
+            .postings_of(prescription_id)
             .map(|posting| Explanation {
                 position: posting.cause.position,
                 event_type: posting.cause.event_type.clone(),

@@ -50,11 +50,17 @@ impl AppState {
     /// The state over `store`, with its read models folded and following.
     pub async fn start(store: Store) -> Result<AppState, crate::runner::RunnerError> {
         let runner = Runner::start(store.clone()).await?;
-        Ok(AppState {
+        Ok(AppState::with_runner(store, runner))
+    }
+
+    /// The state over `store` answering from a runner already started on it, so that a caller
+    /// holding folded read models (a benchmark, say) serves them without replaying again.
+    pub fn with_runner(store: Store, runner: Runner) -> AppState {
+        AppState {
             schema: build_schema(store.clone(), runner.clone()),
             runner,
             store,
-        })
+        }
     }
 }
 

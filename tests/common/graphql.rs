@@ -1,7 +1,7 @@
 //! The API served on a free local port, with a bearer token per organisation, for tests that
 //! speak GraphQL over HTTP.
 
-use followfund::api::{AppState, router};
+use followfund::api::AppState;
 use followfund::store::Store;
 use followfund_contracts::{Nation, Role};
 use serde_json::{Value, json};
@@ -37,9 +37,7 @@ impl Api {
     /// Serves `store` with its read models folded.
     pub async fn start(store: Store, tokens: Vec<(String, String)>) -> Api {
         let state = AppState::start(store).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        let address = followfund::server::serve_on_free_port(state).await.unwrap();
         Api {
             endpoint: format!("http://{address}/graphql"),
             address,

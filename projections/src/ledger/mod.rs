@@ -42,6 +42,9 @@ pub struct Ledger {
     open_by_agreement: BTreeMap<Uuid, u32>,
     /// Funded prescriptions by paying anchor, so a payment run reads only its own.
     by_anchor: BTreeMap<OdsCode, Vec<Uuid>>,
+    /// Where each prescription's postings are in `postings`, so that a statement explains a
+    /// line without scanning the whole journal.
+    postings_by_prescription: BTreeMap<Uuid, Vec<u32>>,
 }
 
 /// What one funded prescription has committed and earned.
@@ -138,6 +141,14 @@ impl Ledger {
     /// Every posting, in the order made.
     pub fn postings(&self) -> &[Posting] {
         &self.postings
+    }
+
+    /// The postings about one prescription, in the order made.
+    pub fn postings_of(&self, prescription_id: Uuid) -> impl Iterator<Item = &Posting> {
+        let at = self.postings_by_prescription.get(&prescription_id);
+        at.into_iter()
+            .flatten()
+            .map(|index| &self.postings[*index as usize])
     }
 
     /// The balance of an account (debits less credits).
@@ -729,6 +740,11 @@ impl Ledger {
         *debit_balance = add(*debit_balance, amount);
         let credit_balance = self.balances.entry(credit.key()).or_default();
         *credit_balance = sub(*credit_balance, amount);
+        if let Some(prescription_id) = cause.prescription_id {
+            let index = u32::try_from(self.postings.len()).expect("fewer than 2^32 postings");
+            let of = self.postings_by_prescription.entry(prescription_id);
+            of.or_default().push(index);
+        }
         self.postings.push(Posting {
             debit,
             credit,

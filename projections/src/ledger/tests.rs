@@ -182,6 +182,19 @@ fn a_ten_session_course_with_completion_is_paid_up_to_its_cap() {
         .unwrap();
     assert_eq!(completion.amount, pounds("25.00"));
     assert_eq!(completion.cause.agreement_version, Some(1));
+
+    // The prescription's own postings: the commitment, ten sessions (the first with its
+    // engagement fee as a second posting) and the completion fee.
+    let ledger = given.ledger();
+    let own: Vec<_> = ledger.postings_of(PRESCRIPTION).collect();
+    let scanned: Vec<_> = ledger
+        .postings()
+        .iter()
+        .filter(|p| p.cause.prescription_id == Some(PRESCRIPTION))
+        .collect();
+    assert_eq!(own, scanned);
+    assert_eq!(own.len(), 13);
+    assert!(ledger.postings_of(Uuid::from_u128(404)).next().is_none());
 }
 
 #[test]
