@@ -3,8 +3,11 @@
 //! make a payment run for every anchor, then serve the restarted read models over HTTP and measure
 //! GraphQL latency at a fixed request rate. Prints two tables and writes `target/bench-year.json`.
 //! Run with `cargo bench --bench year -- [--scale small|region|national] [--seed N]
-//! [--latency-seconds N] [--from FILE] [--no-postgres]`; the defaults are the region scale and 10 s a latency
-//! run. `--from` imports a year written by `followfund simulate -o FILE` instead of generating one.
+//! [--latency-seconds N] [--from FILE] [--no-postgres]`; the defaults are the region scale and
+//! 10 s a latency run. `--from` imports a year written by `followfund simulate -o FILE` instead
+//! of generating one.
+//! The national year's read models take about 18 GiB, and its snapshot is encoded into one
+//! buffer beside them, so on a 24 GiB machine that run stops at the snapshot save.
 
 // A bench's root file finds its modules beside it in benches/, where other benches are found.
 #[path = "year/latency.rs"]
