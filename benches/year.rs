@@ -66,12 +66,8 @@ async fn run() {
     let mut rows = Vec::new();
     // A year already written by `followfund simulate -o FILE` is imported as it is: the national
     // year takes most of its generator's memory, which is better given back before replaying.
-    let (file, events) = match argument("--from") {
-        Some(path) => {
-            let lines =
-                std::io::BufRead::lines(BufReader::new(std::fs::File::open(&path).unwrap()));
-            (std::path::PathBuf::from(path), lines.count() as u64)
-        }
+    let file = match argument("--from") {
+        Some(path) => std::path::PathBuf::from(path),
         None => {
             let file = dir.path().join("year.ndjson");
             let began = Instant::now();
@@ -84,7 +80,7 @@ async fn run() {
                 began,
                 String::new(),
             ));
-            (file, events)
+            file
         }
     };
 
@@ -123,14 +119,15 @@ async fn run() {
 
     let began = Instant::now();
     let restarted = Runner::start(store.clone()).await.unwrap();
-    let from = restarted.started_from();
+    let restart = restarted.started();
     rows.push(row(
         "restart from the snapshot",
-        events - from,
+        restart.events_folded,
         began,
         format!(
-            "snapshot at {from}, loaded in {:.2} s",
-            restarted.started().snapshot_load.as_secs_f64()
+            "snapshot at {}, loaded in {:.2} s",
+            restart.snapshot_position,
+            restart.snapshot_load.as_secs_f64()
         ),
     ));
 

@@ -39,7 +39,8 @@ pub struct Probe {
     /// answer, which bounds the rate two cores can sustain.
     pub alone_ms: f64,
     token: String,
-    body: Value,
+    /// The request body, encoded once.
+    body: Bytes,
 }
 
 /// One run of one query at one number of clients.
@@ -162,14 +163,18 @@ pub async fn probes(store: &Store, runner: &Runner, address: SocketAddr) -> Vec<
             note: format!("provider {provider}, {lines} statement lines"),
             alone_ms: f64::NAN,
             token: token(store, provider.as_str(), Role::Provider).await,
-            body: json!({ "query": statement, "variables": { "provider": provider.as_str() } }),
+            body: encoded(
+                json!({ "query": statement, "variables": { "provider": provider.as_str() } }),
+            ),
         },
         Probe {
             query: format!("arrsYear {year}"),
             note: format!("pcn {pcn}, {claims} claims"),
             alone_ms: f64::NAN,
             token: token(store, pcn.as_str(), Role::Pcn).await,
-            body: json!({ "query": arrs, "variables": { "pcn": pcn.as_str(), "year": year.to_string() } }),
+            body: encoded(
+                json!({ "query": arrs, "variables": { "pcn": pcn.as_str(), "year": year.to_string() } }),
+            ),
         },
         Probe {
             query: "sibContract".into(),
@@ -180,12 +185,12 @@ pub async fn probes(store: &Store, runner: &Runner, address: SocketAddr) -> Vec<
             ),
             alone_ms: f64::NAN,
             token: token(store, viewer.0.as_str(), viewer.1).await,
-            body: json!({ "query": sib, "variables": { "contract": contract } }),
+            body: encoded(json!({ "query": sib, "variables": { "contract": contract } })),
         },
     ];
     let http = reqwest::Client::new();
     for probe in &mut probes {
-        let body = Bytes::from(serde_json::to_vec(&probe.body).unwrap());
+        let body = probe.body.clone();
         let answer = ask(&http, endpoint, &probe.token, body.clone())
             .await
             .unwrap_or_else(|error| panic!("{}: {error}", probe.query));
@@ -202,6 +207,10 @@ pub async fn probes(store: &Store, runner: &Runner, address: SocketAddr) -> Vec<
         probe.alone_ms = alone[alone.len() / 2].as_secs_f64() * 1e3;
     }
     probes
+}
+
+fn encoded(body: Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(&body).expect("JSON encodes"))
 }
 
 async fn token(store: &Store, code: &str, role: Role) -> String {
@@ -226,7 +235,7 @@ pub async fn measure(
     let started_busy = !settle(address).await;
     let (endpoint, token) = (format!("http://{address}/graphql"), probe.token.clone());
     let query = probe.query.clone();
-    let body = Bytes::from(serde_json::to_vec(&probe.body).unwrap());
+    let body = probe.body.clone();
     // The clients run on a thread and runtime of their own, so that a resolver computing on one
     // of the server's workers cannot hold back a client's send or its clock. With two cores
     // they still share the processor with the server, as any client on the same machine would.
@@ -288,8 +297,7 @@ async fn drive(
     let https: Vec<reqwest::Client> = (0..clients).map(|_| reqwest::Client::new()).collect();
     // Each client connects before the clock starts: the target is about answering, and a
     // connection opened once serves every request a client sends.
-    let me =
-        Bytes::from(serde_json::to_vec(&json!({ "query": "{ me { organisation } }" })).unwrap());
+    let me = encoded(json!({ "query": "{ me { organisation } }" }));
     let warm_up = https.iter().map(|http| {
         let (endpoint, token, me) = (&endpoint, &token, me.clone());
         async move {
