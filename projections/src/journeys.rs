@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
+use crate::interner::Interner;
 
 pub use journey::{CarePlan, Journey, ReferralStatus, Step};
 pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionState};
@@ -27,6 +28,8 @@ pub struct Journeys {
     prescriptions: BTreeMap<Uuid, Prescription>,
     referrals_by_organisation: BTreeMap<OdsCode, BTreeSet<Uuid>>,
     prescriptions_by_provider: BTreeMap<OdsCode, BTreeSet<Uuid>>,
+    /// The organisations that recorded steps, which steps name by number.
+    actors: Interner<String>,
     /// Events naming a referral or prescription the log has not introduced. Commands validate
     /// before they append, so these come only from imports of partial histories (a service's
     /// records that begin mid-journey, say). Folding never rejects, so they are left out of
@@ -127,7 +130,8 @@ impl Journeys {
             self.update(fact, referral.referral_id, |_| {});
             return;
         }
-        let journey = Journey::received(fact, referral);
+        let actor = self.actor_id(fact);
+        let journey = Journey::received(fact, referral, actor);
         self.index_referral(&journey.link_worker_organisation, journey.referral_id);
         self.journeys.insert(journey.referral_id, journey);
     }
@@ -135,11 +139,12 @@ impl Journeys {
     /// Moves a referral to the service it was passed to. Scope follows the referral: the
     /// service that passed it on no longer finds it among its referrals.
     fn redirect(&mut self, fact: &Fact, redirection: &ReferralRedirected) {
+        let actor = self.actor_id(fact);
         let Some(journey) = self.journeys.get_mut(&redirection.referral_id) else {
             self.orphans += 1;
             return;
         };
-        journey.record(Step::of(fact, None));
+        journey.record(Step::of(fact, None, actor));
         journey.status = ReferralStatus::Redirected;
         let to = redirection.to_organisation.clone();
         if journey.link_worker_organisation == to {
@@ -189,11 +194,12 @@ impl Journeys {
     ) {
         let prescription = make();
         let prescription_id = prescription.prescription_id;
+        let actor = self.actor_id(fact);
         let Some(journey) = self.journeys.get_mut(&referral_id) else {
             self.orphans += 1;
             return;
         };
-        journey.record(Step::of(fact, Some(prescription_id)));
+        journey.record(Step::of(fact, Some(prescription_id), actor));
         if self.prescriptions.contains_key(&prescription_id) {
             return;
         }
@@ -238,11 +244,12 @@ impl Journeys {
 
     /// Records the fact as a step of a known referral and changes it; counts an orphan otherwise.
     fn update(&mut self, fact: &Fact, referral_id: Uuid, change: impl FnOnce(&mut Journey)) {
+        let actor = self.actor_id(fact);
         let Some(journey) = self.journeys.get_mut(&referral_id) else {
             self.orphans += 1;
             return;
         };
-        journey.record(Step::of(fact, None));
+        journey.record(Step::of(fact, None, actor));
         change(journey);
     }
 
@@ -254,6 +261,7 @@ impl Journeys {
         prescription_id: Uuid,
         change: impl FnOnce(&mut Prescription),
     ) {
+        let actor = self.actor_id(fact);
         let Some(prescription) = self.prescriptions.get_mut(&prescription_id) else {
             self.orphans += 1;
             return;
@@ -263,7 +271,16 @@ impl Journeys {
             .journeys
             .get_mut(&prescription.referral_id)
             .expect("a prescription is issued only on a known referral");
-        journey.record(Step::of(fact, Some(prescription_id)));
+        journey.record(Step::of(fact, Some(prescription_id), actor));
+    }
+
+    fn actor_id(&mut self, fact: &Fact) -> u32 {
+        self.actors.id(fact.actor_organisation.as_str())
+    }
+
+    /// The organisation that recorded a step.
+    pub fn actor(&self, step: &Step) -> &str {
+        self.actors.get(step.actor)
     }
 
     fn index_referral(&mut self, organisation: &OdsCode, referral_id: Uuid) {

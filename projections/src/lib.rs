@@ -10,6 +10,8 @@
 #![deny(missing_docs)]
 
 mod arrs;
+mod event_type;
+mod interner;
 mod journeys;
 mod ledger;
 mod organisations;
@@ -31,8 +33,8 @@ pub use journeys::{
     SessionState, Step,
 };
 pub use ledger::{
-    Account, AccountKind, Accrual, Agreement, AgreementVersion, Agreements, BudgetPosition, Cause,
-    Funding, Ledger, PaymentRun, Posting, Rule,
+    Account, AccountId, AccountKind, Accrual, Agreement, AgreementVersion, Agreements,
+    BudgetPosition, Cause, Funding, Ledger, PaymentRun, Posting, Rule,
 };
 pub use organisations::{Organisation, Organisations};
 pub use sib::{
@@ -80,7 +82,7 @@ impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 9;
+    pub const VERSION: u32 = 10;
 
     /// The read models of an empty log.
     pub fn new() -> ReadModels {

@@ -32,6 +32,8 @@ pub struct Sib {
     contracts: BTreeMap<Uuid, Contract>,
     people: BTreeMap<Uuid, Person>,
     claims: BTreeMap<Uuid, Claim>,
+    /// The position of the last fact that changed anything here.
+    revision: u64,
 }
 
 /// A published contract and what has been recorded against it.
@@ -147,6 +149,9 @@ impl Sib {
     pub(crate) fn apply(&mut self, fact: &Fact) {
         let position = fact.position;
         let on = fact.occurred_at.date_naive();
+        if self.concerns(&fact.event) {
+            self.revision = position;
+        }
         match &fact.event {
             Event::SibContractPublished(terms) => {
                 self.contracts
@@ -248,6 +253,29 @@ impl Sib {
             }
             _ => {}
         }
+    }
+
+    /// The position of the last fact that changed SIB state: figures worked out from it stand
+    /// until this moves.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Whether folding `event` may change SIB state: the arms of `apply` that do anything.
+    fn concerns(&self, event: &Event) -> bool {
+        matches!(
+            event,
+            Event::SibContractPublished(_)
+                | Event::ReferralReceived(_)
+                | Event::ReferralRedirected(_)
+                | Event::AssessmentHeld(_)
+                | Event::OutcomeMeasured(_)
+                | Event::CohortCostRecorded(_)
+                | Event::SibOutcomeClaimed(_)
+                | Event::SibOutcomeVerified(_)
+                | Event::SibOutcomeWithdrawn(_)
+                | Event::SibPaymentMade(_)
+        )
     }
 
     /// A published contract.

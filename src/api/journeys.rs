@@ -102,7 +102,11 @@ impl JourneyView {
             status: crate::wire_name(&journey.status),
             link_worker_organisation: journey.link_worker_organisation.as_str().to_string(),
             received_at: journey.received_at,
-            steps: journey.steps.iter().map(StepView::of).collect(),
+            steps: journey
+                .steps
+                .iter()
+                .map(|step| StepView::of(models, step))
+                .collect(),
             prescriptions,
         }
     }
@@ -127,13 +131,13 @@ pub struct StepView {
 }
 
 impl StepView {
-    fn of(step: &followfund_projections::Step) -> StepView {
+    fn of(models: &ReadModels, step: &followfund_projections::Step) -> StepView {
         StepView {
             position: step.position,
             event_type: step.event_type.to_string(),
             occurred_at: step.occurred_at,
             recorded_at: step.recorded_at,
-            actor_organisation: step.actor_organisation.clone(),
+            actor_organisation: models.journeys.actor(step).to_owned(),
             prescription_id: step.prescription_id,
         }
     }

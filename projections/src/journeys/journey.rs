@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 use followfund_contracts::events::{
     AgeBand, LongTermCondition, ReferralReason, ReferralReceived, ReferralSource,
 };
-use followfund_contracts::{OdsCode, PersonId, catalogue};
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
+use followfund_contracts::{OdsCode, PersonId};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
@@ -59,31 +58,32 @@ pub struct CarePlan {
 }
 
 /// One event in a referral's journey.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// The event's position in the log: read the event there for its full payload.
     pub position: u64,
     /// The event's type name, such as `session.attended`.
-    pub event_type: &'static str,
+    #[serde(deserialize_with = "crate::event_type::deserialize")]
+    pub event_type: crate::event_type::Name,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
     /// When the ledger learned it.
     pub recorded_at: DateTime<Utc>,
-    /// The organisation that recorded it.
-    pub actor_organisation: String,
+    /// The number of the organisation that recorded it: see [`crate::Journeys::actor`].
+    pub(crate) actor: u32,
     /// The prescription the event concerns, for prescription and session events.
     pub prescription_id: Option<Uuid>,
 }
 
 impl Step {
     /// The step a fact makes in a journey.
-    pub(crate) fn of(fact: &Fact, prescription_id: Option<Uuid>) -> Step {
+    pub(crate) fn of(fact: &Fact, prescription_id: Option<Uuid>, actor: u32) -> Step {
         Step {
             position: fact.position,
             event_type: fact.event.type_name(),
             occurred_at: fact.occurred_at,
             recorded_at: fact.recorded_at,
-            actor_organisation: fact.actor_organisation.clone(),
+            actor,
             prescription_id,
         }
     }
@@ -128,7 +128,7 @@ pub struct Journey {
 
 impl Journey {
     /// A journey as its `referral.received` starts it.
-    pub(crate) fn received(fact: &Fact, referral: &ReferralReceived) -> Journey {
+    pub(crate) fn received(fact: &Fact, referral: &ReferralReceived, actor: u32) -> Journey {
         Journey {
             referral_id: referral.referral_id,
             person_id: referral.person_id,
@@ -144,7 +144,7 @@ impl Journey {
             assessed_at: None,
             plan: None,
             referred_back_to: None,
-            steps: vec![Step::of(fact, None)],
+            steps: vec![Step::of(fact, None, actor)],
             prescriptions: Vec::new(),
         }
     }
@@ -163,39 +163,5 @@ impl Journey {
             .first()
             .expect("a journey starts with its receipt")
             .position
-    }
-}
-
-/// A step as a snapshot holds it. Its type name is read back as the catalogue's own
-/// `&'static str`, so that folding needs no allocation for it and a snapshot cannot hold a type
-/// the catalogue lacks.
-#[derive(Deserialize)]
-struct StoredStep {
-    position: u64,
-    event_type: String,
-    occurred_at: DateTime<Utc>,
-    recorded_at: DateTime<Utc>,
-    actor_organisation: String,
-    prescription_id: Option<Uuid>,
-}
-
-impl<'de> Deserialize<'de> for Step {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Step, D::Error> {
-        let stored = StoredStep::deserialize(deserializer)?;
-        let event_type = catalogue()
-            .iter()
-            .find(|entry| entry.name == stored.event_type)
-            .map(|entry| entry.name)
-            .ok_or_else(|| {
-                D::Error::custom(format!("unknown event type `{}`", stored.event_type))
-            })?;
-        Ok(Step {
-            position: stored.position,
-            event_type,
-            occurred_at: stored.occurred_at,
-            recorded_at: stored.recorded_at,
-            actor_organisation: stored.actor_organisation,
-            prescription_id: stored.prescription_id,
-        })
     }
 }

@@ -45,7 +45,7 @@ fn a_completed_prescription_counts_attendances_not_retracted() {
     let retraction = &journey.steps[retracted_at as usize - 1];
     assert_eq!(retraction.event_type, "session.retracted");
     assert_eq!(retraction.prescription_id, Some(prescription));
-    assert_eq!(retraction.actor_organisation, ACTOR);
+    assert_eq!(journeys.actor(retraction), ACTOR);
 
     let prescription = journeys.prescription(prescription).unwrap();
     assert_eq!(prescription.status, PrescriptionStatus::Completed);

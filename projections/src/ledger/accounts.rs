@@ -6,6 +6,8 @@ use followfund_contracts::{Money, OdsCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::interner::Interner;
+
 /// What an account holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,6 +108,83 @@ impl Account {
     }
 }
 
+/// An account's number in the ledger: postings name accounts by it, because a national year
+/// makes tens of millions of postings between a few thousand accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountId(u32);
+
+/// Every account posted to, numbered in the order first used, with its balance (debits less
+/// credits).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Accounts {
+    names: Interner<Account>,
+    balances: Vec<Money>,
+}
+
+impl Accounts {
+    /// The number of `account`, numbering it if it is new.
+    pub(crate) fn id(&mut self, account: &Account) -> AccountId {
+        let id = self.names.id(account);
+        if self.balances.len() < self.names.len() {
+            self.balances.push(Money::zero());
+        }
+        assert_eq!(
+            self.balances.len(),
+            self.names.len(),
+            "a balance per account"
+        );
+        AccountId(id)
+    }
+
+    /// The account numbered `id`.
+    pub(crate) fn get(&self, id: AccountId) -> &Account {
+        self.names.get(id.0)
+    }
+
+    /// The balance of an account; zero for one never posted to.
+    pub(crate) fn balance(&self, account: &Account) -> Money {
+        self.names
+            .find(account)
+            .map_or_else(Money::zero, |id| self.balances[id as usize])
+    }
+
+    /// Adds `amount` (negative for a credit) to an account's balance.
+    pub(crate) fn change(&mut self, id: AccountId, amount: Money) {
+        let balance = &mut self.balances[id.0 as usize];
+        *balance = add(*balance, amount);
+    }
+
+    /// Every balance, in the order the accounts were first used.
+    pub(crate) fn balances(&self) -> impl Iterator<Item = Money> + use<'_> {
+        self.balances.iter().copied()
+    }
+
+    /// The sum of the balances of `organisation`'s accounts of `kind` in `year`, whatever their
+    /// counterparty.
+    pub(crate) fn between_any(
+        &self,
+        kind: AccountKind,
+        organisation: &OdsCode,
+        year: FinancialYear,
+    ) -> Money {
+        // The account without a counterparty sorts before every account with one.
+        self.names
+            .range(Account::of(kind, organisation, year)..)
+            .take_while(|(account, _)| {
+                account.kind == kind && account.organisation == *organisation
+            })
+            .filter(|(account, _)| account.financial_year == year)
+            .map(|(_, id)| self.balances[id as usize])
+            .fold(Money::zero(), add)
+    }
+}
+
+fn add(a: Money, b: Money) -> Money {
+    a.checked_add(b)
+        .expect("ledger sums stay far below the limit")
+}
+
 /// Why money moved: the fact, and the tariff clause or rule that priced it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cause {
@@ -114,7 +193,8 @@ pub struct Cause {
     /// The day the fact happened, which places the amount in a month.
     pub on: chrono::NaiveDate,
     /// The event type of the fact.
-    pub event_type: String,
+    #[serde(deserialize_with = "crate::event_type::deserialize")]
+    pub event_type: crate::event_type::Name,
     /// The prescription it concerns, if any.
     pub prescription_id: Option<Uuid>,
     /// The agreement version whose tariff priced it, if any.
@@ -170,10 +250,10 @@ impl Rule {
 /// One double-entry posting.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Posting {
-    /// The account debited.
-    pub debit: Account,
+    /// The account debited: see [`crate::Ledger::account`].
+    pub debit: AccountId,
     /// The account credited.
-    pub credit: Account,
+    pub credit: AccountId,
     /// The amount, positive, to the penny.
     pub amount: Money,
     /// Why.

@@ -18,7 +18,9 @@ use followfund_contracts::{Event, Money, OdsCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use accounts::{Account, AccountKind, Cause, Posting, Rule};
+pub use accounts::{Account, AccountId, AccountKind, Cause, Posting, Rule};
+
+use accounts::Accounts;
 pub use agreements::{Agreement, AgreementVersion, Agreements};
 
 use crate::Fact;
@@ -29,8 +31,8 @@ pub struct Ledger {
     /// Agreements and their versions.
     pub agreements: Agreements,
     postings: Vec<Posting>,
-    /// Balances by account key; debits add, credits subtract.
-    balances: BTreeMap<String, Money>,
+    /// Every account posted to, with its balance; debits add, credits subtract.
+    accounts: Accounts,
     /// Allocations received, by `anchor:year`.
     allocated: BTreeMap<String, Money>,
     funding: BTreeMap<Uuid, Funding>,
@@ -151,19 +153,19 @@ impl Ledger {
             .map(|index| &self.postings[*index as usize])
     }
 
+    /// The account a posting names.
+    pub fn account(&self, id: AccountId) -> &Account {
+        self.accounts.get(id)
+    }
+
     /// The balance of an account (debits less credits).
     pub fn balance(&self, account: &Account) -> Money {
-        self.balances
-            .get(&account.key())
-            .copied()
-            .unwrap_or_default()
+        self.accounts.balance(account)
     }
 
     /// The sum of every balance: zero, always.
     pub fn balances_sum(&self) -> Money {
-        self.balances
-            .values()
-            .fold(Money::zero(), |sum, balance| add(sum, *balance))
+        self.accounts.balances().fold(Money::zero(), add)
     }
 
     /// The funding of a prescription issued under an agreement.
@@ -230,15 +232,7 @@ impl Ledger {
     /// Where an anchor's activities budget for a year stands.
     pub fn budget_position(&self, anchor: &OdsCode, year: FinancialYear) -> BudgetPosition {
         let of = |kind| self.balance(&Account::of(kind, anchor, year));
-        let between = |kind| {
-            let prefix = format!("{}:{}:", AccountKind::key(kind), anchor.as_str());
-            let suffix = format!(":{year}");
-            self.balances
-                .range(prefix.clone()..)
-                .take_while(|(key, _)| key.starts_with(&prefix))
-                .filter(|(key, _)| key.ends_with(&suffix))
-                .fold(Money::zero(), |sum, (_, balance)| add(sum, *balance))
-        };
+        let between = |kind| self.accounts.between_any(kind, anchor, year);
         let paid = between(AccountKind::Paid);
         BudgetPosition {
             allocated: self
@@ -736,10 +730,9 @@ impl Ledger {
         if amount.is_zero() {
             return;
         }
-        let debit_balance = self.balances.entry(debit.key()).or_default();
-        *debit_balance = add(*debit_balance, amount);
-        let credit_balance = self.balances.entry(credit.key()).or_default();
-        *credit_balance = sub(*credit_balance, amount);
+        let (debit, credit) = (self.accounts.id(&debit), self.accounts.id(&credit));
+        self.accounts.change(debit, amount);
+        self.accounts.change(credit, sub(Money::zero(), amount));
         if let Some(prescription_id) = cause.prescription_id {
             let index = u32::try_from(self.postings.len()).expect("fewer than 2^32 postings");
             let of = self.postings_by_prescription.entry(prescription_id);
@@ -763,7 +756,7 @@ fn cause(
     Cause {
         position: fact.position,
         on: date(fact),
-        event_type: fact.event.type_name().to_owned(),
+        event_type: fact.event.type_name(),
         prescription_id,
         agreement_version,
         rule,
