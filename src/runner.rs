@@ -9,7 +9,7 @@ use followfund_contracts::CatalogueError;
 use followfund_projections::{Fact, ReadModels};
 use tokio::sync::watch;
 
-use crate::store::{RecordedEvent, Snapshot, Store, StoreError};
+use crate::store::{RecordedEvent, SnapshotWriter, Store, StoreError};
 
 /// The name the read models' snapshot is stored under.
 const SNAPSHOT_NAME: &str = "read-models";
@@ -98,7 +98,9 @@ impl Runner {
         // for the backend's blobs, say) is reported and the service starts all the same.
         if started.events_folded > 0 {
             let began = Instant::now();
-            match snapshot_save(&store, &models).await {
+            let saved;
+            (models, saved) = snapshot_save(&store, models).await;
+            match saved {
                 Ok(bytes) => started.snapshot_saved_bytes = bytes,
                 Err(error) => tracing::warn!(
                     %error,
@@ -189,7 +191,7 @@ async fn follow(
                 folded.send_replace(position);
                 if position - snapshot_position >= SNAPSHOT_EVERY_EVENTS {
                     let copy = models.read().expect("not poisoned").clone();
-                    if let Err(error) = snapshot_save(&store, &copy).await {
+                    if let (_, Err(error)) = snapshot_save(&store, copy).await {
                         tracing::warn!(%error, "saving a snapshot failed; the next restart replays further");
                     }
                     snapshot_position = position;
@@ -251,46 +253,61 @@ pub fn fact(event: &RecordedEvent) -> Result<Fact, RunnerError> {
 }
 
 async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
-    let snapshot = match store.snapshot_load(SNAPSHOT_NAME).await {
-        Ok(Some(snapshot)) => snapshot,
+    let reader = match store.snapshot_open(SNAPSHOT_NAME).await {
+        Ok(Some(reader)) => reader,
         Ok(None) => return Ok(ReadModels::default()),
-        Err(StoreError::Corrupt { reason, .. }) => {
-            tracing::warn!(
-                reason,
-                "the stored snapshot is incomplete: rebuilding from the log"
-            );
-            return Ok(ReadModels::default());
-        }
         Err(error) => return Err(error.into()),
     };
-    if snapshot.version != ReadModels::VERSION {
+    if reader.version != ReadModels::VERSION {
         tracing::info!(
-            stored = snapshot.version,
+            stored = reader.version,
             current = ReadModels::VERSION,
             "snapshot from another version: rebuilding"
         );
         return Ok(ReadModels::default());
     }
-    match rmp_serde::from_slice::<ReadModels>(&snapshot.state) {
-        Ok(models) if models.position() == snapshot.position => {
+    let position = reader.position;
+    // Decoded as the chunks arrive, so the state is never held twice.
+    let decoding =
+        tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, ReadModels>(reader));
+    match decoding.await.expect("decoding does not panic") {
+        Ok(models) if models.position() == position => {
             models.assert_consistent();
             Ok(models)
         }
-        _ => {
-            tracing::warn!("the stored snapshot does not read back: rebuilding from the log");
+        Ok(_) => {
+            tracing::warn!(
+                "the stored snapshot's header and state disagree: rebuilding from the log"
+            );
+            Ok(ReadModels::default())
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the stored snapshot does not read back: rebuilding from the log");
             Ok(ReadModels::default())
         }
     }
 }
 
-/// Saves the read models; the size of the saved state in bytes.
-async fn snapshot_save(store: &Store, models: &ReadModels) -> Result<usize, StoreError> {
-    let state = rmp_serde::to_vec(models).expect("read models serialise");
-    let snapshot = Snapshot {
-        version: ReadModels::VERSION,
-        position: models.position(),
-        state,
-    };
-    store.snapshot_save(SNAPSHOT_NAME, &snapshot).await?;
-    Ok(snapshot.state.len())
+/// Saves the read models, encoding them chunk by chunk on a blocking thread while the store
+/// writes the chunks before; gives the models back with the size of the saved state in bytes.
+async fn snapshot_save(
+    store: &Store,
+    models: ReadModels,
+) -> (ReadModels, Result<usize, StoreError>) {
+    let (send, parts) = tokio::sync::mpsc::channel(1);
+    let position = models.position();
+    let encoding = tokio::task::spawn_blocking(move || {
+        let mut writer = SnapshotWriter::new(send);
+        // A failed write means the store gave up, and says why; an unfinished writer saves
+        // nothing.
+        if rmp_serde::encode::write(&mut writer, &models).is_ok() {
+            writer.finish().ok();
+        }
+        models
+    });
+    let saved = store
+        .snapshot_save_parts(SNAPSHOT_NAME, ReadModels::VERSION, position, parts)
+        .await;
+    let models = encoding.await.expect("encoding does not panic");
+    (models, saved)
 }

@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::{TestDb, event, event_with_id};
-use followfund::store::{ExpectedVersion, Hash, SNAPSHOT_CHUNK_BYTES, Snapshot, StoreError};
+use followfund::store::{
+    ExpectedVersion, Hash, SNAPSHOT_CHUNK_BYTES, Snapshot, SnapshotPart, SnapshotWriter, StoreError,
+};
 use uuid::Uuid;
 
 per_backend!(
@@ -28,6 +30,7 @@ per_backend!(
     two_stores_on_one_database_see_each_others_appends,
     long_pages_are_whole_and_in_order,
     a_snapshot_larger_than_a_row_is_kept_in_chunks,
+    a_snapshot_streams_through_in_chunks_and_a_cut_short_save_keeps_the_last,
 );
 
 async fn append_assigns_positions_and_stream_versions(db: TestDb) {
@@ -563,4 +566,54 @@ async fn a_snapshot_larger_than_a_row_is_kept_in_chunks(db: TestDb) {
         "a later, smaller snapshot leaves none of the earlier one's chunks behind"
     );
     assert_eq!(store.snapshot_load("other").await.unwrap(), None);
+}
+
+async fn a_snapshot_streams_through_in_chunks_and_a_cut_short_save_keeps_the_last(db: TestDb) {
+    use std::io::{Read, Write};
+    let store = db.open().await;
+    let state: Vec<u8> = (0..2 * SNAPSHOT_CHUNK_BYTES + 7)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    // Written in uneven pieces from a blocking thread, as the runner encodes.
+    let (send, parts) = tokio::sync::mpsc::channel(1);
+    let written = state.clone();
+    let writing = tokio::task::spawn_blocking(move || {
+        let mut writer = SnapshotWriter::new(send);
+        for piece in written.chunks(1_000_003) {
+            writer.write_all(piece).unwrap();
+        }
+        writer.finish().unwrap();
+    });
+    let saved = store.snapshot_save_parts("models", 4, 11, parts).await;
+    writing.await.unwrap();
+    assert_eq!(saved.unwrap(), state.len(), "the saved size is the state's");
+
+    let reader = store.snapshot_open("models").await.unwrap().unwrap();
+    assert_eq!((reader.version, reader.position), (4, 11));
+    let read = tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let mut read = Vec::new();
+        reader.read_to_end(&mut read).unwrap();
+        read
+    });
+    assert!(
+        read.await.unwrap() == state,
+        "three chunks stream back as written"
+    );
+
+    // A writer that stops before its end saves nothing: the last snapshot stands.
+    let (send, parts) = tokio::sync::mpsc::channel(1);
+    let cut_short = async move {
+        send.send(SnapshotPart::Chunk(b"half".to_vec()))
+            .await
+            .unwrap();
+    };
+    let (_, refused) = tokio::join!(cut_short, store.snapshot_save_parts("models", 5, 12, parts));
+    assert!(
+        matches!(refused, Err(StoreError::Corrupt { ref reason, .. }) if reason.contains("nothing was saved")),
+        "{refused:?}"
+    );
+    let kept = store.snapshot_load("models").await.unwrap().unwrap();
+    assert_eq!((kept.version, kept.position), (4, 11));
+    assert!(kept.state == state);
 }

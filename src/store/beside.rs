@@ -1,7 +1,10 @@
 //! Records kept beside the log, not in it: API tokens (credentials that must stay revocable)
 //! and projection snapshots (derived state that can always be rebuilt from the log).
 
+use std::io::{Read, Write};
+
 use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{Reader, Store, StoreError};
@@ -80,20 +83,53 @@ impl Store {
         }
     }
 
-    /// The stored snapshot called `name`, if any.
-    pub async fn snapshot_load(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
+    /// Opens the stored snapshot called `name`, if any, to be read chunk by chunk.
+    pub async fn snapshot_open(&self, name: &str) -> Result<Option<SnapshotReader>, StoreError> {
         match &self.inner.reader {
-            Reader::Sqlite(log) => log.snapshot_load(name).await,
-            Reader::Postgres(log) => log.snapshot_load(name).await,
+            Reader::Sqlite(log) => log.snapshot_open(name).await,
+            Reader::Postgres(log) => log.snapshot_open(name).await,
         }
     }
 
-    /// Replaces the snapshot called `name`.
-    pub async fn snapshot_save(&self, name: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
-        match &self.inner.reader {
-            Reader::Sqlite(log) => log.snapshot_save(name, snapshot).await,
-            Reader::Postgres(log) => log.snapshot_save(name, snapshot).await,
+    /// The stored snapshot called `name`, if any, read whole.
+    pub async fn snapshot_load(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
+        match self.snapshot_open(name).await? {
+            Some(reader) => Ok(Some(reader.read_whole().await?)),
+            None => Ok(None),
         }
+    }
+
+    /// Replaces the snapshot called `name` with one whose state arrives in `parts`, stored as
+    /// each chunk arrives and committed at the end; the size of the state in bytes. If `parts`
+    /// closes before its end, nothing changes.
+    pub async fn snapshot_save_parts(
+        &self,
+        name: &str,
+        version: u32,
+        position: u64,
+        parts: mpsc::Receiver<SnapshotPart>,
+    ) -> Result<usize, StoreError> {
+        match &self.inner.reader {
+            Reader::Sqlite(log) => log.snapshot_save(name, version, position, parts).await,
+            Reader::Postgres(log) => log.snapshot_save(name, version, position, parts).await,
+        }
+    }
+
+    /// Replaces the snapshot called `name` with a state held whole.
+    pub async fn snapshot_save(&self, name: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let (send, parts) = mpsc::channel(1);
+        let chunks: Vec<Vec<u8>> = (snapshot.state.chunks(SNAPSHOT_CHUNK_BYTES))
+            .map(<[u8]>::to_vec)
+            .collect();
+        let sending = async move {
+            for chunk in chunks {
+                send.send(SnapshotPart::Chunk(chunk)).await.ok();
+            }
+            send.send(SnapshotPart::End).await.ok();
+        };
+        let saving = self.snapshot_save_parts(name, snapshot.version, snapshot.position, parts);
+        let ((), saved) = tokio::join!(sending, saving);
+        saved.map(|_| ())
     }
 }
 
@@ -101,23 +137,157 @@ pub(super) fn micros_to_time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
-/// Adds a snapshot's next chunk to its state, one at a time so that a state of many gigabytes is
-/// held once, not twice; a missing chunk means the rows were altered.
-pub(super) fn append_chunk(
-    state: &mut Vec<u8>,
-    bytes: Option<Vec<u8>>,
-    chunk: i64,
-    chunks: i64,
-) -> Result<(), StoreError> {
-    let Some(bytes) = bytes else {
-        return Err(StoreError::Corrupt {
-            position: 0,
-            reason: format!("snapshot chunk {chunk} of {chunks} is missing"),
-        });
-    };
-    if chunk == 0 {
-        state.reserve_exact(bytes.len() * chunks as usize);
+/// The error of a save whose writer stopped before the end.
+pub(super) fn snapshot_cut_short() -> StoreError {
+    StoreError::Corrupt {
+        position: 0,
+        reason: "the snapshot's writer stopped before its end: nothing was saved".into(),
     }
-    state.extend_from_slice(&bytes);
-    Ok(())
+}
+
+/// One part of a snapshot on its way to the store: a chunk of its state, or the end. A save
+/// commits only when the end arrives, so a writer that fails half way stores nothing.
+#[derive(Debug)]
+pub enum SnapshotPart {
+    /// The next chunk, at most [`SNAPSHOT_CHUNK_BYTES`].
+    Chunk(Vec<u8>),
+    /// Every chunk has been sent.
+    End,
+}
+
+/// Cuts a snapshot's state into chunks as it is written and sends each to the store, so that
+/// encoding a state of many gigabytes never holds a second copy of it. Written from a blocking
+/// thread; a store that gave up shows as a broken pipe.
+pub struct SnapshotWriter {
+    chunk: Vec<u8>,
+    parts: mpsc::Sender<SnapshotPart>,
+}
+
+impl SnapshotWriter {
+    /// A writer sending to `parts`.
+    pub fn new(parts: mpsc::Sender<SnapshotPart>) -> SnapshotWriter {
+        SnapshotWriter {
+            chunk: Vec::with_capacity(SNAPSHOT_CHUNK_BYTES),
+            parts,
+        }
+    }
+
+    /// Sends what is left and the end: the state is whole.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.send_chunk()?;
+        self.send(SnapshotPart::End)
+    }
+
+    fn send_chunk(&mut self) -> std::io::Result<()> {
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(SNAPSHOT_CHUNK_BYTES));
+        if full.is_empty() {
+            return Ok(());
+        }
+        assert!(full.len() <= SNAPSHOT_CHUNK_BYTES, "a chunk fits a row");
+        self.send(SnapshotPart::Chunk(full))
+    }
+
+    fn send(&self, part: SnapshotPart) -> std::io::Result<()> {
+        self.parts
+            .blocking_send(part)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+}
+
+impl Write for SnapshotWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = SNAPSHOT_CHUNK_BYTES - self.chunk.len();
+        let taken = bytes.len().min(room);
+        self.chunk.extend_from_slice(&bytes[..taken]);
+        if self.chunk.len() == SNAPSHOT_CHUNK_BYTES {
+            self.send_chunk()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stored snapshot being read: its header at once, its state chunk by chunk from a task that
+/// holds one read transaction, so that a save in between cannot mix two snapshots' chunks.
+/// Read it from a blocking thread through [`Read`].
+pub struct SnapshotReader {
+    /// The version of the code that folded it.
+    pub version: u32,
+    /// The last position it includes.
+    pub position: u64,
+    chunks: mpsc::Receiver<Result<Vec<u8>, StoreError>>,
+    chunk: Vec<u8>,
+    read: usize,
+}
+
+impl SnapshotReader {
+    /// A reader of the snapshot described by a header row, and the sender its chunks go to.
+    pub(super) fn open(version: i64, position: u64) -> (ChunkSender, SnapshotReader) {
+        let (send, chunks) = mpsc::channel(1);
+        let reader = SnapshotReader {
+            version: u32::try_from(version).unwrap_or(0),
+            position,
+            chunks,
+            chunk: Vec::new(),
+            read: 0,
+        };
+        (ChunkSender(send), reader)
+    }
+
+    /// Reads every chunk into one buffer.
+    pub async fn read_whole(mut self) -> Result<Snapshot, StoreError> {
+        let mut state = Vec::new();
+        while let Some(chunk) = self.chunks.recv().await {
+            state.extend_from_slice(&chunk?);
+        }
+        Ok(Snapshot {
+            version: self.version,
+            position: self.position,
+            state,
+        })
+    }
+}
+
+impl Read for SnapshotReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        while self.read == self.chunk.len() {
+            match self.chunks.blocking_recv() {
+                Some(Ok(chunk)) => (self.chunk, self.read) = (chunk, 0),
+                Some(Err(error)) => return Err(std::io::Error::other(error)),
+                None => return Ok(0),
+            }
+        }
+        let taken = buffer.len().min(self.chunk.len() - self.read);
+        buffer[..taken].copy_from_slice(&self.chunk[self.read..self.read + taken]);
+        self.read += taken;
+        Ok(taken)
+    }
+}
+
+/// Where a backend sends a snapshot's chunks as it fetches them.
+pub(super) struct ChunkSender(mpsc::Sender<Result<Vec<u8>, StoreError>>);
+
+impl ChunkSender {
+    /// Passes on chunk `chunk` of `chunks` as fetched; false when reading should stop because it
+    /// failed, the chunk is missing (the rows were altered), or the reader is gone.
+    pub(super) async fn pass(
+        &self,
+        fetched: Result<Option<Vec<u8>>, sqlx::Error>,
+        chunk: i64,
+        chunks: i64,
+    ) -> bool {
+        let item = match fetched {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(StoreError::Corrupt {
+                position: 0,
+                reason: format!("snapshot chunk {chunk} of {chunks} is missing"),
+            }),
+            Err(error) => Err(error.into()),
+        };
+        let failed = item.is_err();
+        self.0.send(item).await.is_ok() && !failed
+    }
 }

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-pub use beside::{SNAPSHOT_CHUNK_BYTES, Snapshot, TokenRecord};
+pub use beside::{
+    SNAPSHOT_CHUNK_BYTES, Snapshot, SnapshotPart, SnapshotReader, SnapshotWriter, TokenRecord,
+};
 pub use event::{
     ACTOR_FIELD_BYTES_MAX, Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, ExpectedVersion, NewEvent,
     RecordedEvent, STREAM_NAME_BYTES_MAX,

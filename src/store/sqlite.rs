@@ -10,9 +10,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Connection, Row, SqlitePool};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::beside::{SNAPSHOT_CHUNK_BYTES, Snapshot, TokenRecord, append_chunk, micros_to_time};
+use super::beside::{
+    SnapshotPart, SnapshotReader, TokenRecord, micros_to_time, snapshot_cut_short,
+};
 use super::event::{Actor, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
@@ -226,51 +229,71 @@ impl SqliteLog {
         rows.into_iter().map(token_record).collect()
     }
 
-    pub async fn snapshot_load(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
-        // One read transaction, so a save in between cannot mix two snapshots' chunks.
+    pub async fn snapshot_open(&self, name: &str) -> Result<Option<SnapshotReader>, StoreError> {
+        // One read transaction, held by the task that fetches the chunks.
         let mut tx = self.readers.begin().await?;
         let row: Option<(i64, i64, Vec<u8>, i64)> =
             sqlx::query_as("SELECT version, position, state, chunks FROM snapshots WHERE name = ?")
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let Some((version, position, mut state, chunks)) = row else {
+        let Some((version, position, state, chunks)) = row else {
             return Ok(None);
         };
-        if chunks > 0 {
-            state = Vec::new();
+        let (sender, reader) = SnapshotReader::open(version, to_u64(position));
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            // A snapshot from before chunking holds its state in its own row.
+            if chunks == 0 {
+                sender.pass(Ok(Some(state)), 0, 1).await;
+                return;
+            }
             for chunk in 0..chunks {
-                let bytes: Option<Vec<u8>> = sqlx::query_scalar(
+                let fetched = sqlx::query_scalar(
                     "SELECT bytes FROM snapshot_chunks WHERE name = ? AND chunk = ?",
                 )
-                .bind(name)
+                .bind(&name)
                 .bind(chunk)
                 .fetch_optional(&mut *tx)
-                .await?;
-                append_chunk(&mut state, bytes, chunk, chunks)?;
+                .await;
+                if !sender.pass(fetched, chunk, chunks).await {
+                    return;
+                }
             }
-        }
-        Ok(Some(Snapshot {
-            version: u32::try_from(version).unwrap_or(0),
-            position: to_u64(position),
-            state,
-        }))
+        });
+        Ok(Some(reader))
     }
 
-    pub async fn snapshot_save(&self, name: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
+    pub async fn snapshot_save(
+        &self,
+        name: &str,
+        version: u32,
+        position: u64,
+        mut parts: mpsc::Receiver<SnapshotPart>,
+    ) -> Result<usize, StoreError> {
         let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM snapshot_chunks WHERE name = ?")
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        let chunks: Vec<&[u8]> = snapshot.state.chunks(SNAPSHOT_CHUNK_BYTES).collect();
-        for (index, bytes) in chunks.iter().enumerate() {
-            sqlx::query("INSERT INTO snapshot_chunks (name, chunk, bytes) VALUES (?, ?, ?)")
-                .bind(name)
-                .bind(index as i64)
-                .bind(*bytes)
-                .execute(&mut *tx)
-                .await?;
+        let (mut chunks, mut bytes) = (0_i64, 0_usize);
+        loop {
+            match parts.recv().await {
+                Some(SnapshotPart::Chunk(chunk)) => {
+                    bytes += chunk.len();
+                    sqlx::query(
+                        "INSERT INTO snapshot_chunks (name, chunk, bytes) VALUES (?, ?, ?)",
+                    )
+                    .bind(name)
+                    .bind(chunks)
+                    .bind(chunk)
+                    .execute(&mut *tx)
+                    .await?;
+                    chunks += 1;
+                }
+                Some(SnapshotPart::End) => break,
+                None => return Err(snapshot_cut_short()),
+            }
         }
         sqlx::query(
             "INSERT INTO snapshots (name, version, position, state, taken_at_us, chunks) VALUES (?, ?, ?, x'', ?, ?) \
@@ -278,14 +301,14 @@ impl SqliteLog {
              state = excluded.state, taken_at_us = excluded.taken_at_us, chunks = excluded.chunks",
         )
         .bind(name)
-        .bind(i64::from(snapshot.version))
-        .bind(to_i64(snapshot.position))
+        .bind(i64::from(version))
+        .bind(to_i64(position))
         .bind(Utc::now().timestamp_micros())
-        .bind(chunks.len() as i64)
+        .bind(chunks)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(bytes)
     }
 }
 
