@@ -331,4 +331,39 @@ async fn a_full_provider_waitlists_and_an_empty_budget_refuses_through_the_api(d
     let budget = api.budget("ANC01", None).await;
     let expected = json!({"allocated": "£300.00", "committed": "£200.00", "accrued": "£0.00", "paid": "£0.00", "available": "£100.00"});
     assert_eq!(budget["data"]["budget"], expected, "{budget}");
+
+    // VCS01's statement has a line for each prescription issued to it, first declined or
+    // not; paged one line at a time, it gives the same lines in the same order.
+    let statement = |first: Option<u32>, after: Option<String>| {
+        let query = "query($f: Int, $a: UUID) { providerStatement(provider: \"VCS01\", first: $f, after: $a) { prescriptionId } }";
+        let api = &api;
+        async move {
+            let answer = api
+                .call("VCS01", query, json!({"f": first, "a": after}))
+                .await;
+            answer["data"]["providerStatement"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{answer}"))
+                .iter()
+                .map(|line| line["prescriptionId"].as_str().unwrap().to_owned())
+                .collect::<Vec<String>>()
+        }
+    };
+    let whole = statement(None, None).await;
+    let mut issued = [
+        first["prescription_id"].as_str(),
+        second["prescription_id"].as_str(),
+    ]
+    .map(|id| id.unwrap().to_owned());
+    issued.sort();
+    assert_eq!(whole, issued);
+    let page_one = statement(Some(1), None).await;
+    assert_eq!(page_one, whole[..1]);
+    let page_two = statement(Some(1), Some(page_one[0].clone())).await;
+    assert_eq!(page_two, whole[1..]);
+    assert!(
+        statement(Some(1), Some(page_two[0].clone()))
+            .await
+            .is_empty()
+    );
 }

@@ -142,7 +142,8 @@ pub async fn probes(store: &Store, runner: &Runner, address: SocketAddr) -> Vec<
             contract.claims.len(),
         )
     };
-    let statement = "query($provider: String!) { providerStatement(provider: $provider) { \
+    // The first page of the statement, as a provider's screen or an export's first request asks.
+    let statement = "query($provider: String!) { providerStatement(provider: $provider, first: 50) { \
         prescriptionId referralId anchor agreementId earned committed \
         explain { position eventType rule agreementVersion amount debit credit } } }";
     let arrs = "query($pcn: String!, $year: String!) { arrsYear(pcn: $pcn, financialYear: $year) { \
@@ -160,7 +161,7 @@ pub async fn probes(store: &Store, runner: &Runner, address: SocketAddr) -> Vec<
     let mut probes = vec![
         Probe {
             query: "providerStatement".into(),
-            note: format!("provider {provider}, {lines} statement lines"),
+            note: format!("provider {provider}, first 50 of {lines} statement lines"),
             alone_ms: f64::NAN,
             token: token(store, provider.as_str(), Role::Provider).await,
             body: encoded(

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::auth::Principal;
 use super::errors::{bad_input, forbidden};
-use super::schema::{caught_up, principal};
+use super::schema::{PAGE_SIZE_MAX, caught_up, principal};
 use super::scope::in_anchor_scope;
 use crate::payments::{self, PayError};
 use crate::runner::Runner;
@@ -66,40 +66,47 @@ impl FundingQuery {
 
     /// A provider's statement: a line per funded prescription with what it earned and what was
     /// paid, each amount explained by the facts and tariff clauses behind it. A provider sees
-    /// only its own.
+    /// only its own; an anchor or commissioner sees the lines it pays for.
+    ///
+    /// Lines come in prescription id order, `first` at a time (50 unless asked, at most 500):
+    /// a provider's year runs to hundreds of lines and thousands of explanations. Pass the last
+    /// `prescriptionId` of one page as `after` to get the next; a page shorter than `first` is
+    /// the last.
     async fn provider_statement(
         &self,
         ctx: &Context<'_>,
         provider: String,
+        first: Option<usize>,
+        after: Option<Uuid>,
         at_least: Option<u64>,
     ) -> Result<Vec<StatementLine>> {
         let caller = principal(ctx)?;
         let provider = code(&provider)?;
-        let runner = caught_up(ctx, at_least).await?;
-        let models = runner.read();
+        let first = first.unwrap_or(STATEMENT_PAGE_LINES).min(PAGE_SIZE_MAX);
         let sees = match caller.role {
             Role::Admin | Role::Auditor => true,
             Role::Provider => caller.organisation == provider.as_str(),
             _ => false,
         };
-        let lines = models
-            .journeys
-            .prescriptions_of_provider(&provider)
-            .filter_map(|p| {
-                let funding = models.ledger.funding(p.prescription_id)?;
-                let visible = sees
-                    || (matches!(caller.role, Role::Anchor | Role::Commissioner)
-                        && in_anchor_scope(&models, caller, &funding.anchor));
-                visible.then(|| StatementLine::of(&models, p.prescription_id, funding))
-            });
-        let lines: Vec<StatementLine> = lines.collect();
-        if lines.is_empty() && !sees && !matches!(caller.role, Role::Anchor | Role::Commissioner) {
+        if !sees && !matches!(caller.role, Role::Anchor | Role::Commissioner) {
             return Err(forbidden(format!(
                 "{}'s statement is for the provider, its anchors and auditors",
                 provider.as_str()
             )));
         }
-        Ok(lines)
+        let runner = caught_up(ctx, at_least).await?;
+        let models = runner.read();
+        let lines = models
+            .journeys
+            .prescriptions_of_provider(&provider)
+            .filter(|p| after.is_none_or(|after| p.prescription_id > after))
+            .filter_map(|p| {
+                let funding = models.ledger.funding(p.prescription_id)?;
+                let visible = sees || in_anchor_scope(&models, caller, &funding.anchor);
+                visible.then(|| StatementLine::of(&models, p.prescription_id, funding))
+            })
+            .take(first);
+        Ok(lines.collect())
     }
 
     /// Spend in a financial year: what providers earned (and self-delivery cost), net of
@@ -386,6 +393,9 @@ fn check_anchor_scope(models: &ReadModels, caller: &Principal, anchor: &OdsCode)
     }
 }
 
+/// The lines of a statement page when the caller does not say.
+const STATEMENT_PAGE_LINES: usize = 50;
+
 /// An anchor's budget for a year, in pounds.
 #[derive(SimpleObject)]
 pub struct BudgetView {
@@ -427,12 +437,12 @@ impl StatementLine {
             .postings_of(prescription_id)
             .map(|posting| Explanation {
                 position: posting.cause.position,
-                event_type: posting.cause.event_type.clone(),
+                event_type: posting.cause.event_type.to_owned(),
                 rule: posting.cause.rule.label(),
                 agreement_version: posting.cause.agreement_version,
                 amount: posting.amount.to_string(),
-                debit: posting.debit.key(),
-                credit: posting.credit.key(),
+                debit: models.ledger.account(posting.debit).key(),
+                credit: models.ledger.account(posting.credit).key(),
             })
             .collect();
         StatementLine {

@@ -49,6 +49,7 @@ pub fn build_schema(store: Store, runner: Runner) -> ApiSchema {
     Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
         .data(store)
         .data(runner)
+        .data(super::sib::SibStatuses::default())
         .limit_depth(QUERY_DEPTH_MAX)
         .limit_complexity(QUERY_COMPLEXITY_MAX)
         .finish()

@@ -3,7 +3,10 @@
 //! the contract names; people's outcomes only for its provider and verifier; recording SIB facts.
 
 use async_graphql::{Context, Json, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
 use followfund_projections::{CohortFigures, Payments, SibContract};
 use serde_json::Value;
 use uuid::Uuid;
@@ -15,6 +18,47 @@ use crate::sib::{can_see_contract, can_see_people};
 
 /// Cohort counts below this are shown as suppressed, so that no person can be singled out.
 pub const SUPPRESS_BELOW: u32 = 5;
+
+/// Contract statuses already worked out. Working one out reads every claim and judges every
+/// person in the cohort, so it is kept until a SIB fact is folded or the day changes (cohort
+/// outcomes are judged as of today), and every caller allowed to see it shares it.
+#[derive(Default)]
+pub struct SibStatuses(Mutex<HashMap<Uuid, WorkedOut>>);
+
+struct WorkedOut {
+    sib_revision: u64,
+    today: NaiveDate,
+    view: Arc<SibContractView>,
+}
+
+impl SibStatuses {
+    fn get_or_work_out(
+        &self,
+        sib: &followfund_projections::Sib,
+        contract: &SibContract,
+        today: NaiveDate,
+    ) -> Arc<SibContractView> {
+        let contract_id = contract.terms.contract_id;
+        let fresh = |kept: &WorkedOut| kept.sib_revision == sib.revision() && kept.today == today;
+        if let Some(kept) = self.lock().get(&contract_id).filter(|kept| fresh(kept)) {
+            return kept.view.clone();
+        }
+        let figures = sib.cohort_figures(contract, today);
+        let payments = sib.payments(contract);
+        let view = Arc::new(SibContractView::of(sib, contract, &figures, &payments));
+        let kept = WorkedOut {
+            sib_revision: sib.revision(),
+            today,
+            view: view.clone(),
+        };
+        self.lock().insert(contract_id, kept);
+        view
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, WorkedOut>> {
+        self.0.lock().expect("no panic while holding the statuses")
+    }
+}
 
 /// SIB queries, merged into the root query.
 #[derive(Default)]
@@ -30,7 +74,7 @@ impl SibQuery {
         ctx: &Context<'_>,
         contract_id: Uuid,
         at_least: Option<u64>,
-    ) -> Result<SibContractView> {
+    ) -> Result<Arc<SibContractView>> {
         let caller = principal(ctx)?;
         let runner = caught_up(ctx, at_least).await?;
         let models = runner.read();
@@ -44,14 +88,8 @@ impl SibQuery {
             ));
         }
         let today = Utc::now().date_naive();
-        let figures = models.sib.cohort_figures(contract, today);
-        let payments = models.sib.payments(contract);
-        Ok(SibContractView::of(
-            &models.sib,
-            contract,
-            &figures,
-            &payments,
-        ))
+        let cache = ctx.data_unchecked::<SibStatuses>();
+        Ok(cache.get_or_work_out(&models.sib, contract, today))
     }
 
     /// Each person in a contract's cohort, by pseudonymous referral id, with every per-person
