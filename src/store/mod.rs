@@ -8,6 +8,7 @@ mod appender;
 mod beside;
 mod event;
 mod hash;
+mod heads;
 mod plan;
 mod postgres;
 mod sql;

@@ -2,7 +2,7 @@
 //! for the appender and a small pool of readers.
 
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use super::beside::{
 };
 use super::event::{Actor, RecordedEvent};
 use super::hash::Hash;
+use super::heads::StreamHeads;
 use super::plan::{self, AppendRequest, Appended, LogState};
 use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
 use super::{Stats, StoreError};
@@ -35,6 +36,7 @@ const INSERT_ROWS_PER_STATEMENT_MAX: usize = 256;
 pub struct SqliteLog {
     writer: SqlitePool,
     readers: SqlitePool,
+    heads: Arc<Mutex<StreamHeads>>,
 }
 
 impl SqliteLog {
@@ -62,7 +64,11 @@ impl SqliteLog {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteLog { writer, readers })
+        Ok(SqliteLog {
+            writer,
+            readers,
+            heads: Arc::default(),
+        })
     }
 
     pub async fn head_position(&self) -> Result<u64, StoreError> {
@@ -79,25 +85,49 @@ impl SqliteLog {
         let mut conn = self.writer.acquire().await?;
         // IMMEDIATE takes the write lock now, so what is read below cannot change before commit.
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let state = load_state(&mut tx, requests).await?;
-        let plan = plan::plan(state, requests, Utc::now());
-        let head = plan.rows.last().map(|row| row.position);
-        let mut rows = plan.rows.as_slice();
-        while !rows.is_empty() {
-            let take = chunk_len(rows.len());
-            let mut query = sqlx::query(AssertSqlSafe(insert_sql(take)));
-            for row in &rows[..take] {
-                query = bind_row(query, row);
+        let written = async {
+            let (state, looked_up) = load_state(&mut tx, requests, &self.heads).await?;
+            let head_before = state.head_position;
+            let versions = state.stream_versions.clone();
+            let plan = plan::plan(state, requests, Utc::now());
+            let mut rows = plan.rows.as_slice();
+            while !rows.is_empty() {
+                let take = chunk_len(rows.len());
+                let mut query = sqlx::query(AssertSqlSafe(insert_sql(take)));
+                for row in &rows[..take] {
+                    query = bind_row(query, row);
+                }
+                query.execute(&mut *tx).await?;
+                rows = &rows[take..];
             }
-            query.execute(&mut *tx).await?;
-            rows = &rows[take..];
+            Ok::<_, StoreError>((plan, head_before, looked_up, versions))
         }
-        tx.commit().await?;
-        let head = match head {
-            Some(position) => position,
-            None => self.head_position().await?,
+        .await;
+        let committed = match written {
+            Ok(written) => tx
+                .commit()
+                .await
+                .map(|()| written)
+                .map_err(StoreError::from),
+            Err(error) => Err(error),
         };
+        let (plan, head_before, looked_up, versions) = match committed {
+            Ok(committed) => committed,
+            Err(error) => {
+                self.heads().forget();
+                return Err(error);
+            }
+        };
+        let head = plan.rows.last().map_or(head_before, |row| row.position);
+        self.heads()
+            .remember(looked_up, &versions, &plan.rows, head);
         Ok((plan.answers, head))
+    }
+
+    fn heads(&self) -> std::sync::MutexGuard<'_, StreamHeads> {
+        self.heads
+            .lock()
+            .expect("no panic while holding the stream heads")
     }
 
     /// The events at positions `from` to `until` (exclusive), in order.
@@ -330,10 +360,13 @@ fn token_record(
     })
 }
 
+/// What the planner needs under the write lock, and the streams whose versions were read from
+/// the file rather than remembered.
 async fn load_state(
     tx: &mut sqlx::SqliteConnection,
     requests: &[&AppendRequest],
-) -> Result<LogState, StoreError> {
+    heads: &Mutex<StreamHeads>,
+) -> Result<(LogState, Vec<String>), StoreError> {
     let mut state = LogState::default();
     let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
@@ -345,15 +378,23 @@ async fn load_state(
             Hash::from_slice(&hash).ok_or_else(|| corrupt(position, "hash is not 32 bytes"))?;
     }
     let (streams, ids) = plan::keys(requests);
-    let streams = serde_json::to_string(&streams).expect("strings serialise");
-    let versions: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT stream, MAX(stream_version) FROM events \
-         WHERE stream IN (SELECT value FROM json_each(?)) GROUP BY stream",
-    )
-    .bind(streams)
-    .fetch_all(&mut *tx)
-    .await?;
-    state.stream_versions = versions.into_iter().map(|(s, v)| (s, to_u64(v))).collect();
+    let (known, unknown) = heads
+        .lock()
+        .expect("no panic while holding the stream heads")
+        .recall(state.head_position, streams);
+    state.stream_versions = known;
+    if !unknown.is_empty() {
+        let streams = serde_json::to_string(&unknown).expect("strings serialise");
+        let versions: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT stream, MAX(stream_version) FROM events \
+             WHERE stream IN (SELECT value FROM json_each(?)) GROUP BY stream",
+        )
+        .bind(streams)
+        .fetch_all(&mut *tx)
+        .await?;
+        let versions = versions.into_iter().map(|(s, v)| (s, to_u64(v)));
+        state.stream_versions.extend(versions);
+    }
     let ids = serde_json::to_string(&ids).expect("uuids serialise");
     let sql =
         format!("SELECT {COLUMNS} FROM events WHERE event_id IN (SELECT value FROM json_each(?))");
@@ -365,7 +406,7 @@ async fn load_state(
         let event = from_row(row)?;
         state.existing.insert(event.event_id, event);
     }
-    Ok(state)
+    Ok((state, unknown))
 }
 
 /// The largest power of two no greater than `remaining` or the statement limit.
