@@ -28,11 +28,9 @@ fn main() {
         let occurred_at = Utc.from_utc_datetime(&day.and_hms_opt(9, 0, 0).unwrap());
         let fact = Fact {
             position,
-            stream: "bench".into(),
             occurred_at,
             recorded_at: occurred_at,
             actor_organisation: "ANC01".into(),
-            actor_role: "anchor".into(),
             event,
         };
         models.apply(&fact);

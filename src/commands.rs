@@ -877,11 +877,9 @@ mod tests {
             let occurred_at = start() + Duration::hours(position as i64);
             let fact = Fact {
                 position,
-                stream: "test".into(),
                 occurred_at,
                 recorded_at: occurred_at,
                 actor_organisation: "ANC01".into(),
-                actor_role: "anchor".into(),
                 event,
             };
             models.apply(&fact);

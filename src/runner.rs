@@ -5,11 +5,11 @@
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use followfund_contracts::CatalogueError;
+use followfund_contracts::{CatalogueError, Event};
 use followfund_projections::{Fact, ReadModels};
 use tokio::sync::watch;
 
-use crate::store::{RecordedEvent, SnapshotWriter, Store, StoreError};
+use crate::store::{FoldEvent, SnapshotWriter, Store, StoreError};
 
 /// The name the read models' snapshot is stored under.
 const SNAPSHOT_NAME: &str = "read-models";
@@ -176,7 +176,7 @@ async fn follow(
         };
         let result = async {
             let batch = batch?;
-            let facts = decode(&batch)?;
+            let facts = decode(batch.into_iter().map(FoldEvent::from))?;
             let mut models = models
                 .write()
                 .expect("a fold never panics while holding the lock");
@@ -216,8 +216,8 @@ async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(
         .map(|from| {
             let reader = reader.clone();
             tokio::spawn(async move {
-                let events = reader.read_all(from, CATCH_UP_PAGE_EVENTS).await?;
-                decode(&events)
+                let events = reader.read_fold(from, CATCH_UP_PAGE_EVENTS).await?;
+                decode(events)
             })
         })
         .buffered(CATCH_UP_READS_AT_ONCE);
@@ -231,23 +231,22 @@ async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(
     Ok(())
 }
 
-fn decode(batch: &[RecordedEvent]) -> Result<Vec<Fact>, RunnerError> {
-    batch.iter().map(fact).collect()
+fn decode(batch: impl IntoIterator<Item = FoldEvent>) -> Result<Vec<Fact>, RunnerError> {
+    batch.into_iter().map(fact).collect()
 }
 
 /// An event as the projections see it, decoded once.
-pub fn fact(event: &RecordedEvent) -> Result<Fact, RunnerError> {
-    let decoded = event.decode().map_err(|error| RunnerError::Undecodable {
+pub fn fact(event: FoldEvent) -> Result<Fact, RunnerError> {
+    let decoded = Event::decode_stored(&event.event_type, event.schema_version, &event.data);
+    let decoded = decoded.map_err(|error| RunnerError::Undecodable {
         position: event.position,
         error,
     })?;
     Ok(Fact {
         position: event.position,
-        stream: event.stream.clone(),
         occurred_at: event.occurred_at,
         recorded_at: event.recorded_at,
-        actor_organisation: event.actor.organisation.clone(),
-        actor_role: event.actor.role.clone(),
+        actor_organisation: event.actor_organisation,
         event: decoded,
     })
 }

@@ -365,11 +365,9 @@ mod tests {
             let at = Utc.from_utc_datetime(&on.and_hms_opt(9, 0, 0).unwrap());
             models.apply(&Fact {
                 position: index as u64 + 1,
-                stream: "test".into(),
                 occurred_at: at,
                 recorded_at: at,
                 actor_organisation: "ADM01".into(),
-                actor_role: "admin".into(),
                 event,
             });
         }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{TestDb, event, event_with_id};
 use followfund::store::{
-    ExpectedVersion, Hash, SNAPSHOT_CHUNK_BYTES, Snapshot, SnapshotPart, SnapshotWriter, StoreError,
+    ExpectedVersion, FoldEvent, Hash, SNAPSHOT_CHUNK_BYTES, Snapshot, SnapshotPart, SnapshotWriter,
+    StoreError,
 };
 use uuid::Uuid;
 
@@ -499,6 +500,20 @@ async fn long_pages_are_whole_and_in_order(db: TestDb) {
         10_000,
         "a page is capped"
     );
+    // A replay's narrow read holds the same events as the full one, field for field.
+    let full: Vec<FoldEvent> = store
+        .read_all(7_001, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(FoldEvent::from)
+        .collect();
+    let narrow = store.read_fold(7_001, 10_000).await.unwrap();
+    assert_eq!(narrow.len(), 5_000);
+    assert!(narrow == full, "the fold read matches the full read");
+    assert_eq!(narrow[0].event_type, "referral.received");
+    assert_eq!(narrow[0].actor_organisation, full[0].actor_organisation);
+    assert!(store.read_fold(12_001, 10).await.unwrap().is_empty());
 }
 
 /// Alters the log as someone with direct database access would: first removing the triggers

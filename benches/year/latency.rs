@@ -142,8 +142,9 @@ pub async fn probes(store: &Store, runner: &Runner, address: SocketAddr) -> Vec<
             contract.claims.len(),
         )
     };
-    // The first page of the statement, as a provider's screen or an export's first request asks.
-    let statement = "query($provider: String!) { providerStatement(provider: $provider, first: 50) { \
+    // The first page of the statement, as a provider's screen (10 lines) or the default page
+    // (50) asks: the cost grows with the lines and their explanations.
+    let statement = "query($provider: String!, $first: Int!) { providerStatement(provider: $provider, first: $first) { \
         prescriptionId referralId anchor agreementId earned committed \
         explain { position eventType rule agreementVersion amount debit credit } } }";
     let arrs = "query($pcn: String!, $year: String!) { arrsYear(pcn: $pcn, financialYear: $year) { \
@@ -158,16 +159,20 @@ pub async fn probes(store: &Store, runner: &Runner, address: SocketAddr) -> Vec<
         claims { outcomeId claimed verified withdrawn } due paid capped \
         byPayerPeriod { payer period due paid capped } \
         investors { investor capital received } } }";
-    let mut probes = vec![
-        Probe {
-            query: "providerStatement".into(),
-            note: format!("provider {provider}, first 50 of {lines} statement lines"),
+    let mut probes = Vec::new();
+    for first in [10, 50] {
+        probes.push(Probe {
+            query: format!("providerStatement first {first}"),
+            note: format!("provider {provider}, first {first} of {lines} statement lines"),
             alone_ms: f64::NAN,
             token: token(store, provider.as_str(), Role::Provider).await,
-            body: encoded(
-                json!({ "query": statement, "variables": { "provider": provider.as_str() } }),
-            ),
-        },
+            body: encoded(json!({
+                "query": statement,
+                "variables": { "provider": provider.as_str(), "first": first },
+            })),
+        });
+    }
+    probes.extend([
         Probe {
             query: format!("arrsYear {year}"),
             note: format!("pcn {pcn}, {claims} claims"),
@@ -188,7 +193,7 @@ pub async fn probes(store: &Store, runner: &Runner, address: SocketAddr) -> Vec<
             token: token(store, viewer.0.as_str(), viewer.1).await,
             body: encoded(json!({ "query": sib, "variables": { "contract": contract } })),
         },
-    ];
+    ]);
     let http = reqwest::Client::new();
     for probe in &mut probes {
         let body = probe.body.clone();

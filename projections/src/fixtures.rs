@@ -35,11 +35,9 @@ impl History {
         let occurred_at = start() + Duration::hours(position as i64);
         self.facts.push(Fact {
             position,
-            stream: format!("test-{position}"),
             occurred_at,
             recorded_at: occurred_at + Duration::minutes(1),
             actor_organisation: ACTOR.to_owned(),
-            actor_role: "anchor".to_owned(),
             event,
         });
         position

@@ -47,16 +47,12 @@ pub use sib::{
 pub struct Fact {
     /// The event's global position in the log: gap-free, starting at 1.
     pub position: u64,
-    /// The stream the event was appended to, such as `referral-<uuid>`.
-    pub stream: String,
     /// When it happened (valid time).
     pub occurred_at: DateTime<Utc>,
     /// When the ledger learned it (transaction time).
     pub recorded_at: DateTime<Utc>,
     /// The organisation that recorded the event.
     pub actor_organisation: String,
-    /// The role that organisation acted in.
-    pub actor_role: String,
     /// The typed payload.
     pub event: Event,
 }

@@ -68,11 +68,9 @@ impl History {
             .unwrap_or_else(|error| panic!("{event_type}: {error}"));
         let fact = Fact {
             position,
-            stream: "generated".into(),
             occurred_at,
             recorded_at: occurred_at,
             actor_organisation: "ANC01".into(),
-            actor_role: "anchor".into(),
             event,
         };
         self.facts.push(fact);

@@ -141,11 +141,9 @@ fn fact(position: u64, draw: &Draw, event: Event) -> Fact {
     let recorded_at = start() + Duration::minutes(position as i64 * 10);
     Fact {
         position,
-        stream: format!("stream-{}", draw.first),
         occurred_at: recorded_at - Duration::minutes(i64::from(draw.recorded_late_minutes)),
         recorded_at,
         actor_organisation: organisation(draw.second).as_str().to_owned(),
-        actor_role: "anchor".to_owned(),
         event,
     }
 }

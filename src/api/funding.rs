@@ -342,7 +342,7 @@ async fn as_of(store: &Store, position: u64) -> Result<ReadModels> {
             .unwrap_or(usize::MAX)
             .min(crate::store::READ_PAGE_EVENTS_MAX);
         for event in store.read_all(models.position() + 1, limit).await? {
-            models.apply(&crate::runner::fact(&event)?);
+            models.apply(&crate::runner::fact(event.into())?);
         }
     }
     Ok(models)

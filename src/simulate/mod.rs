@@ -237,11 +237,9 @@ impl Simulation {
     fn keep(&mut self, event: Event, new: NewEvent, emit: &mut impl FnMut(NewEvent)) {
         let fact = Fact {
             position: self.models.position() + 1,
-            stream: new.stream().to_string(),
             occurred_at: new.occurred_at,
             recorded_at: new.occurred_at,
             actor_organisation: new.actor.organisation.clone(),
-            actor_role: new.actor.role.clone(),
             event,
         };
         self.models.apply(&fact);

@@ -25,8 +25,8 @@ pub use beside::{
     SNAPSHOT_CHUNK_BYTES, Snapshot, SnapshotPart, SnapshotReader, SnapshotWriter, TokenRecord,
 };
 pub use event::{
-    ACTOR_FIELD_BYTES_MAX, Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, ExpectedVersion, NewEvent,
-    RecordedEvent, STREAM_NAME_BYTES_MAX,
+    ACTOR_FIELD_BYTES_MAX, Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, ExpectedVersion, FoldEvent,
+    NewEvent, RecordedEvent, STREAM_NAME_BYTES_MAX,
 };
 pub use hash::{Hash, chain_hash};
 pub use plan::{AppendRequest, Appended};
@@ -283,6 +283,17 @@ impl Store {
             first.extend(second?);
         }
         Ok(first)
+    }
+
+    /// The events from position `from` on, at most `limit`, as a replay folds them. Positions
+    /// become visible in order, so the page has no gap.
+    pub async fn read_fold(&self, from: u64, limit: usize) -> Result<Vec<FoldEvent>, StoreError> {
+        let from = from.max(1);
+        let until = from + limit.min(READ_PAGE_EVENTS_MAX) as u64;
+        match &self.inner.reader {
+            Reader::Sqlite(log) => log.read_fold_range(from, until).await,
+            Reader::Postgres(log) => log.read_fold_range(from, until).await,
+        }
     }
 
     async fn read_range(&self, from: u64, until: u64) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -14,10 +14,10 @@ use uuid::Uuid;
 use super::beside::{
     SnapshotPart, SnapshotReader, TokenRecord, micros_to_time, snapshot_cut_short,
 };
-use super::event::{Actor, ExpectedVersion, RecordedEvent};
+use super::event::{Actor, ExpectedVersion, FoldEvent, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
-use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
+use super::sql::{COLUMNS, FOLD_COLUMNS, corrupt, to_i64, to_u64};
 use super::{Stats, StoreError};
 
 const CONNECTIONS_MAX: u32 = 8;
@@ -200,6 +200,23 @@ impl PostgresLog {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// The events at positions `from` to `until` (exclusive) as a replay folds them.
+    pub async fn read_fold_range(
+        &self,
+        from: u64,
+        until: u64,
+    ) -> Result<Vec<FoldEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {FOLD_COLUMNS} FROM events WHERE position >= $1 AND position < $2 ORDER BY position"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_i64(from))
+            .bind(to_i64(until))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(fold_row).collect()
     }
 
     pub async fn read_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
@@ -635,6 +652,27 @@ impl Written {
             self.stream_versions.clear();
         }
     }
+}
+
+fn fold_row(row: &PgRow) -> Result<FoldEvent, StoreError> {
+    let position: i64 = row.try_get(0)?;
+    let time = |index: usize| -> Result<_, StoreError> {
+        let micros: i64 = row.try_get(index)?;
+        chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt(position, "a time is out of range"))
+    };
+    Ok(FoldEvent {
+        position: to_u64(position),
+        event_type: row.try_get(1)?,
+        schema_version: row
+            .try_get::<i32, _>(2)?
+            .try_into()
+            .map_err(|_| corrupt(position, "bad schema version"))?,
+        occurred_at: time(3)?,
+        recorded_at: time(4)?,
+        actor_organisation: row.try_get(5)?,
+        data: row.try_get(6)?,
+    })
 }
 
 fn from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {

@@ -16,11 +16,11 @@ use uuid::Uuid;
 use super::beside::{
     SnapshotPart, SnapshotReader, TokenRecord, micros_to_time, snapshot_cut_short,
 };
-use super::event::{Actor, RecordedEvent};
+use super::event::{Actor, FoldEvent, RecordedEvent};
 use super::hash::Hash;
 use super::heads::StreamHeads;
 use super::plan::{self, AppendRequest, Appended, LogState};
-use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
+use super::sql::{COLUMNS, FOLD_COLUMNS, corrupt, to_i64, to_u64};
 use super::{Stats, StoreError};
 
 const READ_CONNECTIONS_MAX: u32 = 4;
@@ -55,7 +55,10 @@ impl SqliteLog {
             .connect_with(
                 options
                     .clone()
-                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}")),
+                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+                    // A multi-row INSERT keeps a statement journal so that a refused row undoes
+                    // the rows before it; past 64 KiB SQLite spills it to a temporary file.
+                    .pragma("temp_store", "memory"),
             )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
@@ -145,6 +148,23 @@ impl SqliteLog {
             .fetch_all(&self.readers)
             .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// The events at positions `from` to `until` (exclusive) as a replay folds them.
+    pub async fn read_fold_range(
+        &self,
+        from: u64,
+        until: u64,
+    ) -> Result<Vec<FoldEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {FOLD_COLUMNS} FROM events WHERE position >= ? AND position < ? ORDER BY position"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_i64(from))
+            .bind(to_i64(until))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(fold_row).collect()
     }
 
     pub async fn read_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
@@ -449,6 +469,27 @@ fn bind_row<'q>(query: SqliteQuery<'q>, row: &RecordedEvent) -> SqliteQuery<'q> 
         .bind(row.data.clone())
         .bind(row.prev_hash.0.to_vec())
         .bind(row.hash.0.to_vec())
+}
+
+fn fold_row(row: &SqliteRow) -> Result<FoldEvent, StoreError> {
+    let position: i64 = row.try_get(0)?;
+    let time = |index: usize| -> Result<_, StoreError> {
+        let micros: i64 = row.try_get(index)?;
+        chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt(position, "a time is out of range"))
+    };
+    Ok(FoldEvent {
+        position: to_u64(position),
+        event_type: row.try_get(1)?,
+        schema_version: row
+            .try_get::<i64, _>(2)?
+            .try_into()
+            .map_err(|_| corrupt(position, "bad schema version"))?,
+        occurred_at: time(3)?,
+        recorded_at: time(4)?,
+        actor_organisation: row.try_get(5)?,
+        data: row.try_get(6)?,
+    })
 }
 
 fn from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {

@@ -60,11 +60,9 @@ impl Given {
             + Duration::seconds(position as i64);
         let fact = Fact {
             position,
-            stream: "test".into(),
             occurred_at,
             recorded_at: occurred_at,
             actor_organisation: "ANC01".into(),
-            actor_role: "anchor".into(),
             event: Event::decode(event_type, 1, data).unwrap(),
         };
         self.models.apply(&fact);
