@@ -94,13 +94,12 @@ impl Runner {
         started.fold = began.elapsed();
         let subscription = store.subscribe(models.position() + 1);
         tracing::info!(?started, "read models are up to date");
+        let models = Arc::new(RwLock::new(models));
         // A snapshot only shortens the next restart: failing to save one (a state too large
         // for the backend's blobs, say) is reported and the service starts all the same.
         if started.events_folded > 0 {
             let began = Instant::now();
-            let saved;
-            (models, saved) = snapshot_save(&store, models).await;
-            match saved {
+            match snapshot_save(&store, models.clone()).await {
                 Ok(bytes) => started.snapshot_saved_bytes = bytes,
                 Err(error) => tracing::warn!(
                     %error,
@@ -114,8 +113,8 @@ impl Runner {
                 "snapshot saved"
             );
         }
-        let (folded_tx, folded) = watch::channel(models.position());
-        let models = Arc::new(RwLock::new(models));
+        let position = models.read().expect("not poisoned").position();
+        let (folded_tx, folded) = watch::channel(position);
         tokio::spawn(follow(store, subscription, models.clone(), folded_tx));
         Ok(Runner {
             models,
@@ -190,8 +189,7 @@ async fn follow(
             Ok(position) => {
                 folded.send_replace(position);
                 if position - snapshot_position >= SNAPSHOT_EVERY_EVENTS {
-                    let copy = models.read().expect("not poisoned").clone();
-                    if let (_, Err(error)) = snapshot_save(&store, copy).await {
+                    if let Err(error) = snapshot_save(&store, models.clone()).await {
                         tracing::warn!(%error, "saving a snapshot failed; the next restart replays further");
                     }
                     snapshot_position = position;
@@ -288,25 +286,34 @@ async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
 }
 
 /// Saves the read models, encoding them chunk by chunk on a blocking thread while the store
-/// writes the chunks before; gives the models back with the size of the saved state in bytes.
+/// writes the chunks before; the size of the saved state in bytes. Encoding holds a read lock
+/// rather than a copy, so a national state is never held twice: queries go on reading, and only
+/// the fold, which is the caller, waits.
 async fn snapshot_save(
     store: &Store,
-    models: ReadModels,
-) -> (ReadModels, Result<usize, StoreError>) {
+    models: Arc<RwLock<ReadModels>>,
+) -> Result<usize, StoreError> {
     let (send, parts) = tokio::sync::mpsc::channel(1);
-    let position = models.position();
+    let position = models.read().expect("not poisoned").position();
     let encoding = tokio::task::spawn_blocking(move || {
+        let models = models
+            .read()
+            .expect("a fold never panics while holding the lock");
+        assert_eq!(
+            models.position(),
+            position,
+            "nothing folds while a snapshot is taken"
+        );
         let mut writer = SnapshotWriter::new(send);
         // A failed write means the store gave up, and says why; an unfinished writer saves
         // nothing.
-        if rmp_serde::encode::write(&mut writer, &models).is_ok() {
+        if rmp_serde::encode::write(&mut writer, &*models).is_ok() {
             writer.finish().ok();
         }
-        models
     });
     let saved = store
         .snapshot_save_parts(SNAPSHOT_NAME, ReadModels::VERSION, position, parts)
         .await;
-    let models = encoding.await.expect("encoding does not panic");
-    (models, saved)
+    encoding.await.expect("encoding does not panic");
+    saved
 }

@@ -15,6 +15,7 @@ per_backend!(
     a_snapshot_of_another_version_is_rebuilt,
     an_unreadable_snapshot_is_rebuilt,
     following_live_equals_folding_from_zero,
+    following_live_snapshots_every_fifty_thousand_events,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -102,4 +103,49 @@ async fn following_live_equals_folding_from_zero(db: TestDb) {
     );
     let journeys = live.read().journeys.journeys().count();
     assert_eq!(journeys as u64, demo::DEMO_REFERRALS);
+}
+
+async fn following_live_snapshots_every_fifty_thousand_events(db: TestDb) {
+    use followfund::runner::SNAPSHOT_EVERY_EVENTS;
+    let store = db.open().await;
+    let runner = Runner::start(store.clone()).await.unwrap();
+    assert_eq!(runner.started_from(), 0);
+    let batch = followfund::store::APPEND_BATCH_EVENTS_MAX as u64;
+    let batches = SNAPSHOT_EVERY_EVENTS.div_ceil(batch);
+    for round in 0..batches {
+        let events = (0..batch)
+            .map(|i| common::event(&format!("referral-{round}-{i}")))
+            .collect();
+        store.append(events, vec![]).await.unwrap();
+    }
+    let head = store.head_position();
+    assert!(head >= SNAPSHOT_EVERY_EVENTS);
+    runner
+        .wait_for(head, Duration::from_secs(60))
+        .await
+        .unwrap();
+    // The follower saves after the batch that crosses the threshold, while queries go on.
+    let mut saved = 0;
+    for _ in 0..600 {
+        saved = store
+            .snapshot_open("read-models")
+            .await
+            .unwrap()
+            .map_or(0, |reader| reader.position);
+        if saved >= SNAPSHOT_EVERY_EVENTS {
+            break;
+        }
+        assert_eq!(
+            runner.read().position(),
+            head,
+            "reads go on while a snapshot is taken"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(saved >= SNAPSHOT_EVERY_EVENTS, "a snapshot at {saved}");
+    drop(runner);
+    let restarted = Runner::start(store.clone()).await.unwrap();
+    assert_eq!(restarted.started_from(), saved);
+    assert_eq!(restarted.position(), head);
+    assert_eq!(restarted.read().journeys.journeys().count() as u64, head);
 }
