@@ -149,9 +149,6 @@ impl Sib {
     pub(crate) fn apply(&mut self, fact: &Fact) {
         let position = fact.position;
         let on = fact.occurred_at.date_naive();
-        if self.concerns(&fact.event) {
-            self.revision = position;
-        }
         match &fact.event {
             Event::SibContractPublished(terms) => {
                 self.contracts
@@ -251,31 +248,15 @@ impl Sib {
                     });
                 }
             }
-            _ => {}
+            _ => return,
         }
+        self.revision = position;
     }
 
     /// The position of the last fact that changed SIB state: figures worked out from it stand
     /// until this moves.
     pub fn revision(&self) -> u64 {
         self.revision
-    }
-
-    /// Whether folding `event` may change SIB state: the arms of `apply` that do anything.
-    fn concerns(&self, event: &Event) -> bool {
-        matches!(
-            event,
-            Event::SibContractPublished(_)
-                | Event::ReferralReceived(_)
-                | Event::ReferralRedirected(_)
-                | Event::AssessmentHeld(_)
-                | Event::OutcomeMeasured(_)
-                | Event::CohortCostRecorded(_)
-                | Event::SibOutcomeClaimed(_)
-                | Event::SibOutcomeVerified(_)
-                | Event::SibOutcomeWithdrawn(_)
-                | Event::SibPaymentMade(_)
-        )
     }
 
     /// A published contract.

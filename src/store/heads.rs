@@ -46,22 +46,18 @@ impl StreamHeads {
         (known, unknown)
     }
 
-    /// Remembers a group's committed state: the versions it looked up (streams absent from
-    /// `looked_up` are empty), then the rows it wrote, leaving the log at `head_position`.
+    /// Remembers a group's committed state: the versions it looked up in the file (0 for an
+    /// empty stream), then the rows it wrote, leaving the log at `head_position`.
     pub(super) fn remember(
         &mut self,
-        looked_up: Vec<String>,
-        versions: &HashMap<String, u64>,
+        looked_up: Vec<(String, u64)>,
         written: &[RecordedEvent],
         head_position: u64,
     ) {
         if self.versions.len() + looked_up.len() > STREAMS_MAX {
             self.versions.clear();
         }
-        for stream in looked_up {
-            let version = versions.get(&stream).copied().unwrap_or(0);
-            self.versions.insert(stream, version);
-        }
+        self.versions.extend(looked_up);
         for row in written {
             let version = self.versions.entry(row.stream.clone()).or_default();
             assert!(*version < row.stream_version, "stream versions only grow");
@@ -90,8 +86,9 @@ mod tests {
         let mut heads = StreamHeads::default();
         let (known, unknown) = heads.recall(7, streams(&["referral-a", "referral-b"]));
         assert!(known.is_empty());
-        let looked_up = HashMap::from([("referral-a".to_owned(), 3)]);
-        heads.remember(unknown, &looked_up, &[], 7);
+        assert_eq!(unknown, ["referral-a", "referral-b"]);
+        let looked_up = vec![("referral-a".to_owned(), 3), ("referral-b".to_owned(), 0)];
+        heads.remember(looked_up, &[], 7);
 
         let (known, unknown) =
             heads.recall(7, streams(&["referral-a", "referral-b", "referral-c"]));

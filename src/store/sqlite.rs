@@ -1,6 +1,7 @@
 //! The SQLite backend: one file in WAL mode, fsynced on every commit; one writer connection
 //! for the appender and a small pool of readers.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
@@ -91,7 +92,6 @@ impl SqliteLog {
         let written = async {
             let (state, looked_up) = load_state(&mut tx, requests, &self.heads).await?;
             let head_before = state.head_position;
-            let versions = state.stream_versions.clone();
             let plan = plan::plan(state, requests, Utc::now());
             let mut rows = plan.rows.as_slice();
             while !rows.is_empty() {
@@ -103,27 +103,19 @@ impl SqliteLog {
                 query.execute(&mut *tx).await?;
                 rows = &rows[take..];
             }
-            Ok::<_, StoreError>((plan, head_before, looked_up, versions))
+            tx.commit().await?;
+            Ok::<_, StoreError>((plan, head_before, looked_up))
         }
         .await;
-        let committed = match written {
-            Ok(written) => tx
-                .commit()
-                .await
-                .map(|()| written)
-                .map_err(StoreError::from),
-            Err(error) => Err(error),
-        };
-        let (plan, head_before, looked_up, versions) = match committed {
-            Ok(committed) => committed,
+        let (plan, head_before, looked_up) = match written {
+            Ok(written) => written,
             Err(error) => {
                 self.heads().forget();
                 return Err(error);
             }
         };
         let head = plan.rows.last().map_or(head_before, |row| row.position);
-        self.heads()
-            .remember(looked_up, &versions, &plan.rows, head);
+        self.heads().remember(looked_up, &plan.rows, head);
         Ok((plan.answers, head))
     }
 
@@ -380,13 +372,13 @@ fn token_record(
     })
 }
 
-/// What the planner needs under the write lock, and the streams whose versions were read from
-/// the file rather than remembered.
+/// What the planner needs under the write lock, and the versions read from the file rather
+/// than remembered (0 for a stream the file does not hold).
 async fn load_state(
     tx: &mut sqlx::SqliteConnection,
     requests: &[&AppendRequest],
     heads: &Mutex<StreamHeads>,
-) -> Result<(LogState, Vec<String>), StoreError> {
+) -> Result<(LogState, Vec<(String, u64)>), StoreError> {
     let mut state = LogState::default();
     let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
@@ -403,17 +395,22 @@ async fn load_state(
         .expect("no panic while holding the stream heads")
         .recall(state.head_position, streams);
     state.stream_versions = known;
+    let mut looked_up = Vec::with_capacity(unknown.len());
     if !unknown.is_empty() {
         let streams = serde_json::to_string(&unknown).expect("strings serialise");
-        let versions: Vec<(String, i64)> = sqlx::query_as(
+        let found: Vec<(String, i64)> = sqlx::query_as(
             "SELECT stream, MAX(stream_version) FROM events \
              WHERE stream IN (SELECT value FROM json_each(?)) GROUP BY stream",
         )
         .bind(streams)
         .fetch_all(&mut *tx)
         .await?;
-        let versions = versions.into_iter().map(|(s, v)| (s, to_u64(v)));
-        state.stream_versions.extend(versions);
+        let found: HashMap<String, u64> = found.into_iter().map(|(s, v)| (s, to_u64(v))).collect();
+        for stream in unknown {
+            let version = found.get(&stream).copied().unwrap_or(0);
+            looked_up.push((stream, version));
+        }
+        state.stream_versions.extend(found);
     }
     let ids = serde_json::to_string(&ids).expect("uuids serialise");
     let sql =
@@ -426,7 +423,7 @@ async fn load_state(
         let event = from_row(row)?;
         state.existing.insert(event.event_id, event);
     }
-    Ok((state, unknown))
+    Ok((state, looked_up))
 }
 
 /// The largest power of two no greater than `remaining` or the statement limit.
