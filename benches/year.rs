@@ -5,7 +5,9 @@
 //! Run with `cargo bench --bench year -- [--scale small|region|national] [--seed N]
 //! [--latency-seconds N] [--from FILE] [--no-postgres]`; the defaults are the region scale and
 //! 10 s a latency run. `--from` imports a year written by `followfund simulate -o FILE` instead
-//! of generating one.
+//! of generating one. `--database PATH` keeps the SQLite file there, and a second run against it
+//! skips generating and importing: it forgets the snapshot and replays the log already imported.
+//! `--no-latency` stops after the payment runs.
 //! The national year (26.8 million events) runs end to end on a 24 GiB machine: its read models
 //! take about 14 GiB and the snapshot streams to the store in chunks beside them. Its SQLite
 //! database takes about 13 GB and its NDJSON 11.7 GB of disk; `--no-postgres` skips the
@@ -66,37 +68,16 @@ async fn run() {
     let latency_duration = Duration::from_secs(latency_seconds);
     let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
-    // A year already written by `followfund simulate -o FILE` is imported as it is: the national
-    // year takes most of its generator's memory, which is better given back before replaying.
-    let file = match argument("--from") {
-        Some(path) => std::path::PathBuf::from(path),
-        None => {
-            let file = dir.path().join("year.ndjson");
-            let began = Instant::now();
-            let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-            let events = simulate::write_ndjson(scale, seed, &mut out, |_| {}).unwrap();
-            drop(out);
-            rows.push(row(
-                "simulate (decided by the command layer)",
-                events,
-                began,
-                String::new(),
-            ));
-            file
-        }
-    };
-
-    let sqlite = format!("sqlite://{}", dir.path().join("year.db").display());
-    rows.push(import("import into SQLite", &sqlite, &file).await);
-    let postgres = match std::env::args().any(|a| a == "--no-postgres") {
-        true => None,
-        false => postgres_url().await,
-    };
-    if let Some(postgres) = postgres {
-        rows.push(import("import into PostgreSQL", &postgres, &file).await);
-        postgres_drop(&postgres).await;
+    let database = argument("--database")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("year.db"));
+    let sqlite = format!("sqlite://{}", database.display());
+    if imported(&sqlite).await {
+        eprintln!("reusing the year imported into {}", database.display());
+    } else {
+        import_everywhere(scale, seed, &dir, &sqlite, &mut rows).await;
     }
-
+    forget_snapshots(&sqlite).await;
     let store = Store::open(&sqlite, StoreOptions::default()).await.unwrap();
     let rss_before = rss_kib("VmRSS");
     let runner = Runner::start(store.clone()).await.unwrap();
@@ -156,6 +137,10 @@ async fn run() {
         ));
     }
 
+    if std::env::args().any(|a| a == "--no-latency") {
+        report(scale, &rows, &[], latency_duration);
+        return;
+    }
     let address = latency::serve(store.clone(), restarted.clone()).await;
     let probes = latency::probes(&store, &restarted, address).await;
     let mut latencies = Vec::new();
@@ -165,6 +150,67 @@ async fn run() {
         }
     }
     report(scale, &rows, &latencies, latency_duration);
+}
+
+/// Generates (or reads with `--from`) the year and imports it into SQLite at `sqlite`, and into
+/// PostgreSQL when one answers.
+async fn import_everywhere(
+    scale: Scale,
+    seed: u64,
+    dir: &tempfile::TempDir,
+    sqlite: &str,
+    rows: &mut Vec<Row>,
+) {
+    // A year already written by `followfund simulate -o FILE` is imported as it is: the national
+    // year takes most of its generator's memory, which is better given back before replaying.
+    let file = match argument("--from") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            let file = dir.path().join("year.ndjson");
+            let began = Instant::now();
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+            let events = simulate::write_ndjson(scale, seed, &mut out, |_| {}).unwrap();
+            drop(out);
+            rows.push(row(
+                "simulate (decided by the command layer)",
+                events,
+                began,
+                String::new(),
+            ));
+            file
+        }
+    };
+
+    rows.push(import("import into SQLite", sqlite, &file).await);
+    let postgres = match std::env::args().any(|a| a == "--no-postgres") {
+        true => None,
+        false => postgres_url().await,
+    };
+    if let Some(postgres) = postgres {
+        rows.push(import("import into PostgreSQL", &postgres, &file).await);
+        postgres_drop(&postgres).await;
+    }
+}
+
+/// Whether the SQLite file at `url` already holds a log.
+async fn imported(url: &str) -> bool {
+    match Store::open(url, StoreOptions::default()).await {
+        Ok(store) => store.head_position() > 0,
+        Err(_) => false,
+    }
+}
+
+/// Drops every saved snapshot, so that the replay below starts from position 0.
+async fn forget_snapshots(url: &str) {
+    use sqlx::Connection;
+    let mut connection = sqlx::SqliteConnection::connect(url).await.unwrap();
+    for table in ["snapshot_chunks", "snapshots"] {
+        let sql = format!("DELETE FROM {table}");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
 }
 
 async fn import(what: &str, url: &str, file: &std::path::Path) -> Row {
