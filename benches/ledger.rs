@@ -29,8 +29,6 @@ fn main() {
         let fact = Fact {
             position,
             occurred_at,
-            recorded_at: occurred_at,
-            actor_organisation: "ANC01".into(),
             event,
         };
         models.apply(&fact);

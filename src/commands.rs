@@ -760,8 +760,7 @@ fn session_step(
         return Err(prescription_forbids(prescription, event.type_name()));
     }
     if let Some(session) = prescription
-        .sessions
-        .get(&session_id)
+        .session(session_id)
         .filter(|s| s.state != SessionState::Retracted)
     {
         return Err(Rejection::SessionRecorded {
@@ -783,7 +782,7 @@ fn retraction(
     let (journey, prescription) =
         prescribed_to_caller(models, caller, prescription_id, event.type_name())?;
     check_after_receipt(journey, occurred_at)?;
-    match prescription.sessions.get(&session_id) {
+    match prescription.session(session_id) {
         Some(session) if session.state == SessionState::Attended => Ok(on_journey(journey, event)),
         _ => Err(Rejection::NothingToRetract(session_id)),
     }
@@ -878,8 +877,6 @@ mod tests {
             let fact = Fact {
                 position,
                 occurred_at,
-                recorded_at: occurred_at,
-                actor_organisation: "ANC01".into(),
                 event,
             };
             models.apply(&fact);

@@ -243,8 +243,6 @@ pub fn fact(event: FoldEvent) -> Result<Fact, RunnerError> {
     Ok(Fact {
         position: event.position,
         occurred_at: event.occurred_at,
-        recorded_at: event.recorded_at,
-        actor_organisation: event.actor_organisation,
         event: decoded,
     })
 }
@@ -255,10 +253,10 @@ async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
         Ok(None) => return Ok(ReadModels::default()),
         Err(error) => return Err(error.into()),
     };
-    if reader.version != ReadModels::VERSION {
+    if reader.version != ReadModels::snapshot_version() {
         tracing::info!(
             stored = reader.version,
-            current = ReadModels::VERSION,
+            current = ReadModels::snapshot_version(),
             "snapshot from another version: rebuilding"
         );
         return Ok(ReadModels::default());
@@ -312,7 +310,7 @@ async fn snapshot_save(
         }
     });
     let saved = store
-        .snapshot_save_parts(SNAPSHOT_NAME, ReadModels::VERSION, position, parts)
+        .snapshot_save_parts(SNAPSHOT_NAME, ReadModels::snapshot_version(), position, parts)
         .await;
     encoding.await.expect("encoding does not panic");
     saved

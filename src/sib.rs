@@ -366,8 +366,6 @@ mod tests {
             models.apply(&Fact {
                 position: index as u64 + 1,
                 occurred_at: at,
-                recorded_at: at,
-                actor_organisation: "ADM01".into(),
                 event,
             });
         }

@@ -492,7 +492,7 @@ async fn pathway_rules_refuse_and_write_nothing(db: TestDb) {
 }
 
 const JOURNEY: &str = "query($id: UUID!, $at: Int) { referral(id: $id, atLeast: $at) { \
-    status steps { position type actorOrganisation } prescriptions { status sessionsAttended } } }";
+    status steps { position type actorOrganisation prescriptionId } prescriptions { status sessionsAttended } } }";
 
 /// A mutation's position, passed as `atLeast`, shows the write at once; a position the log
 /// never reaches is refused with NOT_YET_FOLDED after the documented wait.
@@ -521,6 +521,9 @@ async fn a_write_reads_back_at_its_position(db: TestDb) {
             assert_eq!(step["position"], json!(position), "{who}: {journey}");
             assert_eq!(step["type"], "session.attended", "{who}: {journey}");
             assert_eq!(step["actorOrganisation"], P1, "{who}: {journey}");
+            let prescription = json!(target.prescription.to_string());
+            assert_eq!(step["prescriptionId"], prescription, "{who}: {journey}");
+            assert_eq!(journey["steps"][0]["prescriptionId"], json!(null), "{journey}");
             let sessions = &journey["prescriptions"][0]["sessionsAttended"];
             assert_eq!(sessions, &json!(attended), "{who}: {journey}");
         }

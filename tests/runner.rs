@@ -72,7 +72,7 @@ async fn an_unreadable_snapshot_is_rebuilt(db: TestDb) {
     let store = db.open().await;
     demo::load(&store, 9).await.unwrap();
     let reference = Runner::start(store.clone()).await.unwrap();
-    let version = followfund_projections::ReadModels::VERSION;
+    let version = followfund_projections::ReadModels::snapshot_version();
     let broken = Snapshot {
         version,
         position: store.head_position(),

@@ -48,6 +48,19 @@ impl Money {
         Money(Decimal::new(pence, PENNY_DECIMAL_PLACES))
     }
 
+    /// The amount as a whole number of pence, when it is to the penny and fits in 64 bits:
+    /// £412.50 is 41250, £0.005 is none.
+    pub fn to_pence(&self) -> Option<i64> {
+        let exact = if self.0.scale() <= PENNY_DECIMAL_PLACES {
+            self.0
+        } else {
+            self.0.normalize()
+        };
+        let places = PENNY_DECIMAL_PLACES.checked_sub(exact.scale())?;
+        let pence = exact.mantissa().checked_mul(10i128.pow(places))?;
+        i64::try_from(pence).ok()
+    }
+
     /// An amount from a decimal number of pounds, kept exactly as given.
     pub fn from_decimal(pounds: Decimal) -> Money {
         Money(pounds)
@@ -184,6 +197,20 @@ mod tests {
 
     fn pounds(text: &str) -> Money {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn pence_are_whole_pennies_only() {
+        assert_eq!(pounds("412.50").to_pence(), Some(41_250));
+        assert_eq!(pounds("412.5").to_pence(), Some(41_250));
+        assert_eq!(pounds("-3").to_pence(), Some(-300));
+        assert_eq!(pounds("7.1000").to_pence(), Some(710), "trailing zeros are no fraction");
+        assert_eq!(pounds("0.005").to_pence(), None);
+        assert_eq!(pounds("100000000000000000000").to_pence(), None, "beyond 64 bits");
+        assert_eq!(Money::from_pence(i64::MIN).to_pence(), Some(i64::MIN));
+        for pence in [0, 1, -1, 99, 100, 123_456_789] {
+            assert_eq!(Money::from_pence(pence).to_pence(), Some(pence));
+        }
     }
 
     #[test]

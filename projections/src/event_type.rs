@@ -1,9 +1,10 @@
-//! Event type names as read models keep them: the catalogue's own `&'static str`, so that
-//! folding allocates nothing for them and a snapshot cannot name a type the catalogue lacks.
+//! Event type names as read models keep them: the catalogue's own `&'static str`, or, in records
+//! counted in millions, the type's one-byte place in the catalogue, so that folding allocates
+//! nothing for them and a snapshot cannot name a type the catalogue lacks.
 
 use followfund_contracts::catalogue;
 use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A type name as a field holds it. Spelt through an alias because serde's derive treats a
 /// field written `&'static str` as borrowed from the input, which a snapshot read from chunks
@@ -20,4 +21,64 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         .find(|entry| entry.name == name)
         .map(|entry| entry.name)
         .ok_or_else(|| D::Error::custom(format!("unknown event type `{name}`")))
+}
+
+/// An event type by its place in the catalogue. A snapshot holding these is only read back by
+/// a build with the same catalogue: [`fingerprint`] is part of the snapshot's version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub(crate) struct TypeId(u8);
+
+impl TypeId {
+    /// The place of `name`, which must be in the catalogue: names come from decoded events.
+    pub(crate) fn of(name: Name) -> TypeId {
+        let index = catalogue()
+            .iter()
+            .position(|entry| std::ptr::eq(entry.name, name) || entry.name == name)
+            .expect("an event's type is in the catalogue");
+        TypeId(u8::try_from(index).expect("fewer than 256 event types"))
+    }
+
+    /// The type's name.
+    pub(crate) fn name(self) -> Name {
+        catalogue()[usize::from(self.0)].name
+    }
+}
+
+impl<'de> Deserialize<'de> for TypeId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TypeId, D::Error> {
+        let index = u8::deserialize(deserializer)?;
+        if usize::from(index) >= catalogue().len() {
+            return Err(D::Error::custom(format!("no event type at {index}")));
+        }
+        Ok(TypeId(index))
+    }
+}
+
+/// A number that changes whenever the catalogue's names or their order change (FNV-1a over
+/// them), so that a snapshot naming types by place is not read by a build that numbers them
+/// otherwise.
+pub(crate) fn fingerprint() -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for entry in catalogue() {
+        for byte in entry.name.bytes().chain([0]) {
+            hash ^= u32::from(byte);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_reads_back_from_its_place() {
+        for entry in catalogue() {
+            assert_eq!(TypeId::of(entry.name).name(), entry.name);
+        }
+        assert!(serde_json::from_str::<TypeId>("250").is_err());
+        assert_eq!(fingerprint(), fingerprint());
+    }
 }

@@ -36,8 +36,6 @@ impl History {
         self.facts.push(Fact {
             position,
             occurred_at,
-            recorded_at: occurred_at + Duration::minutes(1),
-            actor_organisation: ACTOR.to_owned(),
             event,
         });
         position
@@ -48,7 +46,6 @@ impl History {
         let position = self.push(event);
         let fact = self.facts.last_mut().expect("just pushed");
         fact.occurred_at = on.and_hms_opt(9, 0, 0).expect("a time of day").and_utc();
-        fact.recorded_at = fact.occurred_at;
         position
     }
 

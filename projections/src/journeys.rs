@@ -16,9 +16,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
-use crate::interner::Interner;
 
-pub use journey::{CarePlan, Journey, ReferralStatus, Step};
+pub use journey::{CarePlan, Journey, ReferralStatus};
 pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionState};
 
 /// Every referral journey and prescription, with the indexes queries use.
@@ -28,8 +27,6 @@ pub struct Journeys {
     prescriptions: BTreeMap<Uuid, Prescription>,
     referrals_by_organisation: BTreeMap<OdsCode, BTreeSet<Uuid>>,
     prescriptions_by_provider: BTreeMap<OdsCode, BTreeSet<Uuid>>,
-    /// The organisations that recorded steps, which steps name by number.
-    actors: Interner<String>,
     /// Events naming a referral or prescription the log has not introduced. Commands validate
     /// before they append, so these come only from imports of partial histories (a service's
     /// records that begin mid-journey, say). Folding never rejects, so they are left out of
@@ -123,6 +120,24 @@ impl Journeys {
         }
     }
 
+    /// The prescription a step of a journey concerns: the one a prescription or session event
+    /// names, none for the referral's own events.
+    pub fn step_prescription(event: &Event) -> Option<Uuid> {
+        match event {
+            Event::PrescriptionIssued(e) => Some(e.prescription_id),
+            Event::PrescriptionWaitlisted(e) => Some(e.prescription_id),
+            Event::PrescriptionAccepted(e) => Some(e.prescription_id),
+            Event::PrescriptionDeclined(e) => Some(e.prescription_id),
+            Event::PrescriptionCompleted(e) => Some(e.prescription_id),
+            Event::PrescriptionEnded(e) => Some(e.prescription_id),
+            Event::SessionAttended(e) => Some(e.prescription_id),
+            Event::SessionMissed(e) => Some(e.prescription_id),
+            Event::SessionCancelled(e) => Some(e.prescription_id),
+            Event::SessionRetracted(e) => Some(e.prescription_id),
+            _ => None,
+        }
+    }
+
     /// Starts a journey. A second receipt of a known referral keeps the first one's details, as
     /// the journey's other events were recorded against them, and is shown as a step.
     fn receive(&mut self, fact: &Fact, referral: &ReferralReceived) {
@@ -130,8 +145,7 @@ impl Journeys {
             self.update(fact, referral.referral_id, |_| {});
             return;
         }
-        let actor = self.actor_id(fact);
-        let journey = Journey::received(fact, referral, actor);
+        let journey = Journey::received(fact, referral);
         self.index_referral(&journey.link_worker_organisation, journey.referral_id);
         self.journeys.insert(journey.referral_id, journey);
     }
@@ -139,12 +153,11 @@ impl Journeys {
     /// Moves a referral to the service it was passed to. Scope follows the referral: the
     /// service that passed it on no longer finds it among its referrals.
     fn redirect(&mut self, fact: &Fact, redirection: &ReferralRedirected) {
-        let actor = self.actor_id(fact);
         let Some(journey) = self.journeys.get_mut(&redirection.referral_id) else {
             self.orphans += 1;
             return;
         };
-        journey.record(Step::of(fact, None, actor));
+        journey.record(fact.position);
         journey.status = ReferralStatus::Redirected;
         let to = redirection.to_organisation.clone();
         if journey.link_worker_organisation == to {
@@ -194,12 +207,11 @@ impl Journeys {
     ) {
         let prescription = make();
         let prescription_id = prescription.prescription_id;
-        let actor = self.actor_id(fact);
         let Some(journey) = self.journeys.get_mut(&referral_id) else {
             self.orphans += 1;
             return;
         };
-        journey.record(Step::of(fact, Some(prescription_id), actor));
+        journey.record(fact.position);
         if self.prescriptions.contains_key(&prescription_id) {
             return;
         }
@@ -238,18 +250,17 @@ impl Journeys {
 
     fn record_session(&mut self, fact: &Fact, id: Uuid, session_id: Uuid, state: SessionState) {
         self.update_prescription(fact, id, |prescription| {
-            prescription.record_session(fact, session_id, state)
+            prescription.record_session(session_id, state)
         });
     }
 
     /// Records the fact as a step of a known referral and changes it; counts an orphan otherwise.
     fn update(&mut self, fact: &Fact, referral_id: Uuid, change: impl FnOnce(&mut Journey)) {
-        let actor = self.actor_id(fact);
         let Some(journey) = self.journeys.get_mut(&referral_id) else {
             self.orphans += 1;
             return;
         };
-        journey.record(Step::of(fact, None, actor));
+        journey.record(fact.position);
         change(journey);
     }
 
@@ -261,7 +272,6 @@ impl Journeys {
         prescription_id: Uuid,
         change: impl FnOnce(&mut Prescription),
     ) {
-        let actor = self.actor_id(fact);
         let Some(prescription) = self.prescriptions.get_mut(&prescription_id) else {
             self.orphans += 1;
             return;
@@ -271,16 +281,7 @@ impl Journeys {
             .journeys
             .get_mut(&prescription.referral_id)
             .expect("a prescription is issued only on a known referral");
-        journey.record(Step::of(fact, Some(prescription_id), actor));
-    }
-
-    fn actor_id(&mut self, fact: &Fact) -> u32 {
-        self.actors.id(fact.actor_organisation.as_str())
-    }
-
-    /// The organisation that recorded a step.
-    pub fn actor(&self, step: &Step) -> &str {
-        self.actors.get(step.actor)
+        journey.record(fact.position);
     }
 
     fn index_referral(&mut self, organisation: &OdsCode, referral_id: Uuid) {

@@ -69,8 +69,6 @@ impl History {
         let fact = Fact {
             position,
             occurred_at,
-            recorded_at: occurred_at,
-            actor_organisation: "ANC01".into(),
             event,
         };
         self.facts.push(fact);

@@ -142,8 +142,6 @@ fn fact(position: u64, draw: &Draw, event: Event) -> Fact {
     Fact {
         position,
         occurred_at: recorded_at - Duration::minutes(i64::from(draw.recorded_late_minutes)),
-        recorded_at,
-        actor_organisation: organisation(draw.second).as_str().to_owned(),
         event,
     }
 }
@@ -333,7 +331,7 @@ proptest! {
         let steps: u64 = first.journeys.journeys().map(|journey| journey.steps.len() as u64).sum();
         prop_assert_eq!(registrations + first.journeys.orphans() + steps, facts.len() as u64);
         for prescription in first.journeys.prescriptions() {
-            prop_assert!(prescription.attended_count() <= prescription.sessions.len());
+            prop_assert!(prescription.attended_count() <= prescription.sessions().len());
         }
     }
 }

@@ -217,41 +217,34 @@ fn spend_lines(models: &ReadModels, caller: &Principal, year: FinancialYear) -> 
     use std::collections::BTreeMap;
     let mut totals: BTreeMap<(String, String, String, String), followfund_contracts::Money> =
         BTreeMap::new();
-    for posting in models.ledger.postings() {
-        let sign_positive = match posting.cause.rule {
-            followfund_projections::Rule::Tariff(_) => true,
-            followfund_projections::Rule::Reversal => false,
-            _ => continue,
-        };
-        let Some(prescription_id) = posting.cause.prescription_id else {
-            continue;
-        };
-        let Some(funding) = models.ledger.funding(prescription_id) else {
-            continue;
-        };
-        if funding.financial_year != year || !in_anchor_scope(models, caller, &funding.anchor) {
-            continue;
-        }
+    let fundings = models
+        .ledger
+        .fundings()
+        .filter(|(_, funding)| funding.financial_year == year)
+        .filter(|(_, funding)| in_anchor_scope(models, caller, &funding.anchor));
+    for (prescription_id, funding) in fundings {
         let activity = models
             .journeys
             .prescription(prescription_id)
             .map(|p| crate::wire_name(&p.activity_type))
             .unwrap_or_default();
-        let key = (
-            funding.anchor.as_str().to_string(),
-            funding.provider.as_str().to_string(),
-            activity,
-            FinancialYear::month_label(posting.cause.on),
-        );
-        let amount = if sign_positive {
-            posting.amount
-        } else {
-            posting.amount.negated()
-        };
-        let total = totals.entry(key).or_default();
-        *total = total
-            .checked_add(amount)
-            .expect("spend totals stay far below the limit");
+        for posting in models.ledger.postings_of(prescription_id) {
+            let amount = match posting.cause.rule {
+                followfund_projections::Rule::Tariff(_) => posting.amount,
+                followfund_projections::Rule::Reversal => posting.amount.negated(),
+                _ => continue,
+            };
+            let key = (
+                funding.anchor.as_str().to_string(),
+                funding.provider.as_str().to_string(),
+                activity.clone(),
+                FinancialYear::month_label(posting.cause.on),
+            );
+            let total = totals.entry(key).or_default();
+            *total = total
+                .checked_add(amount)
+                .expect("spend totals stay far below the limit");
+        }
     }
     totals
         .into_iter()

@@ -1,11 +1,16 @@
 //! Journey queries: a referral's status and every event on it, seen only by those whose work
-//! it is.
+//! it is. The read models hold where a journey stands and the positions of its events; the
+//! events themselves are read from the log.
+
+use std::collections::HashMap;
 
 use async_graphql::{Context, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use followfund_contracts::Role;
-use followfund_projections::{Journey, Prescription, ReadModels};
+use followfund_projections::{Journey, Journeys, Prescription, ReadModels};
 use uuid::Uuid;
+
+use crate::store::{RecordedEvent, Store};
 
 use super::errors::{forbidden, not_found};
 use super::schema::{PAGE_SIZE_MAX, caught_up, principal};
@@ -26,18 +31,22 @@ impl JourneyQuery {
     ) -> Result<JourneyView> {
         let caller = principal(ctx)?;
         let runner = caught_up(ctx, at_least).await?;
-        let models = runner.read();
-        let journey = models
-            .journeys
-            .journey(id)
-            .ok_or_else(|| not_found(format!("no referral {id} is recorded")))?;
-        if !can_see(&models, caller, journey) {
-            return Err(forbidden(format!(
-                "referral {id} is outside what {} may see",
-                caller.organisation
-            )));
-        }
-        Ok(JourneyView::of(&models, journey))
+        let mut view = {
+            let models = runner.read();
+            let journey = models
+                .journeys
+                .journey(id)
+                .ok_or_else(|| not_found(format!("no referral {id} is recorded")))?;
+            if !can_see(&models, caller, journey) {
+                return Err(forbidden(format!(
+                    "referral {id} is outside what {} may see",
+                    caller.organisation
+                )));
+            }
+            JourneyView::of(&models, journey)
+        };
+        steps_read(ctx, std::slice::from_mut(&mut view)).await?;
+        Ok(view)
     }
 
     /// The referrals the caller may see, in id order, `first` at a time after the id `after`.
@@ -55,18 +64,47 @@ impl JourneyQuery {
             ));
         }
         let runner = caught_up(ctx, at_least).await?;
-        let models = runner.read();
         let first = first.unwrap_or(50).min(PAGE_SIZE_MAX);
-        let page = models
-            .journeys
-            .journeys()
-            .filter(|journey| after.is_none_or(|after| journey.referral_id > after))
-            .filter(|journey| can_see(&models, caller, journey))
-            .take(first)
-            .map(|journey| JourneyView::of(&models, journey))
-            .collect();
+        let mut page: Vec<JourneyView> = {
+            let models = runner.read();
+            models
+                .journeys
+                .journeys()
+                .filter(|journey| after.is_none_or(|after| journey.referral_id > after))
+                .filter(|journey| can_see(&models, caller, journey))
+                .take(first)
+                .map(|journey| JourneyView::of(&models, journey))
+                .collect()
+        };
+        steps_read(ctx, &mut page).await?;
         Ok(page)
     }
+}
+
+/// Reads the events the journeys' steps name from the log, in one query for the page, after
+/// the read models' lock is let go: the read models keep only each step's position.
+async fn steps_read(ctx: &Context<'_>, views: &mut [JourneyView]) -> Result<()> {
+    let positions: Vec<u64> = views
+        .iter()
+        .flat_map(|view| view.step_positions.iter().copied())
+        .collect();
+    let events = ctx.data_unchecked::<Store>().read_at(&positions).await?;
+    let mut steps: HashMap<u64, StepView> = HashMap::with_capacity(events.len());
+    for event in events {
+        steps.insert(event.position, StepView::of(event)?);
+    }
+    for view in views {
+        view.steps = view
+            .step_positions
+            .iter()
+            .map(|position| {
+                steps.get(position).cloned().ok_or_else(|| {
+                    async_graphql::Error::new(format!("the log has no event at step {position}"))
+                })
+            })
+            .collect::<Result<_>>()?;
+    }
+    Ok(())
 }
 
 /// A referral's journey.
@@ -84,6 +122,8 @@ pub struct JourneyView {
     received_at: DateTime<Utc>,
     /// Every event on it, in position order.
     steps: Vec<StepView>,
+    #[graphql(skip)]
+    step_positions: Vec<u64>,
     /// Its prescriptions.
     prescriptions: Vec<PrescriptionView>,
 }
@@ -102,18 +142,15 @@ impl JourneyView {
             status: crate::wire_name(&journey.status),
             link_worker_organisation: journey.link_worker_organisation.as_str().to_string(),
             received_at: journey.received_at,
-            steps: journey
-                .steps
-                .iter()
-                .map(|step| StepView::of(models, step))
-                .collect(),
+            steps: Vec::new(),
+            step_positions: journey.steps.iter().collect(),
             prescriptions,
         }
     }
 }
 
 /// One event on a journey; read the event at `position` for its payload.
-#[derive(SimpleObject)]
+#[derive(Clone, SimpleObject)]
 pub struct StepView {
     /// The event's position in the log.
     position: u64,
@@ -131,15 +168,16 @@ pub struct StepView {
 }
 
 impl StepView {
-    fn of(models: &ReadModels, step: &followfund_projections::Step) -> StepView {
-        StepView {
-            position: step.position,
-            event_type: step.event_type.to_string(),
-            occurred_at: step.occurred_at,
-            recorded_at: step.recorded_at,
-            actor_organisation: models.journeys.actor(step).to_owned(),
-            prescription_id: step.prescription_id,
-        }
+    fn of(event: RecordedEvent) -> Result<StepView> {
+        let decoded = event.decode()?;
+        Ok(StepView {
+            position: event.position,
+            prescription_id: Journeys::step_prescription(&decoded),
+            event_type: event.event_type,
+            occurred_at: event.occurred_at,
+            recorded_at: event.recorded_at,
+            actor_organisation: event.actor.organisation,
+        })
     }
 }
 

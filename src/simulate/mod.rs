@@ -238,8 +238,6 @@ impl Simulation {
         let fact = Fact {
             position: self.models.position() + 1,
             occurred_at: new.occurred_at,
-            recorded_at: new.occurred_at,
-            actor_organisation: new.actor.organisation.clone(),
             event,
         };
         self.models.apply(&fact);

@@ -295,7 +295,8 @@ impl RecordedEvent {
 }
 
 /// An event as the read models fold it: the parts of its envelope they use and its payload,
-/// without ids, stream or hashes, so that a replay reads half the columns of every row.
+/// without ids, stream, actor, transaction time or hashes, so that a replay reads a third of the
+/// columns of every row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoldEvent {
     /// Its global position.
@@ -306,10 +307,6 @@ pub struct FoldEvent {
     pub schema_version: u32,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
-    /// When the ledger learned it.
-    pub recorded_at: DateTime<Utc>,
-    /// The organisation that recorded it.
-    pub actor_organisation: String,
     /// The JSON payload.
     pub data: String,
 }
@@ -321,8 +318,6 @@ impl From<RecordedEvent> for FoldEvent {
             event_type: event.event_type,
             schema_version: event.schema_version,
             occurred_at: event.occurred_at,
-            recorded_at: event.recorded_at,
-            actor_organisation: event.actor.organisation,
             data: event.data,
         }
     }

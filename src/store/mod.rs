@@ -296,6 +296,25 @@ impl Store {
         }
     }
 
+    /// The events at `positions`, in position order, read a page at a time; a position beyond
+    /// the head is left out. A journey names its steps by position and reads them here when
+    /// asked.
+    pub async fn read_at(&self, positions: &[u64]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let head = self.head_position();
+        let known: Vec<u64> = positions.iter().copied().filter(|p| *p <= head).collect();
+        let mut events = Vec::with_capacity(known.len());
+        for page in known.chunks(READ_PAGE_EVENTS_MAX) {
+            let read = match &self.inner.reader {
+                Reader::Sqlite(log) => log.read_at(page).await?,
+                Reader::Postgres(log) => log.read_at(page).await?,
+            };
+            events.extend(read);
+        }
+        // Each page is in order; pages given out of order are put in order here.
+        events.sort_by_key(|event| event.position);
+        Ok(events)
+    }
+
     async fn read_range(&self, from: u64, until: u64) -> Result<Vec<RecordedEvent>, StoreError> {
         match &self.inner.reader {
             Reader::Sqlite(log) => log.read_range(from, until).await,

@@ -202,6 +202,17 @@ impl PostgresLog {
         rows.iter().map(from_row).collect()
     }
 
+    /// The events at `positions`, in position order; a position beyond the head is left out.
+    pub async fn read_at(&self, positions: &[u64]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE position = ANY($1) ORDER BY position");
+        let positions: Vec<i64> = positions.iter().map(|p| to_i64(*p)).collect();
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(positions)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// The events at positions `from` to `until` (exclusive) as a replay folds them.
     pub async fn read_fold_range(
         &self,
@@ -669,9 +680,7 @@ fn fold_row(row: &PgRow) -> Result<FoldEvent, StoreError> {
             .try_into()
             .map_err(|_| corrupt(position, "bad schema version"))?,
         occurred_at: time(3)?,
-        recorded_at: time(4)?,
-        actor_organisation: row.try_get(5)?,
-        data: row.try_get(6)?,
+        data: row.try_get(4)?,
     })
 }
 

@@ -9,8 +9,7 @@ pub const COLUMNS: &str = "position, event_id, stream, stream_version, event_typ
     causation_id, data, prev_hash, hash";
 
 /// The columns of `events` a replay folds, in the order `FoldEvent`s are read.
-pub const FOLD_COLUMNS: &str = "position, event_type, schema_version, occurred_at_us, recorded_at_us, \
-    actor_organisation, data";
+pub const FOLD_COLUMNS: &str = "position, event_type, schema_version, occurred_at_us, data";
 
 pub fn to_i64(value: u64) -> i64 {
     i64::try_from(value).expect("positions and versions stay below 2^63")

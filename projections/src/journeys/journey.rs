@@ -1,5 +1,5 @@
 //! One referral's journey: who it is for and with, where it stands, and every event that touched
-//! it, each kept with its position so that an answer can point back to the log.
+//! it, by position, so that an answer can point back to the log.
 
 use chrono::{DateTime, Utc};
 use followfund_contracts::events::{
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
+use crate::positions::Positions;
 
 /// Where a referral stands. Each status event sets the status it names, whatever came before:
 /// commands check that a step makes sense before appending it, so the log's order is the
@@ -57,38 +58,6 @@ pub struct CarePlan {
     pub position: u64,
 }
 
-/// One event in a referral's journey.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Step {
-    /// The event's position in the log: read the event there for its full payload.
-    pub position: u64,
-    /// The event's type name, such as `session.attended`.
-    #[serde(deserialize_with = "crate::event_type::deserialize")]
-    pub event_type: crate::event_type::Name,
-    /// When it happened.
-    pub occurred_at: DateTime<Utc>,
-    /// When the ledger learned it.
-    pub recorded_at: DateTime<Utc>,
-    /// The number of the organisation that recorded it: see [`crate::Journeys::actor`].
-    pub(crate) actor: u32,
-    /// The prescription the event concerns, for prescription and session events.
-    pub prescription_id: Option<Uuid>,
-}
-
-impl Step {
-    /// The step a fact makes in a journey.
-    pub(crate) fn of(fact: &Fact, prescription_id: Option<Uuid>, actor: u32) -> Step {
-        Step {
-            position: fact.position,
-            event_type: fact.event.type_name(),
-            occurred_at: fact.occurred_at,
-            recorded_at: fact.recorded_at,
-            actor,
-            prescription_id,
-        }
-    }
-}
-
 /// A referral and everything recorded about it since.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journey {
@@ -120,15 +89,18 @@ pub struct Journey {
     pub plan: Option<CarePlan>,
     /// The clinician's organisation the person was last referred back to, if any.
     pub referred_back_to: Option<OdsCode>,
-    /// Every event that touched the referral or its prescriptions, in position order.
-    pub steps: Vec<Step>,
+    /// The position of every event that touched the referral or its prescriptions, in order:
+    /// the log holds what each one says.
+    pub steps: Positions,
     /// The referral's prescriptions, in the order they were issued.
     pub prescriptions: Vec<Uuid>,
 }
 
 impl Journey {
     /// A journey as its `referral.received` starts it.
-    pub(crate) fn received(fact: &Fact, referral: &ReferralReceived, actor: u32) -> Journey {
+    pub(crate) fn received(fact: &Fact, referral: &ReferralReceived) -> Journey {
+        let mut steps = Positions::default();
+        steps.push(fact.position);
         Journey {
             referral_id: referral.referral_id,
             person_id: referral.person_id,
@@ -144,24 +116,19 @@ impl Journey {
             assessed_at: None,
             plan: None,
             referred_back_to: None,
-            steps: vec![Step::of(fact, None, actor)],
+            steps,
             prescriptions: Vec::new(),
         }
     }
 
-    /// Records a step, which must come after every step already recorded.
-    pub(crate) fn record(&mut self, step: Step) {
-        if let Some(last) = self.steps.last() {
-            assert!(last.position < step.position, "steps are in position order");
-        }
-        self.steps.push(step);
+    /// Records the fact at `position` as a step, which must come after every step already
+    /// recorded.
+    pub(crate) fn record(&mut self, position: u64) {
+        self.steps.push(position);
     }
 
     /// The position of the event that received the referral.
     pub fn received_position(&self) -> u64 {
-        self.steps
-            .first()
-            .expect("a journey starts with its receipt")
-            .position
+        self.steps.first().expect("a journey starts with its receipt")
     }
 }

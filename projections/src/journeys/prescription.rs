@@ -1,8 +1,6 @@
 //! One prescription: the activity a person was prescribed, where it stands with the provider, and
 //! what happened at each of its sessions.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use followfund_contracts::OdsCode;
 use followfund_contracts::events::{
@@ -63,17 +61,14 @@ pub enum SessionState {
     Retracted,
 }
 
-/// A session of a prescription, as first recorded.
+/// A session of a prescription, as first recorded. When and by which event it was recorded is
+/// in the log, at one of the journey's steps; a national year holds tens of millions of these.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
+    /// The session's id.
+    pub session_id: Uuid,
     /// What happened at it.
     pub state: SessionState,
-    /// When the session took place (the recording event's valid time), which decides the tariff
-    /// that prices it.
-    pub occurred_at: DateTime<Utc>,
-    /// The position of the event that recorded the session; a retraction leaves it, and the
-    /// retraction is a step of the journey.
-    pub position: u64,
 }
 
 /// A prescription of an activity run by a provider.
@@ -96,8 +91,9 @@ pub struct Prescription {
     pub issued_position: u64,
     /// Where it stands.
     pub status: PrescriptionStatus,
-    /// Its sessions, by session id.
-    pub sessions: BTreeMap<Uuid, SessionRecord>,
+    /// Its sessions, in the order first recorded: a dozen or so, where a list is smaller and
+    /// faster to search than a map.
+    sessions: Vec<SessionRecord>,
 }
 
 impl Prescription {
@@ -120,16 +116,26 @@ impl Prescription {
             issued_at: fact.occurred_at,
             issued_position: fact.position,
             status: PrescriptionStatus::Issued,
-            sessions: BTreeMap::new(),
+            sessions: Vec::new(),
         }
     }
 
     /// How many sessions the person attended, not counting attendances since retracted.
     pub fn attended_count(&self) -> usize {
         self.sessions
-            .values()
+            .iter()
             .filter(|session| session.state == SessionState::Attended)
             .count()
+    }
+
+    /// A session, if recorded.
+    pub fn session(&self, session_id: Uuid) -> Option<&SessionRecord> {
+        self.sessions.iter().find(|s| s.session_id == session_id)
+    }
+
+    /// Every session recorded, in the order first recorded.
+    pub fn sessions(&self) -> &[SessionRecord] {
+        &self.sessions
     }
 
     /// Records what happened at a session. The first record of a session stands: a repeated
@@ -137,26 +143,20 @@ impl Prescription {
     /// say) is refused by commands, so an import is the only way one reaches the log and the
     /// first word is kept. A retracted session is free to be recorded again, because the
     /// retraction withdrew the only record it had.
-    pub(crate) fn record_session(&mut self, fact: &Fact, session_id: Uuid, state: SessionState) {
+    pub(crate) fn record_session(&mut self, session_id: Uuid, state: SessionState) {
         debug_assert_ne!(state, SessionState::Retracted, "retract through `retract`");
-        let free = self
-            .sessions
-            .get(&session_id)
-            .is_none_or(|session| session.state == SessionState::Retracted);
-        if free {
-            let record = SessionRecord {
-                state,
-                occurred_at: fact.occurred_at,
-                position: fact.position,
-            };
-            self.sessions.insert(session_id, record);
+        let record = SessionRecord { session_id, state };
+        match self.sessions.iter_mut().find(|s| s.session_id == session_id) {
+            None => self.sessions.push(record),
+            Some(known) if known.state == SessionState::Retracted => *known = record,
+            Some(_) => {}
         }
     }
 
     /// Withdraws an attendance. Only an attendance can be retracted: retracting a session that
     /// was missed, cancelled, already retracted or never recorded changes nothing.
     pub(crate) fn retract(&mut self, session_id: Uuid) {
-        if let Some(session) = self.sessions.get_mut(&session_id)
+        if let Some(session) = self.sessions.iter_mut().find(|s| s.session_id == session_id)
             && session.state == SessionState::Attended
         {
             session.state = SessionState::Retracted;

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod agreements;
+mod funding;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,9 @@ pub use accounts::{Account, AccountId, AccountKind, Cause, Posting, Rule};
 
 use accounts::Accounts;
 pub use agreements::{Agreement, AgreementVersion, Agreements};
+pub use funding::{Accrual, Funding};
+
+use funding::{ChargedSession, Entry};
 
 use crate::Fact;
 
@@ -30,7 +34,9 @@ use crate::Fact;
 pub struct Ledger {
     /// Agreements and their versions.
     pub agreements: Agreements,
-    postings: Vec<Posting>,
+    /// Postings about no prescription (allocations and grants), in the order made; those about
+    /// a prescription are kept with its funding.
+    postings: Vec<Entry>,
     /// Every account posted to, with its balance; debits add, credits subtract.
     accounts: Accounts,
     /// Allocations received, by `anchor:year`.
@@ -44,56 +50,6 @@ pub struct Ledger {
     open_by_agreement: BTreeMap<Uuid, u32>,
     /// Funded prescriptions by paying anchor, so a payment run reads only its own.
     by_anchor: BTreeMap<OdsCode, Vec<Uuid>>,
-    /// Where each prescription's postings are in `postings`, so that a statement explains a
-    /// line without scanning the whole journal.
-    postings_by_prescription: BTreeMap<Uuid, Vec<u32>>,
-}
-
-/// What one funded prescription has committed and earned.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Funding {
-    /// The agreement it was issued under.
-    pub agreement_id: Uuid,
-    /// The anchor that pays.
-    pub anchor: OdsCode,
-    /// The provider paid.
-    pub provider: OdsCode,
-    /// The year whose budget bears it all: the year it was issued in.
-    pub financial_year: FinancialYear,
-    /// Commitment not yet turned into payables or released.
-    pub committed: Money,
-    /// Everything it has earned so far.
-    pub earned: Money,
-    /// Attended sessions that count (retractions excluded).
-    pub attended: u32,
-    /// Sessions charged for, attended or missed without notice.
-    pub sessions_charged: u32,
-    /// What each charged session earned, by session, to reverse it on retraction.
-    pub sessions: BTreeMap<Uuid, Vec<Charge>>,
-    /// The sessions attended (not retracted), as opposed to missed.
-    pub attended_sessions: std::collections::BTreeSet<Uuid>,
-    /// False once completed, ended or declined: its commitment has been released.
-    pub open: bool,
-    /// What it has earned or must give back, line by line, and whether a run has settled it.
-    pub accruals: Vec<Accrual>,
-}
-
-/// One amount a prescription earned (or, retracted after payment, owes back), waiting for a
-/// payment run or settled by one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Accrual {
-    /// The fact that caused it.
-    pub position: u64,
-    /// The session it is for, if any.
-    pub session_id: Option<Uuid>,
-    /// The day of the work (or of the retraction, for a recovery).
-    pub on: NaiveDate,
-    /// A payment or a recovery.
-    pub kind: PaymentLineKind,
-    /// The amount, positive.
-    pub amount: Money,
-    /// The run that settled it, once one has.
-    pub settled_by: Option<Uuid>,
 }
 
 /// A payment run as the ledger recorded it.
@@ -140,17 +96,26 @@ pub struct BudgetPosition {
 }
 
 impl Ledger {
-    /// Every posting, in the order made.
-    pub fn postings(&self) -> &[Posting] {
-        &self.postings
+    /// Every posting: those about no prescription in the order made, then each funded
+    /// prescription's in the order made, prescriptions in id order.
+    pub fn postings(&self) -> impl Iterator<Item = Posting> + use<'_> {
+        let general = self.postings.iter().map(|entry| entry.posting(None));
+        let funded = self.funding.iter().flat_map(|(id, funding)| {
+            funding.postings.iter().map(|entry| entry.posting(Some(*id)))
+        });
+        general.chain(funded)
     }
 
     /// The postings about one prescription, in the order made.
-    pub fn postings_of(&self, prescription_id: Uuid) -> impl Iterator<Item = &Posting> {
-        let at = self.postings_by_prescription.get(&prescription_id);
-        at.into_iter()
-            .flatten()
-            .map(|index| &self.postings[*index as usize])
+    pub fn postings_of(&self, prescription_id: Uuid) -> impl Iterator<Item = Posting> + use<'_> {
+        let funding = self.funding.get(&prescription_id);
+        let entries = funding.map_or(&[][..], |funding| funding.postings.as_slice());
+        entries.iter().map(move |entry| entry.posting(Some(prescription_id)))
+    }
+
+    /// Every funded prescription and its funding, in prescription id order.
+    pub fn fundings(&self) -> impl Iterator<Item = (Uuid, &Funding)> + use<'_> {
+        self.funding.iter().map(|(id, funding)| (*id, funding))
     }
 
     /// The account a posting names.
@@ -179,11 +144,7 @@ impl Ledger {
         let mut lines: BTreeMap<(OdsCode, Uuid, u8), PaymentLine> = BTreeMap::new();
         let own = self.by_anchor.get(anchor).map_or(&[][..], Vec::as_slice);
         for (prescription_id, funding) in own.iter().map(|id| (id, &self.funding[id])) {
-            for accrual in funding
-                .accruals
-                .iter()
-                .filter(|a| a.settled_by.is_none() && a.on <= through)
-            {
+            for accrual in funding.accruals.iter().filter(|a| a.on <= through) {
                 let order = match accrual.kind {
                     PaymentLineKind::Payment => 0,
                     PaymentLineKind::Recovery => 1,
@@ -372,20 +333,7 @@ impl Ledger {
             version.version,
         );
         let commitment = version.tariff.maximum_cost();
-        let funding = Funding {
-            agreement_id,
-            anchor: anchor.clone(),
-            provider,
-            financial_year: year,
-            committed: commitment,
-            earned: Money::zero(),
-            attended: 0,
-            sessions_charged: 0,
-            sessions: BTreeMap::new(),
-            attended_sessions: std::collections::BTreeSet::new(),
-            open: true,
-            accruals: Vec::new(),
-        };
+        let funding = Funding::issued(agreement_id, anchor.clone(), provider, year, commitment);
         self.funding.insert(issue.prescription_id, funding);
         *self.open_by_agreement.entry(agreement_id).or_default() += 1;
         self.by_anchor
@@ -429,7 +377,9 @@ impl Ledger {
             .expect("priced above");
         funding.attended += 1;
         funding.sessions_charged += 1;
-        funding.attended_sessions.insert(session_id);
+        let charged = funding.sessions.last_mut().expect("earning records the session");
+        assert_eq!(charged.session_id, session_id, "the session just charged");
+        charged.attended = true;
     }
 
     fn miss(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid, notice_given: bool) {
@@ -479,51 +429,52 @@ impl Ledger {
             return;
         };
         // Only an attendance is retracted; a missed session stands as recorded.
-        if !funding.attended_sessions.remove(&session_id) {
+        let Some(index) = funding
+            .sessions
+            .iter()
+            .position(|s| s.session_id == session_id && s.attended)
+        else {
             return;
-        }
-        let charges = funding.sessions.remove(&session_id).unwrap_or_default();
+        };
+        let session = funding.sessions.remove(index);
+        let charges = funding.charges_at(session.position);
         funding.attended = funding.attended.saturating_sub(1);
         funding.sessions_charged = funding.sessions_charged.saturating_sub(1);
-        let was_paid = funding
-            .accruals
-            .iter()
-            .any(|a| a.session_id == Some(session_id) && a.settled_by.is_some());
-        funding
-            .accruals
-            .retain(|a| a.session_id != Some(session_id) || a.settled_by.is_some());
+        if !session.paid {
+            funding.accruals.retain(|a| {
+                a.position != session.position || a.kind != PaymentLineKind::Payment
+            });
+        }
         let (anchor, provider, year, open) = (
             funding.anchor.clone(),
             funding.provider.clone(),
             funding.financial_year,
             funding.open,
         );
-        let earned_account = if was_paid {
+        let earned_account = if session.paid {
             Account::between(AccountKind::Recovery, &anchor, &provider, year)
         } else {
             self.earned_account(prescription_id)
         };
-        for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
+        for amount in charges {
             let funding = self.funding.get_mut(&prescription_id).expect("found above");
-            funding.earned = sub(funding.earned, charge.amount);
-            if was_paid {
+            funding.earned = sub(funding.earned, amount);
+            if session.paid {
                 funding.accruals.push(Accrual {
                     position: fact.position,
-                    session_id: Some(session_id),
                     on: date(fact),
                     kind: PaymentLineKind::Recovery,
-                    amount: charge.amount,
-                    settled_by: None,
+                    amount,
                 });
             }
             let restored_to = if open {
-                funding.committed = add(funding.committed, charge.amount);
+                funding.committed = add(funding.committed, amount);
                 Account::of(AccountKind::Committed, &anchor, year)
             } else {
                 Account::of(AccountKind::Budget, &anchor, year)
             };
             let why = cause(fact, Some(prescription_id), None, Rule::Reversal);
-            self.post(restored_to, earned_account.clone(), charge.amount, why);
+            self.post(restored_to, earned_account.clone(), amount, why);
         }
     }
 
@@ -539,13 +490,7 @@ impl Ledger {
             let Some(funding) = self.funding.get_mut(&line.prescription_id) else {
                 continue;
             };
-            for accrual in funding.accruals.iter_mut().filter(|a| {
-                a.kind == line.kind
-                    && a.settled_by.is_none()
-                    && line.positions.contains(&a.position)
-            }) {
-                accrual.settled_by = Some(run.run_id);
-            }
+            funding.settle(line.kind, &line.positions);
             let (anchor, year) = (funding.anchor.clone(), funding.financial_year);
             let paid = Account::between(AccountKind::Paid, &anchor, &line.provider, year);
             let (debit, credit) = match line.kind {
@@ -631,7 +576,7 @@ impl Ledger {
             attended: funding.attended,
             sessions_charged: funding.sessions_charged,
             earned: funding.earned,
-            session_recorded: session_id.is_some_and(|id| funding.sessions.contains_key(&id)),
+            session_recorded: session_id.is_some_and(|id| funding.charged(id)),
         };
         Some((standing, version.clone()))
     }
@@ -690,17 +635,20 @@ impl Ledger {
             if funding.anchor != funding.provider {
                 funding.accruals.push(Accrual {
                     position: fact.position,
-                    session_id,
                     on: date(fact),
                     kind: PaymentLineKind::Payment,
                     amount: charge.amount,
-                    settled_by: None,
                 });
             }
         }
         if let Some(session_id) = session_id {
             let funding = self.funding.get_mut(&prescription_id).expect("found above");
-            funding.sessions.insert(session_id, charges);
+            funding.sessions.push(ChargedSession {
+                session_id,
+                position: fact.position,
+                attended: false,
+                paid: false,
+            });
         }
     }
 
@@ -733,17 +681,22 @@ impl Ledger {
         let (debit, credit) = (self.accounts.id(&debit), self.accounts.id(&credit));
         self.accounts.change(debit, amount);
         self.accounts.change(credit, sub(Money::zero(), amount));
-        if let Some(prescription_id) = cause.prescription_id {
-            let index = u32::try_from(self.postings.len()).expect("fewer than 2^32 postings");
-            let of = self.postings_by_prescription.entry(prescription_id);
-            of.or_default().push(index);
-        }
-        self.postings.push(Posting {
+        let prescription_id = cause.prescription_id;
+        let entry = Entry::of(&Posting {
             debit,
             credit,
             amount,
             cause,
         });
+        match prescription_id {
+            None => self.postings.push(entry),
+            Some(prescription_id) => self
+                .funding
+                .get_mut(&prescription_id)
+                .expect("postings about a prescription are about a funded one")
+                .postings
+                .push(entry),
+        }
     }
 }
 

@@ -1,0 +1,186 @@
+//! What one funded prescription has committed, earned and been paid, and the postings that
+//! moved its money, kept with it in a compact form: a national year makes tens of millions of
+//! them, nearly all about one prescription each.
+
+use chrono::NaiveDate;
+use followfund_contracts::events::PaymentLineKind;
+use followfund_contracts::terms::FinancialYear;
+use followfund_contracts::{Money, OdsCode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::accounts::{AccountId, Cause, Posting, Rule};
+use crate::event_type::TypeId;
+
+/// What one funded prescription has committed and earned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funding {
+    /// The agreement it was issued under.
+    pub agreement_id: Uuid,
+    /// The anchor that pays.
+    pub anchor: OdsCode,
+    /// The provider paid.
+    pub provider: OdsCode,
+    /// The year whose budget bears it all: the year it was issued in.
+    pub financial_year: FinancialYear,
+    /// Commitment not yet turned into payables or released.
+    pub committed: Money,
+    /// Everything it has earned so far.
+    pub earned: Money,
+    /// Attended sessions that count (retractions excluded).
+    pub attended: u32,
+    /// Sessions charged for, attended or missed without notice.
+    pub sessions_charged: u32,
+    /// False once completed, ended or declined: its commitment has been released.
+    pub open: bool,
+    /// The sessions charged for, in the order charged, so that a retraction finds what to
+    /// reverse.
+    pub(super) sessions: Vec<ChargedSession>,
+    /// What it has earned or must give back and no payment run has settled yet.
+    pub(super) accruals: Vec<Accrual>,
+    /// Every posting about it, in the order made.
+    pub(super) postings: Vec<Entry>,
+}
+
+/// A session the ledger charged for (its charges may be nothing, past the funded sessions).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct ChargedSession {
+    pub(super) session_id: Uuid,
+    /// The fact that charged it: its tariff postings and accruals carry this position.
+    pub(super) position: u64,
+    /// Attended, as opposed to missed without notice: only an attendance is retracted.
+    pub(super) attended: bool,
+    /// Whether a payment run has settled what it earned.
+    pub(super) paid: bool,
+}
+
+/// One amount a prescription earned (or, retracted after payment, owes back), waiting for a
+/// payment run. A run settles it and it leaves the list: the run's postings and lines say what
+/// was paid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accrual {
+    /// The fact that caused it.
+    pub position: u64,
+    /// The day of the work (or of the retraction, for a recovery).
+    pub on: NaiveDate,
+    /// A payment or a recovery.
+    pub kind: PaymentLineKind,
+    /// The amount, positive.
+    pub amount: Money,
+}
+
+/// A posting as the ledger keeps it: amounts in pence and the event type by number, 40 bytes
+/// where the [`Posting`] it reads back as takes more than twice that.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Entry {
+    pub(super) position: u64,
+    pub(super) amount_pence: i64,
+    pub(super) debit: AccountId,
+    pub(super) credit: AccountId,
+    pub(super) on: NaiveDate,
+    pub(super) agreement_version: Option<u32>,
+    pub(super) event_type: TypeId,
+    pub(super) rule: Rule,
+}
+
+impl Entry {
+    /// The entry for a posting; its prescription is where the entry is kept.
+    pub(super) fn of(posting: &Posting) -> Entry {
+        let amount_pence = posting
+            .amount
+            .to_pence()
+            .expect("postings are to the penny and far below 2^63 pence");
+        Entry {
+            position: posting.cause.position,
+            amount_pence,
+            debit: posting.debit,
+            credit: posting.credit,
+            on: posting.cause.on,
+            agreement_version: posting.cause.agreement_version,
+            event_type: TypeId::of(posting.cause.event_type),
+            rule: posting.cause.rule,
+        }
+    }
+
+    /// The posting this entry keeps, about `prescription_id` if any.
+    pub(super) fn posting(&self, prescription_id: Option<Uuid>) -> Posting {
+        Posting {
+            debit: self.debit,
+            credit: self.credit,
+            amount: self.amount(),
+            cause: Cause {
+                position: self.position,
+                on: self.on,
+                event_type: self.event_type.name(),
+                prescription_id,
+                agreement_version: self.agreement_version,
+                rule: self.rule,
+            },
+        }
+    }
+
+    pub(super) fn amount(&self) -> Money {
+        Money::from_pence(self.amount_pence)
+    }
+}
+
+impl Funding {
+    /// A prescription just issued, with its commitment and nothing earned.
+    pub(super) fn issued(
+        agreement_id: Uuid,
+        anchor: OdsCode,
+        provider: OdsCode,
+        financial_year: FinancialYear,
+        committed: Money,
+    ) -> Funding {
+        Funding {
+            agreement_id,
+            anchor,
+            provider,
+            financial_year,
+            committed,
+            earned: Money::zero(),
+            attended: 0,
+            sessions_charged: 0,
+            open: true,
+            sessions: Vec::new(),
+            accruals: Vec::new(),
+            postings: Vec::new(),
+        }
+    }
+
+    /// Whether the ledger has charged for this session (and not since reversed it).
+    pub(super) fn charged(&self, session_id: Uuid) -> bool {
+        self.sessions.iter().any(|s| s.session_id == session_id)
+    }
+
+    /// What it has earned or owes back that no run has settled yet.
+    pub fn accruals(&self) -> &[Accrual] {
+        &self.accruals
+    }
+
+    /// Settles the accruals of `kind` that a run's line names by position, marking the sessions
+    /// they were for as paid.
+    pub(super) fn settle(&mut self, kind: PaymentLineKind, positions: &[u64]) {
+        let settled = |a: &Accrual| a.kind == kind && positions.contains(&a.position);
+        for accrual in self.accruals.iter().filter(|a| settled(a)) {
+            if kind == PaymentLineKind::Payment {
+                for session in &mut self.sessions {
+                    if session.position == accrual.position {
+                        session.paid = true;
+                    }
+                }
+            }
+        }
+        self.accruals.retain(|a| !settled(a));
+    }
+
+    /// The amounts a session's charge posted, in the order posted.
+    pub(super) fn charges_at(&self, position: u64) -> Vec<Money> {
+        self.postings
+            .iter()
+            .filter(|e| e.position == position && matches!(e.rule, Rule::Tariff(_)))
+            .map(Entry::amount)
+            .collect()
+    }
+}

@@ -1,0 +1,202 @@
+//! An ascending list of log positions held in about three bytes each, for the lists that name
+//! every event of a journey: a national year has tens of millions of such entries, and eight
+//! bytes apiece was the largest single part of the read models.
+
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Positions in strictly ascending order, each kept as its distance from the one before in
+/// LEB128 (seven bits a byte, the high bit saying another byte follows).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Positions {
+    bytes: Vec<u8>,
+    last: u64,
+    count: u32,
+}
+
+impl Positions {
+    /// Appends `position`, which must come after every position already held.
+    pub(crate) fn push(&mut self, position: u64) {
+        assert!(position > self.last, "positions ascend");
+        let mut gap = position - self.last;
+        loop {
+            let low = (gap & 0x7f) as u8;
+            gap >>= 7;
+            if gap == 0 {
+                self.bytes.push(low);
+                break;
+            }
+            self.bytes.push(low | 0x80);
+        }
+        self.last = position;
+        self.count = self.count.checked_add(1).expect("fewer than 2^32 positions");
+    }
+
+    /// How many positions are held.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The first position, if any.
+    pub fn first(&self) -> Option<u64> {
+        self.iter().next()
+    }
+
+    /// The last position, if any.
+    pub fn last(&self) -> Option<u64> {
+        (self.count > 0).then_some(self.last)
+    }
+
+    /// The positions, in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        let mut bytes = self.bytes.iter();
+        let mut position = 0u64;
+        std::iter::from_fn(move || {
+            let mut gap = 0u64;
+            let mut shift = 0;
+            loop {
+                let byte = *bytes.next()?;
+                gap |= u64::from(byte & 0x7f) << shift;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+                shift += 7;
+            }
+            position += gap;
+            Some(position)
+        })
+    }
+
+    /// Rebuilds the list from its encoded bytes, refusing any that do not decode to ascending
+    /// positions: a snapshot is checked, not trusted.
+    fn from_bytes(bytes: Vec<u8>) -> Result<Positions, &'static str> {
+        if bytes.last().is_some_and(|byte| byte & 0x80 != 0) {
+            return Err("the last position is cut short");
+        }
+        let mut decoded = Positions::default();
+        let mut last = 0u64;
+        let mut count = 0u32;
+        let mut gap = 0u64;
+        let mut shift = 0u32;
+        for byte in &bytes {
+            if shift > 63 {
+                return Err("a gap is longer than 64 bits");
+            }
+            gap |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 != 0 {
+                shift += 7;
+                continue;
+            }
+            if gap == 0 {
+                return Err("positions must ascend");
+            }
+            last = last.checked_add(gap).ok_or("a position is beyond 2^64")?;
+            count = count.checked_add(1).ok_or("more than 2^32 positions")?;
+            (gap, shift) = (0, 0);
+        }
+        decoded.bytes = bytes;
+        decoded.last = last;
+        decoded.count = count;
+        Ok(decoded)
+    }
+}
+
+impl Serialize for Positions {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.bytes)
+    }
+}
+
+impl<'de> Deserialize<'de> for Positions {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Positions, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("encoded positions")
+            }
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(bytes.to_vec())
+            }
+            fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(bytes)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut bytes = Vec::new();
+                while let Some(byte) = seq.next_element()? {
+                    bytes.push(byte);
+                }
+                Ok(bytes)
+            }
+        }
+        let bytes = deserializer.deserialize_bytes(Bytes)?;
+        Positions::from_bytes(bytes).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn of(positions: &[u64]) -> Positions {
+        let mut list = Positions::default();
+        for position in positions {
+            list.push(*position);
+        }
+        list
+    }
+
+    #[test]
+    fn small_gaps_take_one_byte_and_large_ones_more() {
+        let list = of(&[1, 2, 129, 129 + 16_384, u64::MAX]);
+        assert_eq!(
+            list.iter().collect::<Vec<_>>(),
+            [1, 2, 129, 16_513, u64::MAX]
+        );
+        // 1, 1, 127: a byte each; 16,384: three bytes; the rest of 2^64: ten.
+        assert_eq!(list.bytes.len(), 1 + 1 + 1 + 3 + 10);
+        assert_eq!((list.first(), list.last(), list.len()), (Some(1), Some(u64::MAX), 5));
+    }
+
+    #[test]
+    fn an_empty_list_has_no_first_or_last() {
+        let list = Positions::default();
+        assert!(list.is_empty());
+        assert_eq!((list.first(), list.last()), (None, None));
+    }
+
+    #[test]
+    #[should_panic(expected = "positions ascend")]
+    fn a_position_out_of_order_is_a_bug() {
+        of(&[5, 5]);
+    }
+
+    #[test]
+    fn bytes_that_do_not_ascend_or_stop_short_are_refused() {
+        assert_eq!(Positions::from_bytes(vec![1, 0]), Err("positions must ascend"));
+        assert_eq!(
+            Positions::from_bytes(vec![1, 0x81]),
+            Err("the last position is cut short")
+        );
+        assert!(Positions::from_bytes(vec![0xff; 11].into_iter().chain([1]).collect()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn positions_read_back_as_pushed(gaps in prop::collection::vec(1u64..5_000_000, 0..200)) {
+            let positions: Vec<u64> = gaps.iter().scan(0u64, |at, gap| { *at += gap; Some(*at) }).collect();
+            let list = of(&positions);
+            prop_assert_eq!(list.iter().collect::<Vec<_>>(), positions.clone());
+            prop_assert_eq!(list.len(), positions.len());
+            prop_assert_eq!(list.last(), positions.last().copied());
+            let decoded = Positions::from_bytes(list.bytes.clone()).unwrap();
+            prop_assert_eq!(decoded, list);
+        }
+    }
+}
