@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
+use crate::records::Records;
 
 pub use journey::{CarePlan, Journey, ReferralStatus};
 pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionState};
@@ -23,8 +24,8 @@ pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionS
 /// Every referral journey and prescription, with the indexes queries use.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journeys {
-    journeys: BTreeMap<Uuid, Journey>,
-    prescriptions: BTreeMap<Uuid, Prescription>,
+    journeys: Records<Journey>,
+    prescriptions: Records<Prescription>,
     referrals_by_organisation: BTreeMap<OdsCode, BTreeSet<Uuid>>,
     prescriptions_by_provider: BTreeMap<OdsCode, BTreeSet<Uuid>>,
     /// Events naming a referral or prescription the log has not introduced. Commands validate
@@ -141,7 +142,7 @@ impl Journeys {
     /// Starts a journey. A second receipt of a known referral keeps the first one's details, as
     /// the journey's other events were recorded against them, and is shown as a step.
     fn receive(&mut self, fact: &Fact, referral: &ReferralReceived) {
-        if self.journeys.contains_key(&referral.referral_id) {
+        if self.journeys.contains(&referral.referral_id) {
             self.update(fact, referral.referral_id, |_| {});
             return;
         }
@@ -212,7 +213,7 @@ impl Journeys {
             return;
         };
         journey.record(fact.position);
-        if self.prescriptions.contains_key(&prescription_id) {
+        if self.prescriptions.contains(&prescription_id) {
             return;
         }
         journey.prescriptions.push(prescription_id);
@@ -310,7 +311,7 @@ impl Journeys {
         let ids = self.referrals_by_organisation.get(organisation);
         ids.into_iter()
             .flatten()
-            .map(|referral_id| &self.journeys[referral_id])
+            .map(|referral_id| self.journey_known(referral_id))
     }
 
     /// The prescriptions a provider was issued, in prescription id order.
@@ -321,7 +322,7 @@ impl Journeys {
         let ids = self.prescriptions_by_provider.get(provider);
         ids.into_iter()
             .flatten()
-            .map(|prescription_id| &self.prescriptions[prescription_id])
+            .map(|prescription_id| self.prescription_known(prescription_id))
     }
 
     /// How many of a provider's prescriptions hold a place now: what its capacity limits.
@@ -339,17 +340,40 @@ impl Journeys {
         let ids = self.journeys.get(&referral_id).map(|j| &j.prescriptions);
         ids.into_iter()
             .flatten()
-            .map(|prescription_id| &self.prescriptions[prescription_id])
+            .map(|prescription_id| self.prescription_known(prescription_id))
     }
 
-    /// Every journey, in referral id order.
+    /// Every journey, in the order received.
     pub fn journeys(&self) -> impl Iterator<Item = &Journey> + use<'_> {
-        self.journeys.values()
+        self.journeys.iter().map(|(_, journey)| journey)
     }
 
-    /// Every prescription, in prescription id order.
+    /// The journeys received after the referral `after` (all of them when it is none), in the
+    /// order received; none after a referral the log does not hold.
+    pub fn journeys_after(&self, after: Option<Uuid>) -> impl Iterator<Item = &Journey> + use<'_> {
+        let (place, known) = match after {
+            None => (None, true),
+            Some(id) => (self.journeys.place(&id), self.journeys.contains(&id)),
+        };
+        let journeys = known.then(|| self.journeys.after(place).map(|(_, journey)| journey));
+        journeys.into_iter().flatten()
+    }
+
+    /// Every prescription, in the order first issued or waitlisted.
     pub fn prescriptions(&self) -> impl Iterator<Item = &Prescription> + use<'_> {
-        self.prescriptions.values()
+        self.prescriptions.iter().map(|(_, prescription)| prescription)
+    }
+
+    fn journey_known(&self, referral_id: &Uuid) -> &Journey {
+        self.journeys
+            .get(referral_id)
+            .expect("indexes name known referrals")
+    }
+
+    fn prescription_known(&self, prescription_id: &Uuid) -> &Prescription {
+        self.prescriptions
+            .get(prescription_id)
+            .expect("indexes name known prescriptions")
     }
 
     /// How many events named a referral or prescription the log had not introduced.
@@ -364,7 +388,7 @@ impl Journeys {
         for (organisation, ids) in &self.referrals_by_organisation {
             assert!(!ids.is_empty(), "no empty index entries");
             for referral_id in ids {
-                let journey = &self.journeys[referral_id];
+                let journey = self.journey_known(referral_id);
                 assert_eq!(&journey.link_worker_organisation, organisation);
                 referrals_indexed += 1;
             }
@@ -377,25 +401,25 @@ impl Journeys {
         let mut prescriptions_indexed = 0;
         for (provider, ids) in &self.prescriptions_by_provider {
             for prescription_id in ids {
-                assert_eq!(&self.prescriptions[prescription_id].provider, provider);
+                assert_eq!(&self.prescription_known(prescription_id).provider, provider);
                 prescriptions_indexed += 1;
             }
         }
         assert_eq!(prescriptions_indexed, self.prescriptions.len());
-        let listed: usize = self.journeys.values().map(|j| j.prescriptions.len()).sum();
+        let listed: usize = self.journeys().map(|j| j.prescriptions.len()).sum();
         assert_eq!(
             listed,
             self.prescriptions.len(),
             "prescriptions listed once"
         );
-        for (referral_id, journey) in &self.journeys {
+        for (referral_id, journey) in self.journeys.iter() {
             assert_eq!(
-                referral_id, &journey.referral_id,
+                referral_id, journey.referral_id,
                 "journeys keyed by referral"
             );
             for prescription_id in &journey.prescriptions {
                 assert_eq!(
-                    &self.prescriptions[prescription_id].referral_id,
+                    self.prescription_known(prescription_id).referral_id,
                     referral_id
                 );
             }

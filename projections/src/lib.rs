@@ -13,6 +13,7 @@ mod arrs;
 mod event_type;
 mod interner;
 mod positions;
+mod records;
 mod journeys;
 mod ledger;
 mod organisations;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
+use crate::records::Records;
 
 pub use outcomes::{CohortFigures, CohortOutcome, CostFigures, OutcomeStatus, PersonOutcome};
 pub use payments::{DueLine, InvestorPosition, PayerPeriod, Payments};
@@ -30,7 +31,7 @@ pub use payments::{DueLine, InvestorPosition, PayerPeriod, Payments};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sib {
     contracts: BTreeMap<Uuid, Contract>,
-    people: BTreeMap<Uuid, Person>,
+    people: Records<Person>,
     claims: BTreeMap<Uuid, Claim>,
     /// The position of the last fact that changed anything here.
     revision: u64,
@@ -162,16 +163,19 @@ impl Sib {
                     });
             }
             Event::ReferralReceived(e) => {
-                self.people.entry(e.referral_id).or_insert_with(|| Person {
-                    referral_id: e.referral_id,
-                    provider: e.link_worker_organisation.clone(),
-                    age_band: e.age_band,
-                    conditions: e.conditions.clone(),
-                    received_on: on,
-                    position,
-                    assessed: None,
-                    measures: Vec::new(),
-                });
+                if !self.people.contains(&e.referral_id) {
+                    let person = Person {
+                        referral_id: e.referral_id,
+                        provider: e.link_worker_organisation.clone(),
+                        age_band: e.age_band,
+                        conditions: e.conditions.clone(),
+                        received_on: on,
+                        position,
+                        assessed: None,
+                        measures: Vec::new(),
+                    };
+                    self.people.insert(e.referral_id, person);
+                }
             }
             Event::ReferralRedirected(e) => {
                 if let Some(person) = self.people.get_mut(&e.referral_id) {
@@ -298,7 +302,8 @@ impl Sib {
     /// The people in a contract's cohort.
     pub fn cohort<'a>(&'a self, contract: &'a Contract) -> impl Iterator<Item = &'a Person> + 'a {
         self.people
-            .values()
+            .iter()
+            .map(|(_, person)| person)
             .filter(move |person| Sib::in_cohort(contract, person))
     }
 }

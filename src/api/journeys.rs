@@ -49,7 +49,8 @@ impl JourneyQuery {
         Ok(view)
     }
 
-    /// The referrals the caller may see, in id order, `first` at a time after the id `after`.
+    /// The referrals the caller may see, in the order received, `first` at a time after the
+    /// referral `after`.
     async fn referrals(
         &self,
         ctx: &Context<'_>,
@@ -69,8 +70,7 @@ impl JourneyQuery {
             let models = runner.read();
             models
                 .journeys
-                .journeys()
-                .filter(|journey| after.is_none_or(|after| journey.referral_id > after))
+                .journeys_after(after)
                 .filter(|journey| can_see(&models, caller, journey))
                 .take(first)
                 .map(|journey| JourneyView::of(&models, journey))

@@ -28,6 +28,7 @@ pub use funding::{Accrual, Funding};
 use funding::{ChargedSession, Entry};
 
 use crate::Fact;
+use crate::records::Records;
 
 /// The ledger.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +42,7 @@ pub struct Ledger {
     accounts: Accounts,
     /// Allocations received, by `anchor:year`.
     allocated: BTreeMap<String, Money>,
-    funding: BTreeMap<Uuid, Funding>,
+    funding: Records<Funding>,
     runs: BTreeMap<Uuid, PaymentRun>,
     /// Prescriptions waiting for a place, by agreement, first come first.
     waiting: BTreeMap<Uuid, Vec<Uuid>>,
@@ -97,11 +98,11 @@ pub struct BudgetPosition {
 
 impl Ledger {
     /// Every posting: those about no prescription in the order made, then each funded
-    /// prescription's in the order made, prescriptions in id order.
+    /// prescription's in the order made, prescriptions in the order issued.
     pub fn postings(&self) -> impl Iterator<Item = Posting> + use<'_> {
         let general = self.postings.iter().map(|entry| entry.posting(None));
         let funded = self.funding.iter().flat_map(|(id, funding)| {
-            funding.postings.iter().map(|entry| entry.posting(Some(*id)))
+            funding.postings.iter().map(move |entry| entry.posting(Some(id)))
         });
         general.chain(funded)
     }
@@ -113,9 +114,9 @@ impl Ledger {
         entries.iter().map(move |entry| entry.posting(Some(prescription_id)))
     }
 
-    /// Every funded prescription and its funding, in prescription id order.
+    /// Every funded prescription and its funding, in the order issued.
     pub fn fundings(&self) -> impl Iterator<Item = (Uuid, &Funding)> + use<'_> {
-        self.funding.iter().map(|(id, funding)| (*id, funding))
+        self.funding.iter()
     }
 
     /// The account a posting names.
@@ -143,7 +144,7 @@ impl Ledger {
     pub fn payment_due(&self, anchor: &OdsCode, through: NaiveDate) -> Vec<PaymentLine> {
         let mut lines: BTreeMap<(OdsCode, Uuid, u8), PaymentLine> = BTreeMap::new();
         let own = self.by_anchor.get(anchor).map_or(&[][..], Vec::as_slice);
-        for (prescription_id, funding) in own.iter().map(|id| (id, &self.funding[id])) {
+        for (prescription_id, funding) in own.iter().map(|id| (id, self.funding.get(id).expect("anchors list funded prescriptions"))) {
             for accrual in funding.accruals.iter().filter(|a| a.on <= through) {
                 let order = match accrual.kind {
                     PaymentLineKind::Payment => 0,
@@ -323,7 +324,7 @@ impl Ledger {
         let Some(version) = agreement.in_force(date(fact)) else {
             return;
         };
-        if self.funding.contains_key(&issue.prescription_id) {
+        if self.funding.contains(&issue.prescription_id) {
             return;
         }
         let year = FinancialYear::containing(date(fact));
@@ -599,7 +600,7 @@ impl Ledger {
         let earned_account = self.earned_account(prescription_id);
         let committed_account = Account::of(AccountKind::Committed, &anchor, year);
         for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
-            let committed = self.funding[&prescription_id].committed;
+            let committed = self.funding.get(&prescription_id).expect("found above").committed;
             if committed < charge.amount {
                 let top_up = sub(charge.amount, committed);
                 let why = cause(
@@ -655,7 +656,7 @@ impl Ledger {
     /// Where a prescription's earnings go: a payable to the provider, or self-delivered cost
     /// when the anchor runs the activity itself.
     fn earned_account(&self, prescription_id: Uuid) -> Account {
-        let funding = &self.funding[&prescription_id];
+        let funding = self.funding.get(&prescription_id).expect("a funded prescription");
         if funding.anchor == funding.provider {
             Account::of(
                 AccountKind::SelfDelivered,
