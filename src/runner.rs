@@ -9,7 +9,7 @@ use followfund_contracts::{CatalogueError, Event};
 use followfund_projections::{Fact, ReadModels};
 use tokio::sync::watch;
 
-use crate::store::{FoldEvent, SnapshotWriter, Store, StoreError};
+use crate::store::{FoldEvent, FoldRow, SnapshotWriter, Store, StoreError};
 
 /// The name the read models' snapshot is stored under.
 const SNAPSHOT_NAME: &str = "read-models";
@@ -214,8 +214,12 @@ async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(
         .map(|from| {
             let reader = reader.clone();
             tokio::spawn(async move {
-                let events = reader.read_fold(from, CATCH_UP_PAGE_EVENTS).await?;
-                decode(events)
+                let facts = reader
+                    .read_fold(from, CATCH_UP_PAGE_EVENTS, fact_of)
+                    .await?;
+                facts
+                    .into_iter()
+                    .collect::<Result<Vec<Fact>, RunnerError>>()
             })
         })
         .buffered(CATCH_UP_READS_AT_ONCE);
@@ -235,14 +239,19 @@ fn decode(batch: impl IntoIterator<Item = FoldEvent>) -> Result<Vec<Fact>, Runne
 
 /// An event as the projections see it, decoded once.
 pub fn fact(event: FoldEvent) -> Result<Fact, RunnerError> {
-    let decoded = Event::decode_stored(&event.event_type, event.schema_version, &event.data);
+    fact_of(event.row())
+}
+
+/// A stored row as the projections see it, decoded where it was read.
+fn fact_of(row: FoldRow<'_>) -> Result<Fact, RunnerError> {
+    let decoded = Event::decode_stored(row.event_type, row.schema_version, row.data);
     let decoded = decoded.map_err(|error| RunnerError::Undecodable {
-        position: event.position,
+        position: row.position,
         error,
     })?;
     Ok(Fact {
-        position: event.position,
-        occurred_at: event.occurred_at,
+        position: row.position,
+        occurred_at: row.occurred_at,
         event: decoded,
     })
 }
@@ -310,7 +319,12 @@ async fn snapshot_save(
         }
     });
     let saved = store
-        .snapshot_save_parts(SNAPSHOT_NAME, ReadModels::snapshot_version(), position, parts)
+        .snapshot_save_parts(
+            SNAPSHOT_NAME,
+            ReadModels::snapshot_version(),
+            position,
+            parts,
+        )
         .await;
     encoding.await.expect("encoding does not panic");
     saved

@@ -523,7 +523,11 @@ async fn a_write_reads_back_at_its_position(db: TestDb) {
             assert_eq!(step["actorOrganisation"], P1, "{who}: {journey}");
             let prescription = json!(target.prescription.to_string());
             assert_eq!(step["prescriptionId"], prescription, "{who}: {journey}");
-            assert_eq!(journey["steps"][0]["prescriptionId"], json!(null), "{journey}");
+            assert_eq!(
+                journey["steps"][0]["prescriptionId"],
+                json!(null),
+                "{journey}"
+            );
             let sessions = &journey["prescriptions"][0]["sessionsAttended"];
             assert_eq!(sessions, &json!(attended), "{who}: {journey}");
         }

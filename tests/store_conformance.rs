@@ -508,11 +508,20 @@ async fn long_pages_are_whole_and_in_order(db: TestDb) {
         .into_iter()
         .map(FoldEvent::from)
         .collect();
-    let narrow = store.read_fold(7_001, 10_000).await.unwrap();
+    let narrow = store
+        .read_fold(7_001, 10_000, |row| row.to_event())
+        .await
+        .unwrap();
     assert_eq!(narrow.len(), 5_000);
     assert!(narrow == full, "the fold read matches the full read");
     assert_eq!(narrow[0].event_type, "referral.received");
-    assert!(store.read_fold(12_001, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .read_fold(12_001, 10, |row| row.to_event())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Events named by position, as a journey names its steps: in order, whatever order they
     // were asked in, across more than a page, and without those beyond the head.
     let wanted: Vec<u64> = (1..=12_000).rev().chain([12_001, 99_999]).collect();
@@ -521,7 +530,10 @@ async fn long_pages_are_whole_and_in_order(db: TestDb) {
     let some = store.read_at(&[9_000, 3, 11_999]).await.unwrap();
     assert_eq!(positions(some.clone()), vec![3, 9_000, 11_999]);
     let full_3 = store.read_all(3, 1).await.unwrap();
-    assert!(some[0] == full_3[0], "an event read by position is read whole");
+    assert!(
+        some[0] == full_3[0],
+        "an event read by position is read whole"
+    );
     assert!(store.read_at(&[]).await.unwrap().is_empty());
 }
 

@@ -204,9 +204,17 @@ mod tests {
         assert_eq!(pounds("412.50").to_pence(), Some(41_250));
         assert_eq!(pounds("412.5").to_pence(), Some(41_250));
         assert_eq!(pounds("-3").to_pence(), Some(-300));
-        assert_eq!(pounds("7.1000").to_pence(), Some(710), "trailing zeros are no fraction");
+        assert_eq!(
+            pounds("7.1000").to_pence(),
+            Some(710),
+            "trailing zeros are no fraction"
+        );
         assert_eq!(pounds("0.005").to_pence(), None);
-        assert_eq!(pounds("100000000000000000000").to_pence(), None, "beyond 64 bits");
+        assert_eq!(
+            pounds("100000000000000000000").to_pence(),
+            None,
+            "beyond 64 bits"
+        );
         assert_eq!(Money::from_pence(i64::MIN).to_pence(), Some(i64::MIN));
         for pence in [0, 1, -1, 99, 100, 123_456_789] {
             assert_eq!(Money::from_pence(pence).to_pence(), Some(pence));

@@ -361,7 +361,9 @@ impl Journeys {
 
     /// Every prescription, in the order first issued or waitlisted.
     pub fn prescriptions(&self) -> impl Iterator<Item = &Prescription> + use<'_> {
-        self.prescriptions.iter().map(|(_, prescription)| prescription)
+        self.prescriptions
+            .iter()
+            .map(|(_, prescription)| prescription)
     }
 
     fn journey_known(&self, referral_id: &Uuid) -> &Journey {

@@ -12,11 +12,11 @@
 mod arrs;
 mod event_type;
 mod interner;
-mod positions;
-mod records;
 mod journeys;
 mod ledger;
 mod organisations;
+mod positions;
+mod records;
 mod sib;
 
 #[cfg(test)]

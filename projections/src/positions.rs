@@ -29,7 +29,10 @@ impl Positions {
             self.bytes.push(low | 0x80);
         }
         self.last = position;
-        self.count = self.count.checked_add(1).expect("fewer than 2^32 positions");
+        self.count = self
+            .count
+            .checked_add(1)
+            .expect("fewer than 2^32 positions");
     }
 
     /// How many positions are held.
@@ -161,7 +164,10 @@ mod tests {
         );
         // 1, 1, 127: a byte each; 16,384: three bytes; the rest of 2^64: ten.
         assert_eq!(list.bytes.len(), 1 + 1 + 1 + 3 + 10);
-        assert_eq!((list.first(), list.last(), list.len()), (Some(1), Some(u64::MAX), 5));
+        assert_eq!(
+            (list.first(), list.last(), list.len()),
+            (Some(1), Some(u64::MAX), 5)
+        );
     }
 
     #[test]
@@ -179,7 +185,10 @@ mod tests {
 
     #[test]
     fn bytes_that_do_not_ascend_or_stop_short_are_refused() {
-        assert_eq!(Positions::from_bytes(vec![1, 0]), Err("positions must ascend"));
+        assert_eq!(
+            Positions::from_bytes(vec![1, 0]),
+            Err("positions must ascend")
+        );
         assert_eq!(
             Positions::from_bytes(vec![1, 0x81]),
             Err("the last position is cut short")

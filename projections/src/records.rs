@@ -79,7 +79,11 @@ impl<T> Records<T> {
         let at = u32::try_from(self.ids.len()).expect("fewer than 2^32 records");
         let previous = self.index.insert(id, at);
         assert!(previous.is_none(), "a record is inserted once");
-        if self.chunks.last().is_none_or(|chunk| chunk.len() == CHUNK_RECORDS) {
+        if self
+            .chunks
+            .last()
+            .is_none_or(|chunk| chunk.len() == CHUNK_RECORDS)
+        {
             self.chunks.push(Vec::with_capacity(CHUNK_RECORDS));
         }
         self.chunks.last_mut().expect("pushed above").push(record);

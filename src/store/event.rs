@@ -311,6 +311,48 @@ pub struct FoldEvent {
     pub data: String,
 }
 
+/// A stored event as a replay reads it, borrowed from the row it was read from: the caller
+/// decodes it there, and nothing of the row is copied first.
+#[derive(Clone, Copy, Debug)]
+pub struct FoldRow<'a> {
+    /// Its global position.
+    pub position: u64,
+    /// Its catalogue type name.
+    pub event_type: &'a str,
+    /// The payload's schema version.
+    pub schema_version: u32,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// The JSON payload.
+    pub data: &'a str,
+}
+
+impl FoldRow<'_> {
+    /// The row as an owned event.
+    pub fn to_event(self) -> FoldEvent {
+        FoldEvent {
+            position: self.position,
+            event_type: self.event_type.to_owned(),
+            schema_version: self.schema_version,
+            occurred_at: self.occurred_at,
+            data: self.data.to_owned(),
+        }
+    }
+}
+
+impl FoldEvent {
+    /// The event as a replay reads a row.
+    pub fn row(&self) -> FoldRow<'_> {
+        FoldRow {
+            position: self.position,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            occurred_at: self.occurred_at,
+            data: &self.data,
+        }
+    }
+}
+
 impl From<RecordedEvent> for FoldEvent {
     fn from(event: RecordedEvent) -> FoldEvent {
         FoldEvent {

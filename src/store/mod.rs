@@ -13,6 +13,7 @@ mod plan;
 mod postgres;
 mod sql;
 mod sqlite;
+mod sqlite_fold;
 mod subscription;
 mod verify;
 
@@ -26,7 +27,7 @@ pub use beside::{
 };
 pub use event::{
     ACTOR_FIELD_BYTES_MAX, Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, ExpectedVersion, FoldEvent,
-    NewEvent, RecordedEvent, STREAM_NAME_BYTES_MAX,
+    FoldRow, NewEvent, RecordedEvent, STREAM_NAME_BYTES_MAX,
 };
 pub use hash::{Hash, chain_hash};
 pub use plan::{AppendRequest, Appended};
@@ -92,6 +93,9 @@ pub enum StoreError {
         /// How many were sent.
         events: usize,
     },
+    /// A replay's read of the SQLite file failed.
+    #[error("reading the SQLite file failed: {0}")]
+    Sqlite(Arc<rusqlite::Error>),
     /// The database could not be reached or failed; whether a failed append was written is
     /// unknown, so retry it with the same event ids.
     #[error("database error: {0}")]
@@ -285,14 +289,20 @@ impl Store {
         Ok(first)
     }
 
-    /// The events from position `from` on, at most `limit`, as a replay folds them. Positions
-    /// become visible in order, so the page has no gap.
-    pub async fn read_fold(&self, from: u64, limit: usize) -> Result<Vec<FoldEvent>, StoreError> {
+    /// The events from position `from` on, at most `limit`, as a replay folds them: each is
+    /// passed to `read` borrowed from the row it was read from, and the page holds what `read`
+    /// made of it. Positions become visible in order, so the page has no gap.
+    pub async fn read_fold<T: Send + 'static>(
+        &self,
+        from: u64,
+        limit: usize,
+        read: fn(FoldRow<'_>) -> T,
+    ) -> Result<Vec<T>, StoreError> {
         let from = from.max(1);
         let until = from + limit.min(READ_PAGE_EVENTS_MAX) as u64;
         match &self.inner.reader {
-            Reader::Sqlite(log) => log.read_fold_range(from, until).await,
-            Reader::Postgres(log) => log.read_fold_range(from, until).await,
+            Reader::Sqlite(log) => log.read_fold_range(from, until, read).await,
+            Reader::Postgres(log) => log.read_fold_range(from, until, read).await,
         }
     }
 

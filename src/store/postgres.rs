@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::beside::{
     SnapshotPart, SnapshotReader, TokenRecord, micros_to_time, snapshot_cut_short,
 };
-use super::event::{Actor, ExpectedVersion, FoldEvent, RecordedEvent};
+use super::event::{Actor, ExpectedVersion, FoldRow, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
 use super::sql::{COLUMNS, FOLD_COLUMNS, corrupt, to_i64, to_u64};
@@ -204,7 +204,8 @@ impl PostgresLog {
 
     /// The events at `positions`, in position order; a position beyond the head is left out.
     pub async fn read_at(&self, positions: &[u64]) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE position = ANY($1) ORDER BY position");
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE position = ANY($1) ORDER BY position");
         let positions: Vec<i64> = positions.iter().map(|p| to_i64(*p)).collect();
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(positions)
@@ -214,11 +215,12 @@ impl PostgresLog {
     }
 
     /// The events at positions `from` to `until` (exclusive) as a replay folds them.
-    pub async fn read_fold_range(
+    pub async fn read_fold_range<T: Send + 'static>(
         &self,
         from: u64,
         until: u64,
-    ) -> Result<Vec<FoldEvent>, StoreError> {
+        read: fn(FoldRow<'_>) -> T,
+    ) -> Result<Vec<T>, StoreError> {
         let sql = format!(
             "SELECT {FOLD_COLUMNS} FROM events WHERE position >= $1 AND position < $2 ORDER BY position"
         );
@@ -227,7 +229,7 @@ impl PostgresLog {
             .bind(to_i64(until))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(fold_row).collect()
+        rows.iter().map(|row| fold_row(row).map(read)).collect()
     }
 
     pub async fn read_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
@@ -665,14 +667,14 @@ impl Written {
     }
 }
 
-fn fold_row(row: &PgRow) -> Result<FoldEvent, StoreError> {
+fn fold_row(row: &PgRow) -> Result<FoldRow<'_>, StoreError> {
     let position: i64 = row.try_get(0)?;
     let time = |index: usize| -> Result<_, StoreError> {
         let micros: i64 = row.try_get(index)?;
         chrono::DateTime::from_timestamp_micros(micros)
             .ok_or_else(|| corrupt(position, "a time is out of range"))
     };
-    Ok(FoldEvent {
+    Ok(FoldRow {
         position: to_u64(position),
         event_type: row.try_get(1)?,
         schema_version: row

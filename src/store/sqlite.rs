@@ -17,11 +17,12 @@ use uuid::Uuid;
 use super::beside::{
     SnapshotPart, SnapshotReader, TokenRecord, micros_to_time, snapshot_cut_short,
 };
-use super::event::{Actor, FoldEvent, RecordedEvent};
+use super::event::{Actor, FoldRow, RecordedEvent};
 use super::hash::Hash;
 use super::heads::StreamHeads;
 use super::plan::{self, AppendRequest, Appended, LogState};
-use super::sql::{COLUMNS, FOLD_COLUMNS, corrupt, to_i64, to_u64};
+use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
+use super::sqlite_fold::FoldReader;
 use super::{Stats, StoreError};
 
 const READ_CONNECTIONS_MAX: u32 = 4;
@@ -38,6 +39,7 @@ pub struct SqliteLog {
     writer: SqlitePool,
     readers: SqlitePool,
     heads: Arc<Mutex<StreamHeads>>,
+    fold: FoldReader,
 }
 
 impl SqliteLog {
@@ -72,6 +74,7 @@ impl SqliteLog {
             writer,
             readers,
             heads: Arc::default(),
+            fold: FoldReader::new(path),
         })
     }
 
@@ -157,20 +160,13 @@ impl SqliteLog {
     }
 
     /// The events at positions `from` to `until` (exclusive) as a replay folds them.
-    pub async fn read_fold_range(
+    pub async fn read_fold_range<T: Send + 'static>(
         &self,
         from: u64,
         until: u64,
-    ) -> Result<Vec<FoldEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {FOLD_COLUMNS} FROM events WHERE position >= ? AND position < ? ORDER BY position"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(to_i64(from))
-            .bind(to_i64(until))
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter().map(fold_row).collect()
+        read: fn(FoldRow<'_>) -> T,
+    ) -> Result<Vec<T>, StoreError> {
+        self.fold.read(from, until, read).await
     }
 
     pub async fn read_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
@@ -480,25 +476,6 @@ fn bind_row<'q>(query: SqliteQuery<'q>, row: &RecordedEvent) -> SqliteQuery<'q> 
         .bind(row.data.clone())
         .bind(row.prev_hash.0.to_vec())
         .bind(row.hash.0.to_vec())
-}
-
-fn fold_row(row: &SqliteRow) -> Result<FoldEvent, StoreError> {
-    let position: i64 = row.try_get(0)?;
-    let time = |index: usize| -> Result<_, StoreError> {
-        let micros: i64 = row.try_get(index)?;
-        chrono::DateTime::from_timestamp_micros(micros)
-            .ok_or_else(|| corrupt(position, "a time is out of range"))
-    };
-    Ok(FoldEvent {
-        position: to_u64(position),
-        event_type: row.try_get(1)?,
-        schema_version: row
-            .try_get::<i64, _>(2)?
-            .try_into()
-            .map_err(|_| corrupt(position, "bad schema version"))?,
-        occurred_at: time(3)?,
-        data: row.try_get(4)?,
-    })
 }
 
 fn from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {

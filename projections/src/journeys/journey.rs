@@ -129,6 +129,8 @@ impl Journey {
 
     /// The position of the event that received the referral.
     pub fn received_position(&self) -> u64 {
-        self.steps.first().expect("a journey starts with its receipt")
+        self.steps
+            .first()
+            .expect("a journey starts with its receipt")
     }
 }

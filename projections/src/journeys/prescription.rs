@@ -146,7 +146,11 @@ impl Prescription {
     pub(crate) fn record_session(&mut self, session_id: Uuid, state: SessionState) {
         debug_assert_ne!(state, SessionState::Retracted, "retract through `retract`");
         let record = SessionRecord { session_id, state };
-        match self.sessions.iter_mut().find(|s| s.session_id == session_id) {
+        match self
+            .sessions
+            .iter_mut()
+            .find(|s| s.session_id == session_id)
+        {
             None => self.sessions.push(record),
             Some(known) if known.state == SessionState::Retracted => *known = record,
             Some(_) => {}
@@ -156,7 +160,10 @@ impl Prescription {
     /// Withdraws an attendance. Only an attendance can be retracted: retracting a session that
     /// was missed, cancelled, already retracted or never recorded changes nothing.
     pub(crate) fn retract(&mut self, session_id: Uuid) {
-        if let Some(session) = self.sessions.iter_mut().find(|s| s.session_id == session_id)
+        if let Some(session) = self
+            .sessions
+            .iter_mut()
+            .find(|s| s.session_id == session_id)
             && session.state == SessionState::Attended
         {
             session.state = SessionState::Retracted;

@@ -321,6 +321,12 @@ fn a_snapshot_reads_a_journeys_steps_back_as_they_were() {
     let text = serde_json::to_string(&models).unwrap();
     let loaded: ReadModels = serde_json::from_str(&text).unwrap();
     assert_eq!(loaded, models);
-    let steps: Vec<u64> = loaded.journeys.journey(referral).unwrap().steps.iter().collect();
+    let steps: Vec<u64> = loaded
+        .journeys
+        .journey(referral)
+        .unwrap()
+        .steps
+        .iter()
+        .collect();
     assert_eq!(steps, [1, 302], "a gap of 301 positions reads back whole");
 }

@@ -102,7 +102,10 @@ impl Ledger {
     pub fn postings(&self) -> impl Iterator<Item = Posting> + use<'_> {
         let general = self.postings.iter().map(|entry| entry.posting(None));
         let funded = self.funding.iter().flat_map(|(id, funding)| {
-            funding.postings.iter().map(move |entry| entry.posting(Some(id)))
+            funding
+                .postings
+                .iter()
+                .map(move |entry| entry.posting(Some(id)))
         });
         general.chain(funded)
     }
@@ -111,7 +114,9 @@ impl Ledger {
     pub fn postings_of(&self, prescription_id: Uuid) -> impl Iterator<Item = Posting> + use<'_> {
         let funding = self.funding.get(&prescription_id);
         let entries = funding.map_or(&[][..], |funding| funding.postings.as_slice());
-        entries.iter().map(move |entry| entry.posting(Some(prescription_id)))
+        entries
+            .iter()
+            .map(move |entry| entry.posting(Some(prescription_id)))
     }
 
     /// Every funded prescription and its funding, in the order issued.
@@ -144,7 +149,14 @@ impl Ledger {
     pub fn payment_due(&self, anchor: &OdsCode, through: NaiveDate) -> Vec<PaymentLine> {
         let mut lines: BTreeMap<(OdsCode, Uuid, u8), PaymentLine> = BTreeMap::new();
         let own = self.by_anchor.get(anchor).map_or(&[][..], Vec::as_slice);
-        for (prescription_id, funding) in own.iter().map(|id| (id, self.funding.get(id).expect("anchors list funded prescriptions"))) {
+        for (prescription_id, funding) in own.iter().map(|id| {
+            (
+                id,
+                self.funding
+                    .get(id)
+                    .expect("anchors list funded prescriptions"),
+            )
+        }) {
             for accrual in funding.accruals.iter().filter(|a| a.on <= through) {
                 let order = match accrual.kind {
                     PaymentLineKind::Payment => 0,
@@ -378,7 +390,10 @@ impl Ledger {
             .expect("priced above");
         funding.attended += 1;
         funding.sessions_charged += 1;
-        let charged = funding.sessions.last_mut().expect("earning records the session");
+        let charged = funding
+            .sessions
+            .last_mut()
+            .expect("earning records the session");
         assert_eq!(charged.session_id, session_id, "the session just charged");
         charged.attended = true;
     }
@@ -442,9 +457,9 @@ impl Ledger {
         funding.attended = funding.attended.saturating_sub(1);
         funding.sessions_charged = funding.sessions_charged.saturating_sub(1);
         if !session.paid {
-            funding.accruals.retain(|a| {
-                a.position != session.position || a.kind != PaymentLineKind::Payment
-            });
+            funding
+                .accruals
+                .retain(|a| a.position != session.position || a.kind != PaymentLineKind::Payment);
         }
         let (anchor, provider, year, open) = (
             funding.anchor.clone(),
@@ -600,7 +615,11 @@ impl Ledger {
         let earned_account = self.earned_account(prescription_id);
         let committed_account = Account::of(AccountKind::Committed, &anchor, year);
         for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
-            let committed = self.funding.get(&prescription_id).expect("found above").committed;
+            let committed = self
+                .funding
+                .get(&prescription_id)
+                .expect("found above")
+                .committed;
             if committed < charge.amount {
                 let top_up = sub(charge.amount, committed);
                 let why = cause(
@@ -656,7 +675,10 @@ impl Ledger {
     /// Where a prescription's earnings go: a payable to the provider, or self-delivered cost
     /// when the anchor runs the activity itself.
     fn earned_account(&self, prescription_id: Uuid) -> Account {
-        let funding = self.funding.get(&prescription_id).expect("a funded prescription");
+        let funding = self
+            .funding
+            .get(&prescription_id)
+            .expect("a funded prescription");
         if funding.anchor == funding.provider {
             Account::of(
                 AccountKind::SelfDelivered,
