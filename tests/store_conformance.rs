@@ -653,3 +653,37 @@ async fn a_snapshot_streams_through_in_chunks_and_a_cut_short_save_keeps_the_las
     assert_eq!((kept.version, kept.position), (4, 11));
     assert!(kept.state == state);
 }
+
+/// SQLite's WAL is copied into the database file by the store's own thread, not left to grow and
+/// not copied by whichever commit crosses SQLite's threshold (which the writer turns off).
+#[tokio::test]
+async fn sqlite_copies_its_wal_into_the_database_file_in_the_background() {
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    let empty_bytes = std::fs::metadata(&path).unwrap().len();
+    for batch in 0..3 {
+        let events = (0..5_000)
+            .map(|i| event(&format!("referral-{batch}-{i}")))
+            .collect();
+        store.append(events, vec![]).await.unwrap();
+    }
+    let mut grown_bytes = empty_bytes;
+    for _ in 0..100 {
+        grown_bytes = std::fs::metadata(&path).unwrap().len();
+        if grown_bytes > empty_bytes + 1_000_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        grown_bytes > empty_bytes + 1_000_000,
+        "15,000 events reached the database file: {empty_bytes} -> {grown_bytes} bytes"
+    );
+    assert_eq!(store.read_all(1, 10_000).await.unwrap().len(), 10_000);
+    let report = store.verify().await.unwrap();
+    assert_eq!(
+        (report.events_checked, report.first_fault.is_none()),
+        (15_000, true)
+    );
+}

@@ -6,6 +6,7 @@
 
 mod appender;
 mod beside;
+mod checkpoint;
 mod event;
 mod hash;
 mod heads;

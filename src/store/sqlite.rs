@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::beside::{
     SnapshotPart, SnapshotReader, TokenRecord, micros_to_time, snapshot_cut_short,
 };
+use super::checkpoint::Checkpointer;
 use super::event::{Actor, FoldRow, RecordedEvent};
 use super::hash::Hash;
 use super::heads::StreamHeads;
@@ -32,6 +33,8 @@ const WRITER_CACHE_KIB: u64 = 64 * 1024;
 /// Rows per INSERT statement are powers of two up to this, so a handful of cached statements
 /// cover every group size.
 const INSERT_ROWS_PER_STATEMENT_MAX: usize = 256;
+/// Events committed between WAL checkpoints: a few megabytes of WAL.
+const CHECKPOINT_EVERY_EVENTS: u64 = 5_000;
 
 /// A log in one SQLite file.
 #[derive(Clone)]
@@ -40,6 +43,26 @@ pub struct SqliteLog {
     readers: SqlitePool,
     heads: Arc<Mutex<StreamHeads>>,
     fold: FoldReader,
+    checkpoints: Checkpoints,
+}
+
+/// When the WAL is copied back into the database file: after a few thousand events, by a thread
+/// of its own rather than by the commit that happens to cross SQLite's threshold.
+#[derive(Clone)]
+struct Checkpoints {
+    checkpointer: Checkpointer,
+    events_since: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Checkpoints {
+    fn committed(&self, events: u64) {
+        use std::sync::atomic::Ordering;
+        let since = self.events_since.fetch_add(events, Ordering::Relaxed) + events;
+        if since >= CHECKPOINT_EVERY_EVENTS {
+            self.events_since.store(0, Ordering::Relaxed);
+            self.checkpointer.ask();
+        }
+    }
 }
 
 impl SqliteLog {
@@ -61,7 +84,9 @@ impl SqliteLog {
                     .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
                     // A multi-row INSERT keeps a statement journal so that a refused row undoes
                     // the rows before it; past 64 KiB SQLite spills it to a temporary file.
-                    .pragma("temp_store", "memory"),
+                    .pragma("temp_store", "memory")
+                    // The checkpoint thread copies the WAL back, not the commit.
+                    .pragma("wal_autocheckpoint", "0"),
             )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
@@ -75,6 +100,10 @@ impl SqliteLog {
             readers,
             heads: Arc::default(),
             fold: FoldReader::new(path),
+            checkpoints: Checkpoints {
+                checkpointer: Checkpointer::start(path),
+                events_since: Arc::default(),
+            },
         })
     }
 
@@ -119,6 +148,7 @@ impl SqliteLog {
         };
         let head = plan.rows.last().map_or(head_before, |row| row.position);
         self.heads().remember(looked_up, &plan.rows, head);
+        self.checkpoints.committed(plan.rows.len() as u64);
         Ok((plan.answers, head))
     }
 

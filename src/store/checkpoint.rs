@@ -1,0 +1,68 @@
+//! Moves the SQLite log's write-ahead log into the database file on a thread of its own. Left to
+//! SQLite, the commit that pushes the WAL past a thousand pages copies it back itself, so an
+//! append waited for pages of earlier appends to be written out: during a large import that was
+//! more than half of every commit.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+const BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// Asks the checkpoint thread to run once the current commit is done; asks made while it runs
+/// are folded into the next run.
+#[derive(Clone)]
+pub struct Checkpointer {
+    ask: mpsc::SyncSender<()>,
+}
+
+impl Checkpointer {
+    /// Starts the thread for the file at `path`. It stops once every `Checkpointer` for it is
+    /// dropped.
+    pub fn start(path: &str) -> Checkpointer {
+        let (ask, asked) = mpsc::sync_channel(1);
+        let path = path.to_owned();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || run(&path, asked))
+            .expect("a thread starts");
+        Checkpointer { ask }
+    }
+
+    /// Asks for a checkpoint after a commit.
+    pub fn ask(&self) {
+        // Full means one is already asked for, which covers this commit too.
+        let _ = self.ask.try_send(());
+    }
+}
+
+fn run(path: &str, asked: mpsc::Receiver<()>) {
+    let mut connection = None;
+    while asked.recv().is_ok() {
+        if connection.is_none() {
+            connection = open(path)
+                .inspect_err(|error| tracing::warn!(%error, "the checkpoint connection failed"))
+                .ok();
+        }
+        let Some(open) = &connection else {
+            continue;
+        };
+        // PASSIVE copies what it can without waiting for readers or holding up the writer;
+        // what it leaves is copied next time.
+        let checkpoint = open.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if let Err(error) = checkpoint {
+            tracing::warn!(%error, "a WAL checkpoint failed; the next commit asks again");
+            connection = None;
+        }
+    }
+}
+
+fn open(path: &str) -> Result<Connection, rusqlite::Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    Ok(connection)
+}
