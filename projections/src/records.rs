@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
@@ -116,7 +117,13 @@ impl<T: Eq> Eq for Records<T> {}
 /// one at a time, so that loading never holds the records twice.
 impl<T: Serialize> Serialize for Records<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
+        // The length goes first: a MessagePack encoder given none holds the whole list in
+        // memory to count it, and the chunks' flattened iterator cannot say.
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for pair in self.iter() {
+            seq.serialize_element(&pair)?;
+        }
+        seq.end()
     }
 }
 
