@@ -179,9 +179,7 @@ async fn follow(
             let mut models = models
                 .write()
                 .expect("a fold never panics while holding the lock");
-            for fact in &facts {
-                models.apply(fact);
-            }
+            models.apply_all(&facts);
             Ok::<u64, RunnerError>(models.position())
         }
         .await;
@@ -225,9 +223,7 @@ async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(
         .buffered(CATCH_UP_READS_AT_ONCE);
     while let Some(page) = pages.next().await {
         let page = page.expect("reading a page does not panic")?;
-        for fact in &page {
-            models.apply(fact);
-        }
+        models.apply_all(&page);
     }
     assert!(models.position() >= head, "catching up reaches the head");
     Ok(())

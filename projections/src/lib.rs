@@ -55,6 +55,9 @@ pub struct Fact {
     pub event: Event,
 }
 
+/// Pages shorter than this are folded on one thread: a thread costs more than they save.
+const PAGE_FACTS_FOR_TWO_THREADS: usize = 256;
+
 /// Every read model, folded together so that all of them stand at the same position.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadModels {
@@ -110,6 +113,46 @@ impl ReadModels {
         debug_assert_eq!(self.position, fact.position);
     }
 
+    /// Folds a page of facts, which must follow on from the last fact folded without a gap.
+    /// The projections read nothing of each other, so the journeys and SIB people are folded on
+    /// a thread of their own while this one folds the directory, the ledger and ARRS: the same
+    /// state as folding one fact at a time, in about half the time on two cores.
+    pub fn apply_all(&mut self, facts: &[Fact]) {
+        if facts.len() < PAGE_FACTS_FOR_TWO_THREADS {
+            facts.iter().for_each(|fact| self.apply(fact));
+            return;
+        }
+        for (offset, fact) in facts.iter().enumerate() {
+            assert_eq!(
+                fact.position,
+                self.position + 1 + offset as u64,
+                "events fold in order"
+            );
+        }
+        let ReadModels {
+            position,
+            organisations,
+            journeys,
+            ledger,
+            arrs,
+            sib,
+        } = self;
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for fact in facts {
+                    journeys.apply(fact);
+                    sib.apply(fact);
+                }
+            });
+            for fact in facts {
+                organisations.apply(fact);
+                ledger.apply(fact);
+                arrs.apply(fact);
+            }
+        });
+        *position = facts.last().expect("a page of facts").position;
+    }
+
     /// Checks the invariants that tie the read models' indexes to their records, in time linear in
     /// their size. The runner calls it after loading a snapshot; tests call it after folding.
     pub fn assert_consistent(&self) {
@@ -143,6 +186,18 @@ mod tests {
         history.push(registered("PROV1", Role::Provider));
         let mut models = ReadModels::new();
         models.apply(&history.facts()[1]);
+    }
+
+    #[test]
+    #[should_panic(expected = "events fold in order")]
+    fn a_gap_inside_a_page_is_a_bug() {
+        let mut history = History::new();
+        for index in 0..PAGE_FACTS_FOR_TWO_THREADS + 1 {
+            history.push(registered(&format!("ORG{index}"), Role::Provider));
+        }
+        let mut facts = history.facts().to_vec();
+        facts.remove(PAGE_FACTS_FOR_TWO_THREADS / 2);
+        ReadModels::new().apply_all(&facts);
     }
 
     #[test]

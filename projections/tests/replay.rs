@@ -315,6 +315,26 @@ proptest! {
     }
 
     #[test]
+    fn folding_a_page_on_two_threads_equals_folding_fact_by_fact(facts in history(), page in 1usize..700) {
+        // The history again and again, numbered on, so that pages are long enough to be folded
+        // on two threads.
+        let mut long = Vec::new();
+        while long.len() < 1_000 && !facts.is_empty() {
+            for fact in &facts {
+                long.push(Fact { position: long.len() as u64 + 1, ..fact.clone() });
+            }
+        }
+        let mut one_by_one = ReadModels::new();
+        fold(&mut one_by_one, &long);
+        let mut paged = ReadModels::new();
+        for chunk in long.chunks(page) {
+            paged.apply_all(chunk);
+        }
+        prop_assert_eq!(paged.position(), long.len() as u64);
+        prop_assert_eq!(&paged, &one_by_one);
+    }
+
+    #[test]
     fn folding_is_deterministic_and_accounts_for_every_fact(facts in history()) {
         let mut first = ReadModels::new();
         fold(&mut first, &facts);
