@@ -687,3 +687,28 @@ async fn sqlite_copies_its_wal_into_the_database_file_in_the_background() {
         (15_000, true)
     );
 }
+
+#[tokio::test]
+async fn sqlite_keeps_every_event_across_rewinds_of_its_wal() {
+    // The writer rewinds the WAL to its start every 50,000 events; 60,000 cross that once,
+    // and the events written both before and after must be read back after a reopen.
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    for batch in 0..6 {
+        let events = (0..10_000)
+            .map(|i| event(&format!("referral-{}", i % 2_000 + batch)))
+            .collect();
+        store.append(events, vec![]).await.unwrap();
+    }
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(store.head_position(), 60_000);
+    let last = store.read_all(59_991, 100).await.unwrap();
+    assert_eq!(last.len(), 10);
+    assert_eq!(last[9].position, 60_000);
+    let report = store.verify().await.unwrap();
+    assert_eq!(
+        (report.events_checked, report.first_fault.is_none()),
+        (60_000, true)
+    );
+}
