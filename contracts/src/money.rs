@@ -173,6 +173,54 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// Serde's `with` form of an amount as the 16 bytes of its decimal: exact, scale included, like
+/// the text form, and read back without parsing. For snapshots of records counted in millions;
+/// JSON keeps the text.
+pub mod exact_bytes {
+    use super::*;
+
+    /// Writes the decimal's 16 bytes.
+    pub fn serialize<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&money.0.serialize())
+    }
+
+    /// Reads 16 bytes written by [`serialize`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+        deserializer.deserialize_bytes(ExactBytes)
+    }
+
+    struct ExactBytes;
+
+    impl<'de> serde::de::Visitor<'de> for ExactBytes {
+        type Value = Money;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("the 16 bytes of a decimal amount")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Money, E> {
+            let bytes: [u8; 16] = bytes
+                .try_into()
+                .map_err(|_| E::invalid_length(bytes.len(), &self))?;
+            Ok(Money(Decimal::deserialize(bytes)))
+        }
+
+        // Formats without a bytes type, such as JSON, write the bytes as a list of numbers.
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut list: A) -> Result<Money, A::Error> {
+            let mut bytes = [0_u8; 16];
+            for (read, byte) in bytes.iter_mut().enumerate() {
+                *byte = list
+                    .next_element()?
+                    .ok_or_else(|| serde::de::Error::invalid_length(read, &self))?;
+            }
+            if list.next_element::<u8>()?.is_some() {
+                return Err(serde::de::Error::invalid_length(17, &self));
+            }
+            Ok(Money(Decimal::deserialize(bytes)))
+        }
+    }
+}
+
 impl JsonSchema for Money {
     fn schema_name() -> Cow<'static, str> {
         "Money".into()

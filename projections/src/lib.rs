@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod arrs;
+mod compact;
 mod event_type;
 mod interner;
 mod journeys;
@@ -79,7 +80,7 @@ impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 11;
+    pub const VERSION: u32 = 12;
 
     /// The version a snapshot of these read models is saved under: [`ReadModels::VERSION`] and
     /// the event catalogue's names in order, because records counted in millions name their

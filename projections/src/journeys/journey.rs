@@ -80,10 +80,12 @@ pub struct Journey {
     /// Long-term conditions the person lives with.
     pub conditions: Vec<LongTermCondition>,
     /// When the referral was received (valid time).
+    #[serde(with = "crate::compact::instant")]
     pub received_at: DateTime<Utc>,
     /// Where the referral stands.
     pub status: ReferralStatus,
     /// When the initial assessment was held; a later assessment does not move it.
+    #[serde(with = "crate::compact::instant_option")]
     pub assessed_at: Option<DateTime<Utc>>,
     /// The care and support plan, once agreed.
     pub plan: Option<CarePlan>,

@@ -9,6 +9,8 @@ use followfund_contracts::events::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::compact::Listed;
+
 use crate::Fact;
 
 /// Where a prescription stands. As for referrals, each status event sets the status it names:
@@ -61,6 +63,23 @@ pub enum SessionState {
     Retracted,
 }
 
+impl Listed for SessionState {
+    const ALL: &'static [SessionState] = &[
+        SessionState::Attended,
+        SessionState::Missed {
+            notice_given: false,
+        },
+        SessionState::Missed { notice_given: true },
+        SessionState::Cancelled {
+            by: CancelledBy::Provider,
+        },
+        SessionState::Cancelled {
+            by: CancelledBy::Person,
+        },
+        SessionState::Retracted,
+    ];
+}
+
 /// A session of a prescription, as first recorded. When and by which event it was recorded is
 /// in the log, at one of the journey's steps; a national year holds tens of millions of these.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +87,7 @@ pub struct SessionRecord {
     /// The session's id.
     pub session_id: Uuid,
     /// What happened at it.
+    #[serde(with = "crate::compact::listed")]
     pub state: SessionState,
 }
 
@@ -86,6 +106,7 @@ pub struct Prescription {
     pub agreement_id: Option<Uuid>,
     /// When it was issued (valid time), which decides the financial year it counts against;
     /// while it waits for a place, when it joined the queue.
+    #[serde(with = "crate::compact::instant")]
     pub issued_at: DateTime<Utc>,
     /// The position of the event that issued it.
     pub issued_position: u64,

@@ -6,6 +6,7 @@ use followfund_contracts::{Money, OdsCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::compact::Listed;
 use crate::interner::Interner;
 
 /// What an account holds.
@@ -223,6 +224,22 @@ pub enum Rule {
     Grant,
     /// A payment run settled a payable.
     Payment,
+}
+
+impl Listed for Rule {
+    const ALL: &'static [Rule] = &[
+        Rule::Allocation,
+        Rule::Commitment,
+        Rule::CommitmentTopUp,
+        Rule::Tariff(Clause::EngagementFee),
+        Rule::Tariff(Clause::SessionFee),
+        Rule::Tariff(Clause::CompletionFee),
+        Rule::Tariff(Clause::MissedSessionFee),
+        Rule::Reversal,
+        Rule::Release,
+        Rule::Grant,
+        Rule::Payment,
+    ];
 }
 
 impl Rule {

@@ -24,8 +24,10 @@ pub struct Funding {
     /// The year whose budget bears it all: the year it was issued in.
     pub financial_year: FinancialYear,
     /// Commitment not yet turned into payables or released.
+    #[serde(with = "followfund_contracts::money::exact_bytes")]
     pub committed: Money,
     /// Everything it has earned so far.
+    #[serde(with = "followfund_contracts::money::exact_bytes")]
     pub earned: Money,
     /// Attended sessions that count (retractions excluded).
     pub attended: u32,
@@ -62,10 +64,12 @@ pub struct Accrual {
     /// The fact that caused it.
     pub position: u64,
     /// The day of the work (or of the retraction, for a recovery).
+    #[serde(with = "crate::compact::day")]
     pub on: NaiveDate,
     /// A payment or a recovery.
     pub kind: PaymentLineKind,
     /// The amount, positive.
+    #[serde(with = "followfund_contracts::money::exact_bytes")]
     pub amount: Money,
 }
 
@@ -77,9 +81,11 @@ pub(super) struct Entry {
     pub(super) amount_pence: i64,
     pub(super) debit: AccountId,
     pub(super) credit: AccountId,
+    #[serde(with = "crate::compact::day")]
     pub(super) on: NaiveDate,
     pub(super) agreement_version: Option<u32>,
     pub(super) event_type: TypeId,
+    #[serde(with = "crate::compact::listed")]
     pub(super) rule: Rule,
 }
 
