@@ -6,13 +6,17 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use followfund_contracts::{CatalogueError, Event};
-use followfund_projections::{Fact, ReadModels};
+use followfund_projections::{Fact, Ledger, ReadModels, Rest};
 use tokio::sync::watch;
 
-use crate::store::{FoldEvent, FoldRow, SnapshotWriter, Store, StoreError};
+use crate::store::{
+    FoldEvent, FoldRow, SnapshotPart, SnapshotReader, SnapshotWriter, Store, StoreError,
+};
 
 /// The name the read models' snapshot is stored under.
 const SNAPSHOT_NAME: &str = "read-models";
+/// The streams of a snapshot: the ledger, and the rest of the read models.
+const SNAPSHOT_STREAMS: usize = 2;
 /// Events folded between snapshots.
 pub const SNAPSHOT_EVERY_EVENTS: u64 = 50_000;
 /// Events read per page while catching up.
@@ -267,10 +271,18 @@ async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
         return Ok(ReadModels::default());
     }
     let position = reader.position;
-    // Decoded as the chunks arrive, so the state is never held twice.
-    let decoding =
-        tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, ReadModels>(reader));
-    match decoding.await.expect("decoding does not panic") {
+    // Decoded as the chunks arrive, so the state is never held twice, and on two threads.
+    let [ledger, rest]: [SnapshotReader; SNAPSHOT_STREAMS] =
+        (reader.into_streams(SNAPSHOT_STREAMS as u8).try_into())
+            .unwrap_or_else(|_| unreachable!("two streams asked for"));
+    let ledger = tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, Ledger>(ledger));
+    let rest = tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, Rest>(rest));
+    let (ledger, rest) = (ledger.await, rest.await);
+    let decoded = ledger.expect("decoding does not panic").and_then(|ledger| {
+        let rest = rest.expect("decoding does not panic")?;
+        Ok(ReadModels::from_halves(ledger, rest))
+    });
+    match decoded {
         Ok(models) if models.position() == position => {
             models.assert_consistent();
             Ok(models)
@@ -286,6 +298,11 @@ async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
             Ok(ReadModels::default())
         }
     }
+}
+
+/// Encodes one of a snapshot's streams; false when the store gave up on it.
+fn encode_stream(value: &impl serde::Serialize, mut writer: SnapshotWriter) -> bool {
+    rmp_serde::encode::write(&mut writer, value).is_ok() && writer.finish_stream().is_ok()
 }
 
 /// Saves the read models, encoding them chunk by chunk on a blocking thread while the store
@@ -307,11 +324,17 @@ async fn snapshot_save(
             position,
             "nothing folds while a snapshot is taken"
         );
-        let mut writer = SnapshotWriter::new(send);
-        // A failed write means the store gave up, and says why; an unfinished writer saves
-        // nothing.
-        if rmp_serde::encode::write(&mut writer, &*models).is_ok() {
-            writer.finish().ok();
+        let (ledger, rest) = models.halves();
+        let encoded = std::thread::scope(|scope| {
+            let ledger =
+                scope.spawn(|| encode_stream(ledger, SnapshotWriter::stream(send.clone(), 0)));
+            let rest = encode_stream(&rest, SnapshotWriter::stream(send.clone(), 1));
+            ledger.join().expect("encoding does not panic") && rest
+        });
+        // A failed write means the store gave up, and says why; a snapshot without its end
+        // saves nothing.
+        if encoded {
+            send.blocking_send(SnapshotPart::End).ok();
         }
     });
     let saved = store

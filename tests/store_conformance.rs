@@ -32,6 +32,7 @@ per_backend!(
     long_pages_are_whole_and_in_order,
     a_snapshot_larger_than_a_row_is_kept_in_chunks,
     a_snapshot_streams_through_in_chunks_and_a_cut_short_save_keeps_the_last,
+    a_snapshot_of_two_streams_reads_back_each_apart,
 );
 
 async fn append_assigns_positions_and_stream_versions(db: TestDb) {
@@ -652,6 +653,66 @@ async fn a_snapshot_streams_through_in_chunks_and_a_cut_short_save_keeps_the_las
     let kept = store.snapshot_load("models").await.unwrap().unwrap();
     assert_eq!((kept.version, kept.position), (4, 11));
     assert!(kept.state == state);
+}
+
+async fn a_snapshot_of_two_streams_reads_back_each_apart(db: TestDb) {
+    use std::io::{Read, Write};
+    let store = db.open().await;
+    // Streams of different lengths, written at once from two threads, so that their chunks
+    // arrive at the store interleaved.
+    let streams: Vec<Vec<u8>> = [2 * SNAPSHOT_CHUNK_BYTES + 5, SNAPSHOT_CHUNK_BYTES / 3]
+        .iter()
+        .enumerate()
+        .map(|(stream, &len)| (0..len).map(|i| ((i + stream * 7) % 251) as u8).collect())
+        .collect();
+    let (send, parts) = tokio::sync::mpsc::channel(1);
+    let written = streams.clone();
+    let writing = tokio::task::spawn_blocking(move || {
+        std::thread::scope(|scope| {
+            for (stream, bytes) in written.iter().enumerate() {
+                let mut writer = SnapshotWriter::stream(send.clone(), stream as u8);
+                scope.spawn(move || {
+                    for piece in bytes.chunks(999_983) {
+                        writer.write_all(piece).unwrap();
+                    }
+                    writer.finish_stream().unwrap();
+                });
+            }
+        });
+        send.blocking_send(SnapshotPart::End).unwrap();
+    });
+    let saved = store.snapshot_save_parts("models", 6, 13, parts).await;
+    writing.await.unwrap();
+    let tags = 4; // three chunks of the first stream, one of the second
+    assert_eq!(saved.unwrap(), streams[0].len() + streams[1].len() + tags);
+
+    let reader = store.snapshot_open("models").await.unwrap().unwrap();
+    let readers = reader.into_streams(2);
+    let reading = readers.into_iter().map(|mut reader| {
+        tokio::task::spawn_blocking(move || {
+            assert_eq!((reader.version, reader.position), (6, 13));
+            let mut read = Vec::new();
+            reader.read_to_end(&mut read).map(|_| read)
+        })
+    });
+    for (stream, read) in reading.enumerate() {
+        let read = read.await.unwrap().unwrap();
+        assert!(
+            read == streams[stream],
+            "stream {stream} reads back as written"
+        );
+    }
+
+    // Read as one stream, the chunks of stream 1 name a stream the readers lack: an error, never
+    // two streams' bytes run together.
+    let reader = store.snapshot_open("models").await.unwrap().unwrap();
+    let [mut only] = <[_; 1]>::try_from(reader.into_streams(1)).ok().unwrap();
+    let refused = tokio::task::spawn_blocking(move || only.read_to_end(&mut Vec::new()));
+    let refused = refused.await.unwrap().unwrap_err();
+    assert!(
+        refused.to_string().contains("names no stream of the 1"),
+        "{refused}"
+    );
 }
 
 /// SQLite's WAL is copied into the database file by the store's own thread, not left to grow and

@@ -76,6 +76,17 @@ pub struct ReadModels {
     pub sib: Sib,
 }
 
+/// The read models but the ledger, which a snapshot keeps apart so that the two halves, of
+/// about the same size, encode and decode on two threads: borrowed to save, owned when read.
+#[derive(Serialize, Deserialize)]
+pub struct Rest<O = Organisations, J = Journeys, A = Arrs, S = Sib> {
+    position: u64,
+    organisations: O,
+    journeys: J,
+    arrs: A,
+    sib: S,
+}
+
 impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
@@ -99,6 +110,30 @@ impl ReadModels {
     /// The position of the last fact folded; 0 before any.
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// The ledger and the rest, to be saved apart.
+    pub fn halves(&self) -> (&Ledger, Rest<&Organisations, &Journeys, &Arrs, &Sib>) {
+        let rest = Rest {
+            position: self.position,
+            organisations: &self.organisations,
+            journeys: &self.journeys,
+            arrs: &self.arrs,
+            sib: &self.sib,
+        };
+        (&self.ledger, rest)
+    }
+
+    /// The read models whose halves were saved apart.
+    pub fn from_halves(ledger: Ledger, rest: Rest) -> ReadModels {
+        ReadModels {
+            position: rest.position,
+            organisations: rest.organisations,
+            journeys: rest.journeys,
+            ledger,
+            arrs: rest.arrs,
+            sib: rest.sib,
+        }
     }
 
     /// Folds one fact. Facts must arrive in position order with no gap: anything else is a bug in

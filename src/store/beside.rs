@@ -162,6 +162,8 @@ pub enum SnapshotPart {
 /// thread; a store that gave up shows as a broken pipe.
 pub struct SnapshotWriter {
     chunk: Vec<u8>,
+    /// The stream every chunk starts with, when the snapshot carries several.
+    stream: Option<u8>,
     parts: mpsc::Sender<SnapshotPart>,
 }
 
@@ -170,19 +172,43 @@ impl SnapshotWriter {
     pub fn new(parts: mpsc::Sender<SnapshotPart>) -> SnapshotWriter {
         SnapshotWriter {
             chunk: Vec::with_capacity(SNAPSHOT_CHUNK_BYTES),
+            stream: None,
+            parts,
+        }
+    }
+
+    /// A writer of stream `stream` of a snapshot that carries several, each written on a thread
+    /// of its own and read back on a thread of its own by [`SnapshotReader::into_streams`]: each
+    /// chunk starts with the stream's number. Finish each stream with
+    /// [`SnapshotWriter::finish_stream`], then send one [`SnapshotPart::End`].
+    pub fn stream(parts: mpsc::Sender<SnapshotPart>, stream: u8) -> SnapshotWriter {
+        let mut chunk = Vec::with_capacity(SNAPSHOT_CHUNK_BYTES);
+        chunk.push(stream);
+        SnapshotWriter {
+            chunk,
+            stream: Some(stream),
             parts,
         }
     }
 
     /// Sends what is left and the end: the state is whole.
     pub fn finish(mut self) -> std::io::Result<()> {
+        assert!(self.stream.is_none(), "a stream ends with finish_stream");
         self.send_chunk()?;
         self.send(SnapshotPart::End)
     }
 
+    /// Sends what is left of this stream; the snapshot ends when every stream has finished.
+    pub fn finish_stream(mut self) -> std::io::Result<()> {
+        assert!(self.stream.is_some(), "a whole snapshot ends with finish");
+        self.send_chunk()
+    }
+
     fn send_chunk(&mut self) -> std::io::Result<()> {
-        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(SNAPSHOT_CHUNK_BYTES));
-        if full.is_empty() {
+        let mut next = Vec::with_capacity(SNAPSHOT_CHUNK_BYTES);
+        next.extend(self.stream);
+        let full = std::mem::replace(&mut self.chunk, next);
+        if full.len() == usize::from(self.stream.is_some()) {
             return Ok(());
         }
         assert!(full.len() <= SNAPSHOT_CHUNK_BYTES, "a chunk fits a row");
@@ -223,6 +249,8 @@ pub struct SnapshotReader {
     chunks: mpsc::Receiver<Result<Vec<u8>, StoreError>>,
     chunk: Vec<u8>,
     read: usize,
+    /// Bytes at the start of each chunk that are not state: 1 where they name a stream.
+    skip: usize,
 }
 
 impl SnapshotReader {
@@ -235,8 +263,58 @@ impl SnapshotReader {
             chunks,
             chunk: Vec::new(),
             read: 0,
+            skip: 0,
         };
         (ChunkSender(send), reader)
+    }
+
+    /// The readers of a snapshot written as `count` streams (see [`SnapshotWriter::stream`]),
+    /// in stream order, fed by a task that hands each chunk to its stream's reader as fetched.
+    /// A chunk of no such stream, or a failed fetch, is an error for every reader. Call from
+    /// within the runtime; read each from a blocking thread of its own.
+    pub fn into_streams(mut self, count: u8) -> Vec<SnapshotReader> {
+        let (senders, readers): (Vec<_>, Vec<_>) = (0..count)
+            .map(|_| {
+                let (send, chunks) = mpsc::channel(2);
+                let reader = SnapshotReader {
+                    version: self.version,
+                    position: self.position,
+                    chunks,
+                    chunk: Vec::new(),
+                    read: 0,
+                    skip: 1,
+                };
+                (send, reader)
+            })
+            .collect();
+        tokio::spawn(async move {
+            while let Some(fetched) = self.chunks.recv().await {
+                let stream = match &fetched {
+                    Ok(chunk) => chunk.first().map(|&stream| usize::from(stream)),
+                    Err(_) => None,
+                };
+                let reason = match (fetched, stream) {
+                    (Ok(chunk), Some(stream)) if stream < senders.len() => {
+                        // A reader that stopped has failed, and the snapshot with it.
+                        if senders[stream].send(Ok(chunk)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    (Ok(_), _) => format!("a snapshot chunk names no stream of the {count}"),
+                    (Err(error), _) => error.to_string(),
+                };
+                for sender in &senders {
+                    let corrupt = StoreError::Corrupt {
+                        position: 0,
+                        reason: reason.clone(),
+                    };
+                    sender.send(Err(corrupt)).await.ok();
+                }
+                return;
+            }
+        });
+        readers
     }
 
     /// Reads every chunk into one buffer.
@@ -255,9 +333,9 @@ impl SnapshotReader {
 
 impl Read for SnapshotReader {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        while self.read == self.chunk.len() {
+        while self.read >= self.chunk.len() {
             match self.chunks.blocking_recv() {
-                Some(Ok(chunk)) => (self.chunk, self.read) = (chunk, 0),
+                Some(Ok(chunk)) => (self.chunk, self.read) = (chunk, self.skip),
                 Some(Err(error)) => return Err(std::io::Error::other(error)),
                 None => return Ok(0),
             }
