@@ -289,20 +289,14 @@ impl SnapshotReader {
             .collect();
         tokio::spawn(async move {
             while let Some(fetched) = self.chunks.recv().await {
-                let stream = match &fetched {
-                    Ok(chunk) => chunk.first().map(|&stream| usize::from(stream)),
-                    Err(_) => None,
-                };
-                let reason = match (fetched, stream) {
-                    (Ok(chunk), Some(stream)) if stream < senders.len() => {
+                let reason = match fetched {
+                    Ok(chunk) => match chunk.first().and_then(|&s| senders.get(usize::from(s))) {
                         // A reader that stopped has failed, and the snapshot with it.
-                        if senders[stream].send(Ok(chunk)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    (Ok(_), _) => format!("a snapshot chunk names no stream of the {count}"),
-                    (Err(error), _) => error.to_string(),
+                        Some(sender) if sender.send(Ok(chunk)).await.is_err() => return,
+                        Some(_) => continue,
+                        None => format!("a snapshot chunk names no stream of the {count}"),
+                    },
+                    Err(error) => error.to_string(),
                 };
                 for sender in &senders {
                     let corrupt = StoreError::Corrupt {
