@@ -154,6 +154,36 @@ async fn money_follows_the_patient_through_the_api(db: TestDb) {
         "{statement}"
     );
     assert_eq!(line["explain"][1]["agreementVersion"], 1);
+
+    // Explanations asked as plain fields are answered in one pass; with fragments or
+    // directives, by the general executor. Both must say the same.
+    let explain = |selection: String, fragments: &str| {
+        let query = format!(
+            "{{ providerStatement(provider: \"VCS01\") {{ explain {{ {selection} }} }} }} {fragments}"
+        );
+        let api = &api;
+        async move {
+            let answer = api.call("VCS01", &query, json!({})).await;
+            answer["data"]["providerStatement"][0]["explain"].clone()
+        }
+    };
+    let fields = "position eventType rule agreementVersion amount debit credit";
+    let plain = explain(fields.into(), "").await;
+    assert_eq!(plain.as_array().map(Vec::len), Some(5), "{plain}");
+    assert_eq!(plain[1]["amount"], "£25.00", "{plain}");
+    assert_eq!(plain[1]["debit"], "payable:ANC01:VCS01:2026/27", "{plain}");
+    assert_eq!(plain[4]["agreementVersion"], Value::Null, "{plain}");
+    let inline = explain(format!("... on Explanation {{ {fields} }}"), "").await;
+    assert_eq!(inline, plain);
+    let named = format!("fragment Why on Explanation {{ {fields} }}");
+    assert_eq!(explain("...Why".into(), &named).await, plain);
+    let included = explain(format!("{fields} debit @include(if: true)"), "").await;
+    assert_eq!(included, plain);
+    let renamed = explain("at: position position kind: __typename rule".into(), "").await;
+    let expected = json!({"at": plain[1]["position"], "position": plain[1]["position"], "kind": "Explanation", "rule": "tariff:engagement_fee"});
+    assert_eq!(renamed[1], expected, "{renamed}");
+    let skipped = explain("position rule @skip(if: true)".into(), "").await;
+    assert_eq!(skipped[0], json!({"position": plain[0]["position"]}), "{skipped}");
     let snooping = api
         .call(
             "VCS02",

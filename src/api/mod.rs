@@ -4,6 +4,7 @@
 mod arrs;
 pub mod auth;
 mod errors;
+mod explanations;
 mod funding;
 pub mod http;
 mod journeys;
