@@ -2,6 +2,7 @@
 //! clauses behind every amount, payment runs and their remittance lines, and making a run.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, SimpleObject};
 use chrono::NaiveDate;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use super::auth::Principal;
 use super::errors::{bad_input, forbidden};
-use super::explanations::{Explanation, Explanations};
+use super::explanations::{Explanations, Why};
 use super::schema::{PAGE_SIZE_MAX, caught_up, principal};
 use super::scope::in_anchor_scope;
 use crate::payments::{self, PayError};
@@ -437,12 +438,12 @@ impl StatementLine {
         let explain = models
             .ledger
             .postings_of(prescription_id)
-            .map(|posting| Explanation {
+            .map(|posting| Why {
                 position: posting.cause.position,
-                event_type: posting.cause.event_type.to_owned(),
-                rule: posting.cause.rule.label(),
+                event_type: posting.cause.event_type,
+                rule: posting.cause.rule,
                 agreement_version: posting.cause.agreement_version,
-                amount: posting.amount.to_string(),
+                amount: posting.amount,
                 debit: keys.of(&models.ledger, posting.debit),
                 credit: keys.of(&models.ledger, posting.credit),
             })
@@ -465,12 +466,13 @@ impl StatementLine {
 /// The account keys one answer has written so far: a page of statement lines names the same
 /// few accounts hundreds of times, and formatting each anew took a tenth of the page's time.
 #[derive(Default)]
-struct AccountKeys(HashMap<AccountId, String>);
+struct AccountKeys(HashMap<AccountId, Arc<str>>);
 
 impl AccountKeys {
-    fn of(&mut self, ledger: &Ledger, account: AccountId) -> String {
+    fn of(&mut self, ledger: &Ledger, account: AccountId) -> Arc<str> {
         let key = self.0.entry(account);
-        key.or_insert_with(|| ledger.account(account).key()).clone()
+        let key = key.or_insert_with(|| ledger.account(account).key().into());
+        Arc::clone(key)
     }
 }
 
