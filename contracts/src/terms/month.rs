@@ -117,7 +117,7 @@ mod tests {
         assert_eq!(february.days(), 29);
         assert_eq!(february.financial_year().to_string(), "2019/20");
         assert_eq!(february.to_string(), "2020-02");
-        assert_eq!("2019-13".parse::<YearMonth>().is_err(), true);
+        assert!("2019-13".parse::<YearMonth>().is_err());
         assert!("2019-8".parse::<YearMonth>().is_err());
         let year = FinancialYear::starting(2019);
         let months: Vec<String> = YearMonth::of_year(year).map(|m| m.to_string()).collect();
