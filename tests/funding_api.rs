@@ -183,7 +183,11 @@ async fn money_follows_the_patient_through_the_api(db: TestDb) {
     let expected = json!({"at": plain[1]["position"], "position": plain[1]["position"], "kind": "Explanation", "rule": "tariff:engagement_fee"});
     assert_eq!(renamed[1], expected, "{renamed}");
     let skipped = explain("position rule @skip(if: true)".into(), "").await;
-    assert_eq!(skipped[0], json!({"position": plain[0]["position"]}), "{skipped}");
+    assert_eq!(
+        skipped[0],
+        json!({"position": plain[0]["position"]}),
+        "{skipped}"
+    );
     let snooping = api
         .call(
             "VCS02",
