@@ -170,11 +170,7 @@ pub struct SnapshotWriter {
 impl SnapshotWriter {
     /// A writer sending to `parts`.
     pub fn new(parts: mpsc::Sender<SnapshotPart>) -> SnapshotWriter {
-        SnapshotWriter {
-            chunk: Vec::with_capacity(SNAPSHOT_CHUNK_BYTES),
-            stream: None,
-            parts,
-        }
+        SnapshotWriter::starting(parts, None)
     }
 
     /// A writer of stream `stream` of a snapshot that carries several, each written on a thread
@@ -182,11 +178,13 @@ impl SnapshotWriter {
     /// chunk starts with the stream's number. Finish each stream with
     /// [`SnapshotWriter::finish_stream`], then send one [`SnapshotPart::End`].
     pub fn stream(parts: mpsc::Sender<SnapshotPart>, stream: u8) -> SnapshotWriter {
-        let mut chunk = Vec::with_capacity(SNAPSHOT_CHUNK_BYTES);
-        chunk.push(stream);
+        SnapshotWriter::starting(parts, Some(stream))
+    }
+
+    fn starting(parts: mpsc::Sender<SnapshotPart>, stream: Option<u8>) -> SnapshotWriter {
         SnapshotWriter {
-            chunk,
-            stream: Some(stream),
+            chunk: empty_chunk(stream),
+            stream,
             parts,
         }
     }
@@ -205,9 +203,7 @@ impl SnapshotWriter {
     }
 
     fn send_chunk(&mut self) -> std::io::Result<()> {
-        let mut next = Vec::with_capacity(SNAPSHOT_CHUNK_BYTES);
-        next.extend(self.stream);
-        let full = std::mem::replace(&mut self.chunk, next);
+        let full = std::mem::replace(&mut self.chunk, empty_chunk(self.stream));
         if full.len() == usize::from(self.stream.is_some()) {
             return Ok(());
         }
@@ -236,6 +232,13 @@ impl Write for SnapshotWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A chunk with nothing in it yet but its stream's number, if it has one.
+fn empty_chunk(stream: Option<u8>) -> Vec<u8> {
+    let mut chunk = Vec::with_capacity(SNAPSHOT_CHUNK_BYTES);
+    chunk.extend(stream);
+    chunk
 }
 
 /// A stored snapshot being read: its header at once, its state chunk by chunk from a task that
