@@ -225,7 +225,12 @@ impl Journeys {
     }
 
     fn set_status(&mut self, fact: &Fact, referral_id: Uuid, status: ReferralStatus) {
-        self.update(fact, referral_id, |journey| journey.status = status);
+        self.update(fact, referral_id, |journey| {
+            journey.status = status;
+            if !status.is_open() {
+                journey.fit();
+            }
+        });
     }
 
     /// The latest plan agreed or amended is the plan: an amendment lists the needs in full.
@@ -246,7 +251,12 @@ impl Journeys {
     }
 
     fn set_prescription_status(&mut self, fact: &Fact, id: Uuid, status: PrescriptionStatus) {
-        self.update_prescription(fact, id, |prescription| prescription.status = status);
+        self.update_prescription(fact, id, |prescription| {
+            prescription.status = status;
+            if !status.is_open() {
+                prescription.fit();
+            }
+        });
     }
 
     fn record_session(&mut self, fact: &Fact, id: Uuid, session_id: Uuid, state: SessionState) {

@@ -12,6 +12,7 @@
 mod arrs;
 mod compact;
 mod event_type;
+mod fit;
 mod interner;
 mod journeys;
 mod ledger;

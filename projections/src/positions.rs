@@ -35,6 +35,11 @@ impl Positions {
             .expect("fewer than 2^32 positions");
     }
 
+    /// Gives back the room the list grew into; it may still grow again.
+    pub(crate) fn fit(&mut self) {
+        crate::fit::fit(&mut self.bytes);
+    }
+
     /// How many positions are held.
     pub fn len(&self) -> usize {
         self.count as usize

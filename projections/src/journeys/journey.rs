@@ -129,6 +129,12 @@ impl Journey {
         self.steps.push(position);
     }
 
+    /// Gives back the room its lists grew into, once the referral is closed or declined.
+    pub(crate) fn fit(&mut self) {
+        self.steps.fit();
+        crate::fit::fit(&mut self.prescriptions);
+    }
+
     /// The position of the event that received the referral.
     pub fn received_position(&self) -> u64 {
         self.steps

@@ -141,6 +141,11 @@ impl Prescription {
         }
     }
 
+    /// Gives back the room its sessions grew into, once it is completed, ended or declined.
+    pub(crate) fn fit(&mut self) {
+        crate::fit::fit(&mut self.sessions);
+    }
+
     /// How many sessions the person attended, not counting attendances since retracted.
     pub fn attended_count(&self) -> usize {
         self.sessions

@@ -155,6 +155,14 @@ impl Funding {
         }
     }
 
+    /// Gives back the room its lists grew into, once it is closed: a closed funding gains a
+    /// posting or an accrual only when a session is retracted.
+    pub(super) fn fit(&mut self) {
+        crate::fit::fit(&mut self.sessions);
+        crate::fit::fit(&mut self.accruals);
+        crate::fit::fit(&mut self.postings);
+    }
+
     /// Whether the ledger has charged for this session (and not since reversed it).
     pub(super) fn charged(&self, session_id: Uuid) -> bool {
         self.sessions.iter().any(|s| s.session_id == session_id)
@@ -179,6 +187,9 @@ impl Funding {
             }
         }
         self.accruals.retain(|a| !settled(a));
+        if !self.open {
+            crate::fit::fit(&mut self.accruals);
+        }
     }
 
     /// The amounts a session's charge posted, in the order posted.

@@ -563,17 +563,20 @@ impl Ledger {
         *open -= 1;
         let unused = std::mem::take(&mut funding.committed);
         let (anchor, year) = (funding.anchor.clone(), funding.financial_year);
-        if unused.is_zero() {
-            return;
+        if !unused.is_zero() {
+            let debit = Account::of(AccountKind::Budget, &anchor, year);
+            let credit = Account::of(AccountKind::Committed, &anchor, year);
+            self.post(
+                debit,
+                credit,
+                unused,
+                cause(fact, Some(prescription_id), None, Rule::Release),
+            );
         }
-        let debit = Account::of(AccountKind::Budget, &anchor, year);
-        let credit = Account::of(AccountKind::Committed, &anchor, year);
-        self.post(
-            debit,
-            credit,
-            unused,
-            cause(fact, Some(prescription_id), None, Rule::Release),
-        );
+        self.funding
+            .get_mut(&prescription_id)
+            .expect("the funding just released")
+            .fit();
     }
 
     /// Where a prescription's funding stands, and the agreement version in force on the fact's
