@@ -395,7 +395,7 @@ impl Ledger {
             .last_mut()
             .expect("earning records the session");
         assert_eq!(charged.session_id, session_id, "the session just charged");
-        charged.attended = true;
+        charged.mark_attended();
     }
 
     fn miss(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid, notice_given: bool) {
@@ -448,18 +448,18 @@ impl Ledger {
         let Some(index) = funding
             .sessions
             .iter()
-            .position(|s| s.session_id == session_id && s.attended)
+            .position(|s| s.session_id == session_id && s.attended())
         else {
             return;
         };
         let session = funding.sessions.remove(index);
-        let charges = funding.charges_at(session.position);
+        let charges = funding.charges_at(session.position());
         funding.attended = funding.attended.saturating_sub(1);
         funding.sessions_charged = funding.sessions_charged.saturating_sub(1);
-        if !session.paid {
+        if !session.paid() {
             funding
                 .accruals
-                .retain(|a| a.position != session.position || a.kind != PaymentLineKind::Payment);
+                .retain(|a| a.position != session.position() || a.kind != PaymentLineKind::Payment);
         }
         let (anchor, provider, year, open) = (
             funding.anchor.clone(),
@@ -467,7 +467,7 @@ impl Ledger {
             funding.financial_year,
             funding.open,
         );
-        let earned_account = if session.paid {
+        let earned_account = if session.paid() {
             Account::between(AccountKind::Recovery, &anchor, &provider, year)
         } else {
             self.earned_account(prescription_id)
@@ -475,7 +475,7 @@ impl Ledger {
         for amount in charges {
             let funding = self.funding.get_mut(&prescription_id).expect("found above");
             funding.earned = sub(funding.earned, amount);
-            if session.paid {
+            if session.paid() {
                 funding.accruals.push(Accrual {
                     position: fact.position,
                     on: date(fact),
@@ -666,12 +666,9 @@ impl Ledger {
         }
         if let Some(session_id) = session_id {
             let funding = self.funding.get_mut(&prescription_id).expect("found above");
-            funding.sessions.push(ChargedSession {
-                session_id,
-                position: fact.position,
-                attended: false,
-                paid: false,
-            });
+            funding
+                .sessions
+                .push(ChargedSession::charged(session_id, fact.position));
         }
     }
 

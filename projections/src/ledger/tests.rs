@@ -547,3 +547,24 @@ fn a_long_run_is_recorded_in_parts_and_folded_into_one() {
     assert_eq!(run.parts, 3);
     assert_eq!(run.parts_recorded.len(), 3);
 }
+
+/// A charged session's flags and position share one word: setting either flag leaves the other
+/// and the position as they were, up to the largest position a session may carry.
+#[test]
+fn a_charged_sessions_flags_leave_its_position_alone() {
+    for position in [1, 26_847_341, (1 << 62) - 1] {
+        let mut session = ChargedSession::charged(id(5), position);
+        assert!(!session.attended() && !session.paid());
+        session.mark_paid();
+        assert!(session.paid() && !session.attended());
+        session.mark_attended();
+        assert!(session.paid() && session.attended());
+        assert_eq!(session.position(), position);
+    }
+}
+
+#[test]
+#[should_panic(expected = "positions stay below 2^62")]
+fn a_charged_session_refuses_a_position_its_flags_would_overwrite() {
+    ChargedSession::charged(id(5), 1 << 62);
+}
