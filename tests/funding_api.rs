@@ -29,7 +29,9 @@ impl Api {
             .unwrap_or_else(|| panic!("{mutation}: {answer}"))
     }
 
+    /// The budget as of a position, or now: once the read models hold every acknowledged write.
     async fn budget(&self, who: &str, as_of: Option<u64>) -> Value {
+        self.settled().await;
         let query = "query($p: Int) { budget(anchor: \"ANC01\", financialYear: \"2026/27\", asOfPosition: $p) { allocated committed accrued paid available } }";
         self.call(who, query, json!({ "p": as_of })).await
     }
@@ -133,6 +135,7 @@ async fn money_follows_the_patient_through_the_api(db: TestDb) {
         "£55.00"
     );
 
+    api.settled().await;
     let statement = api.call("VCS01", "{ providerStatement(provider: \"VCS01\") { earned explain { position rule amount agreementVersion } } }", json!({})).await;
     let line = &statement["data"]["providerStatement"][0];
     assert_eq!(line["earned"], "£55.00", "{statement}");
@@ -270,7 +273,9 @@ impl Api {
         self.call("ANC01", query, variables).await
     }
 
+    /// The log's head, once the read models have folded it.
     async fn head(&self) -> u64 {
+        self.settled().await;
         let answer = self.call("ANC01", "{ position }", json!({})).await;
         answer["data"]["position"]
             .as_u64()

@@ -65,4 +65,31 @@ impl Api {
             .await
             .unwrap()
     }
+
+    /// Waits until the read models hold every event in the log, so that a query without
+    /// `atLeast` sees every write acknowledged before it. The log's head comes from `/health`.
+    pub async fn settled(&self) {
+        let health: Value = reqwest::get(format!("http://{}/health", self.address))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let head = health["head_position"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{health}"));
+        let anyone = &self.tokens.first().expect("a token").0;
+        for _ in 0..SETTLE_TRIES {
+            let answer = self.call(anyone, "{ position }", json!({})).await;
+            if answer["data"]["position"].as_u64() >= Some(head) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(SETTLE_PAUSE_MS)).await;
+        }
+        panic!("the read models did not reach the log's head, position {head}");
+    }
 }
+
+/// How long `settled` waits for the read models: 10 s in all.
+const SETTLE_TRIES: u32 = 1_000;
+const SETTLE_PAUSE_MS: u64 = 10;
