@@ -145,6 +145,7 @@ async fn a_pcn_claims_its_link_workers_under_the_2019_rules(db: TestDb) {
     recorded(&api, "U12345", "link_worker.left", left).await;
 
     let query = "query($p: String!, $m: String!) { arrsMonth(pcn: $p, month: $m) { label entitledWte limit linkWorkersClaimable cutByEntitlement claimable claimed paid csv linkWorkers { linkWorkerId supplier daysInPost maximum supplierContribution actualCost claimable explain { rule detail } } } }";
+    api.settled().await;
     let august = api
         .call("U12345", query, json!({"p": "U12345", "m": "2019-08"}))
         .await;
@@ -232,6 +233,7 @@ async fn a_pcn_claims_its_link_workers_under_the_2019_rules(db: TestDb) {
     .await;
 
     let summary = "query($i: String) { arrsSummary(financialYear: \"2019/20\", icb: $i) { totals { claimable claimed paid cutByEntitlement lapsed } pcns { pcn } } }";
+    api.settled().await;
     let icb = api.call("QHM", summary, json!({"i": "QHM"})).await;
     let totals = &icb["data"]["arrsSummary"]["totals"];
     // The year ended on 31 March 2020: what the 1 WTE entitlement left undrawn has lapsed.

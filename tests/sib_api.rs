@@ -199,6 +199,7 @@ async fn outcomes_are_claimed_verified_split_and_paid_and_investors_see_no_perso
 
     let status = "query($c: UUID!) { sibContract(contractId: $c) { cohortPeople due paid claims { outcomeId claimed } byPayerPeriod { payer period due paid } investors { investor capital received } } }";
     let contract = json!({"c": CONTRACT});
+    api.settled().await;
     let before = api.call("INV01", status, contract.clone()).await;
     assert_eq!(
         before["data"]["sibContract"]["due"], "£0.00",
@@ -235,6 +236,7 @@ async fn outcomes_are_claimed_verified_split_and_paid_and_investors_see_no_perso
         json!({"contract_id": CONTRACT, "payer": "QHM", "period": "2026-11", "amount": "277.50"});
     accepted(&sib(&api, "QHM", "sib_payment.made", payment).await);
 
+    api.settled().await;
     let after = api.call("INV01", status, contract.clone()).await;
     let view = &after["data"]["sibContract"];
     assert_eq!(
