@@ -13,6 +13,8 @@ pub struct Api {
     /// The address served on.
     pub address: std::net::SocketAddr,
     tokens: Vec<(String, String)>,
+    /// The served state, whose read models `settled` waits on.
+    state: AppState,
 }
 
 /// Registers English organisations (code, role, parent) and issues a token to each.
@@ -37,11 +39,14 @@ impl Api {
     /// Serves `store` with its read models folded.
     pub async fn start(store: Store, tokens: Vec<(String, String)>) -> Api {
         let state = AppState::start(store).await.unwrap();
-        let address = followfund::server::serve_on_free_port(state).await.unwrap();
+        let address = followfund::server::serve_on_free_port(state.clone())
+            .await
+            .unwrap();
         Api {
             endpoint: format!("http://{address}/graphql"),
             address,
             tokens,
+            state,
         }
     }
 
@@ -67,29 +72,15 @@ impl Api {
     }
 
     /// Waits until the read models hold every event in the log, so that a query without
-    /// `atLeast` sees every write acknowledged before it. The log's head comes from `/health`.
+    /// `atLeast` sees every write acknowledged before it: the wait `atLeast` itself uses.
     pub async fn settled(&self) {
-        let health: Value = reqwest::get(format!("http://{}/health", self.address))
+        let head = self.state.store.head_position();
+        self.state
+            .runner
+            .wait_for(head, std::time::Duration::from_secs(10))
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let head = health["head_position"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{health}"));
-        let anyone = &self.tokens.first().expect("a token").0;
-        for _ in 0..SETTLE_TRIES {
-            let answer = self.call(anyone, "{ position }", json!({})).await;
-            if answer["data"]["position"].as_u64() >= Some(head) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(SETTLE_PAUSE_MS)).await;
-        }
-        panic!("the read models did not reach the log's head, position {head}");
+            .unwrap_or_else(|error| {
+                panic!("the read models did not reach position {head}: {error}")
+            });
     }
 }
-
-/// How long `settled` waits for the read models: 10 s in all.
-const SETTLE_TRIES: u32 = 1_000;
-const SETTLE_PAUSE_MS: u64 = 10;
