@@ -39,6 +39,18 @@ pub(crate) trait Listed: Copy + PartialEq + 'static {
     const ALL: &'static [Self];
 }
 
+/// The place of `value` in `T::ALL`.
+pub(crate) fn place<T: Listed>(value: T) -> u8 {
+    let place = T::ALL.iter().position(|listed| *listed == value);
+    let place = place.expect("ALL lists every value");
+    u8::try_from(place).expect("a handful of values")
+}
+
+/// The value at `place` in `T::ALL`, if there is one.
+pub(crate) fn at_place<T: Listed>(place: u8) -> Option<T> {
+    T::ALL.get(usize::from(place)).copied()
+}
+
 /// The `with` form of a [`Listed`] enum.
 pub(crate) mod listed {
     use super::*;
@@ -47,20 +59,41 @@ pub(crate) mod listed {
         value: &T,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        let place = T::ALL.iter().position(|listed| listed == value);
-        let place = place.expect("ALL lists every value");
-        serializer.serialize_u8(u8::try_from(place).expect("a handful of values"))
+        serializer.serialize_u8(place(*value))
     }
 
     pub(crate) fn deserialize<'de, T: Listed, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<T, D::Error> {
         let place = u8::deserialize(deserializer)?;
-        T::ALL
-            .get(usize::from(place))
-            .copied()
-            .ok_or_else(|| D::Error::custom(format!("no value is listed at {place}")))
+        at_place(place).ok_or_else(|| D::Error::custom(format!("no value is listed at {place}")))
     }
+}
+
+/// Reads bytes written with `serialize_bytes`, or, from a self-describing form such as JSON, as
+/// a list of numbers: for the packed lists that save themselves as their bytes.
+pub(crate) fn byte_buf<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    struct Bytes;
+    impl<'de> serde::de::Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut bytes = Vec::new();
+            while let Some(byte) = seq.next_element()? {
+                bytes.push(byte);
+            }
+            Ok(bytes)
+        }
+    }
+    deserializer.deserialize_bytes(Bytes)
 }
 
 #[cfg(test)]

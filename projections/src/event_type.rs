@@ -43,15 +43,22 @@ impl TypeId {
     pub(crate) fn name(self) -> Name {
         catalogue()[usize::from(self.0)].name
     }
+
+    /// The type's place in the catalogue.
+    pub(crate) fn place(self) -> u8 {
+        self.0
+    }
+
+    /// The type at `place`, if the catalogue has one there.
+    pub(crate) fn at_place(place: u8) -> Option<TypeId> {
+        (usize::from(place) < catalogue().len()).then_some(TypeId(place))
+    }
 }
 
 impl<'de> Deserialize<'de> for TypeId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TypeId, D::Error> {
         let index = u8::deserialize(deserializer)?;
-        if usize::from(index) >= catalogue().len() {
-            return Err(D::Error::custom(format!("no event type at {index}")));
-        }
-        Ok(TypeId(index))
+        TypeId::at_place(index).ok_or_else(|| D::Error::custom(format!("no event type at {index}")))
     }
 }
 

@@ -2,7 +2,7 @@
 //! every event of a journey: a national year has tens of millions of such entries, and eight
 //! bytes apiece was the largest single part of the read models.
 
-use serde::de::{self, SeqAccess, Visitor};
+use serde::de;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Positions in strictly ascending order, each kept as its distance from the one before in
@@ -18,16 +18,7 @@ impl Positions {
     /// Appends `position`, which must come after every position already held.
     pub(crate) fn push(&mut self, position: u64) {
         assert!(position > self.last, "positions ascend");
-        let mut gap = position - self.last;
-        loop {
-            let low = (gap & 0x7f) as u8;
-            gap >>= 7;
-            if gap == 0 {
-                self.bytes.push(low);
-                break;
-            }
-            self.bytes.push(low | 0x80);
-        }
+        crate::varint::put(&mut self.bytes, position - self.last);
         self.last = position;
         self.count = self
             .count
@@ -62,20 +53,10 @@ impl Positions {
 
     /// The positions, in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        let mut bytes = self.bytes.iter();
+        let mut bytes = self.bytes.as_slice();
         let mut position = 0u64;
         std::iter::from_fn(move || {
-            let mut gap = 0u64;
-            let mut shift = 0;
-            loop {
-                let byte = *bytes.next()?;
-                gap |= u64::from(byte & 0x7f) << shift;
-                if byte & 0x80 == 0 {
-                    break;
-                }
-                shift += 7;
-            }
-            position += gap;
+            position += crate::varint::take(&mut bytes)?;
             Some(position)
         })
     }
@@ -83,29 +64,17 @@ impl Positions {
     /// Rebuilds the list from its encoded bytes, refusing any that do not decode to ascending
     /// positions: a snapshot is checked, not trusted.
     fn from_bytes(bytes: Vec<u8>) -> Result<Positions, &'static str> {
-        if bytes.last().is_some_and(|byte| byte & 0x80 != 0) {
-            return Err("the last position is cut short");
-        }
         let mut decoded = Positions::default();
-        let mut last = 0u64;
-        let mut count = 0u32;
-        let mut gap = 0u64;
-        let mut shift = 0u32;
-        for byte in &bytes {
-            if shift > 63 {
-                return Err("a gap is longer than 64 bits");
-            }
-            gap |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 != 0 {
-                shift += 7;
-                continue;
-            }
+        let (mut last, mut count) = (0u64, 0u32);
+        let mut rest = bytes.as_slice();
+        while !rest.is_empty() {
+            let gap =
+                crate::varint::take(&mut rest).ok_or("a position is cut short or too long")?;
             if gap == 0 {
                 return Err("positions must ascend");
             }
             last = last.checked_add(gap).ok_or("a position is beyond 2^64")?;
             count = count.checked_add(1).ok_or("more than 2^32 positions")?;
-            (gap, shift) = (0, 0);
         }
         decoded.bytes = bytes;
         decoded.last = last;
@@ -122,27 +91,7 @@ impl Serialize for Positions {
 
 impl<'de> Deserialize<'de> for Positions {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Positions, D::Error> {
-        struct Bytes;
-        impl<'de> Visitor<'de> for Bytes {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("encoded positions")
-            }
-            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(bytes.to_vec())
-            }
-            fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(bytes)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-                let mut bytes = Vec::new();
-                while let Some(byte) = seq.next_element()? {
-                    bytes.push(byte);
-                }
-                Ok(bytes)
-            }
-        }
-        let bytes = deserializer.deserialize_bytes(Bytes)?;
+        let bytes = crate::compact::byte_buf(deserializer)?;
         Positions::from_bytes(bytes).map_err(de::Error::custom)
     }
 }
@@ -196,7 +145,7 @@ mod tests {
         );
         assert_eq!(
             Positions::from_bytes(vec![1, 0x81]),
-            Err("the last position is cut short")
+            Err("a position is cut short or too long")
         );
         assert!(Positions::from_bytes(vec![0xff; 11].into_iter().chain([1]).collect()).is_err());
     }

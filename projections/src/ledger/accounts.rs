@@ -115,6 +115,18 @@ impl Account {
 #[serde(transparent)]
 pub struct AccountId(u32);
 
+impl AccountId {
+    /// The account's number.
+    pub(super) fn number(self) -> u32 {
+        self.0
+    }
+
+    /// The account numbered `number`.
+    pub(super) fn numbered(number: u32) -> AccountId {
+        AccountId(number)
+    }
+}
+
 /// Every account posted to, numbered in the order first used, with its balance (debits less
 /// credits).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

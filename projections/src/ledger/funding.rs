@@ -9,8 +9,8 @@ use followfund_contracts::{Money, OdsCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::accounts::{AccountId, Cause, Posting, Rule};
-use crate::event_type::TypeId;
+use super::accounts::Rule;
+use super::entries::Entries;
 
 /// What one funded prescription has committed and earned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +41,7 @@ pub struct Funding {
     /// What it has earned or must give back and no payment run has settled yet.
     pub(super) accruals: Vec<Accrual>,
     /// Every posting about it, in the order made.
-    pub(super) postings: Vec<Entry>,
+    pub(super) postings: Entries,
 }
 
 /// A session the ledger charged for (its charges may be nothing, past the funded sessions), in
@@ -112,63 +112,6 @@ pub struct Accrual {
     pub amount: Money,
 }
 
-/// A posting as the ledger keeps it: amounts in pence and the event type by number, 40 bytes
-/// where the [`Posting`] it reads back as takes more than twice that.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Entry {
-    pub(super) position: u64,
-    pub(super) amount_pence: i64,
-    pub(super) debit: AccountId,
-    pub(super) credit: AccountId,
-    #[serde(with = "crate::compact::day")]
-    pub(super) on: NaiveDate,
-    pub(super) agreement_version: Option<u32>,
-    pub(super) event_type: TypeId,
-    #[serde(with = "crate::compact::listed")]
-    pub(super) rule: Rule,
-}
-
-impl Entry {
-    /// The entry for a posting; its prescription is where the entry is kept.
-    pub(super) fn of(posting: &Posting) -> Entry {
-        let amount_pence = posting
-            .amount
-            .to_pence()
-            .expect("postings are to the penny and far below 2^63 pence");
-        Entry {
-            position: posting.cause.position,
-            amount_pence,
-            debit: posting.debit,
-            credit: posting.credit,
-            on: posting.cause.on,
-            agreement_version: posting.cause.agreement_version,
-            event_type: TypeId::of(posting.cause.event_type),
-            rule: posting.cause.rule,
-        }
-    }
-
-    /// The posting this entry keeps, about `prescription_id` if any.
-    pub(super) fn posting(&self, prescription_id: Option<Uuid>) -> Posting {
-        Posting {
-            debit: self.debit,
-            credit: self.credit,
-            amount: self.amount(),
-            cause: Cause {
-                position: self.position,
-                on: self.on,
-                event_type: self.event_type.name(),
-                prescription_id,
-                agreement_version: self.agreement_version,
-                rule: self.rule,
-            },
-        }
-    }
-
-    pub(super) fn amount(&self) -> Money {
-        Money::from_pence(self.amount_pence)
-    }
-}
-
 impl Funding {
     /// A prescription just issued, with its commitment and nothing earned.
     pub(super) fn issued(
@@ -190,7 +133,7 @@ impl Funding {
             open: true,
             sessions: Vec::new(),
             accruals: Vec::new(),
-            postings: Vec::new(),
+            postings: Entries::default(),
         }
     }
 
@@ -199,7 +142,7 @@ impl Funding {
     pub(super) fn fit(&mut self) {
         crate::fit::fit(&mut self.sessions);
         crate::fit::fit(&mut self.accruals);
-        crate::fit::fit(&mut self.postings);
+        self.postings.fit();
     }
 
     /// Whether the ledger has charged for this session (and not since reversed it).
@@ -236,7 +179,7 @@ impl Funding {
         self.postings
             .iter()
             .filter(|e| e.position == position && matches!(e.rule, Rule::Tariff(_)))
-            .map(Entry::amount)
+            .map(|e| e.amount())
             .collect()
     }
 }

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod agreements;
+mod entries;
 mod funding;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,8 @@ use accounts::Accounts;
 pub use agreements::{Agreement, AgreementVersion, Agreements};
 pub use funding::{Accrual, Funding};
 
-use funding::{ChargedSession, Entry};
+use entries::{Entries, Entry};
+use funding::ChargedSession;
 
 use crate::Fact;
 use crate::records::Records;
@@ -37,7 +39,7 @@ pub struct Ledger {
     pub agreements: Agreements,
     /// Postings about no prescription (allocations and grants), in the order made; those about
     /// a prescription are kept with its funding.
-    postings: Vec<Entry>,
+    postings: Entries,
     /// Every account posted to, with its balance; debits add, credits subtract.
     accounts: Accounts,
     /// Allocations received, by `anchor:year`.
@@ -113,10 +115,10 @@ impl Ledger {
     /// The postings about one prescription, in the order made.
     pub fn postings_of(&self, prescription_id: Uuid) -> impl Iterator<Item = Posting> + use<'_> {
         let funding = self.funding.get(&prescription_id);
-        let entries = funding.map_or(&[][..], |funding| funding.postings.as_slice());
-        entries
-            .iter()
-            .map(move |entry| entry.posting(Some(prescription_id)))
+        let entries = funding
+            .into_iter()
+            .flat_map(|funding| funding.postings.iter());
+        entries.map(move |entry| entry.posting(Some(prescription_id)))
     }
 
     /// Every funded prescription and its funding, in the order issued.
@@ -712,13 +714,13 @@ impl Ledger {
             cause,
         });
         match prescription_id {
-            None => self.postings.push(entry),
+            None => self.postings.push(&entry),
             Some(prescription_id) => self
                 .funding
                 .get_mut(&prescription_id)
                 .expect("postings about a prescription are about a funded one")
                 .postings
-                .push(entry),
+                .push(&entry),
         }
     }
 }

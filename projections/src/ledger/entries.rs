@@ -1,0 +1,324 @@
+//! Postings as the ledger keeps them, packed into bytes: a national year makes some thirty
+//! million, and as 40-byte records they were the largest part of the read models.
+
+use chrono::{Datelike, NaiveDate};
+use followfund_contracts::Money;
+use serde::de;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use super::accounts::{AccountId, Cause, Posting, Rule};
+use crate::compact;
+use crate::event_type::TypeId;
+use crate::varint;
+
+/// A posting without the prescription it is kept with, its amount in pence and its event type
+/// by number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Entry {
+    pub(super) position: u64,
+    pub(super) amount_pence: i64,
+    pub(super) debit: AccountId,
+    pub(super) credit: AccountId,
+    pub(super) on: NaiveDate,
+    pub(super) agreement_version: Option<u32>,
+    pub(super) event_type: TypeId,
+    pub(super) rule: Rule,
+}
+
+impl Entry {
+    /// The entry for a posting; its prescription is where the entry is kept.
+    pub(super) fn of(posting: &Posting) -> Entry {
+        let amount_pence = posting
+            .amount
+            .to_pence()
+            .expect("postings are to the penny and far below 2^63 pence");
+        Entry {
+            position: posting.cause.position,
+            amount_pence,
+            debit: posting.debit,
+            credit: posting.credit,
+            on: posting.cause.on,
+            agreement_version: posting.cause.agreement_version,
+            event_type: TypeId::of(posting.cause.event_type),
+            rule: posting.cause.rule,
+        }
+    }
+
+    /// The posting this entry keeps, about `prescription_id` if any.
+    pub(super) fn posting(&self, prescription_id: Option<Uuid>) -> Posting {
+        Posting {
+            debit: self.debit,
+            credit: self.credit,
+            amount: self.amount(),
+            cause: Cause {
+                position: self.position,
+                on: self.on,
+                event_type: self.event_type.name(),
+                prescription_id,
+                agreement_version: self.agreement_version,
+                rule: self.rule,
+            },
+        }
+    }
+
+    pub(super) fn amount(&self) -> Money {
+        Money::from_pence(self.amount_pence)
+    }
+}
+
+/// Entries in the order made, positions never falling, each written as: the gap from the last
+/// position, the amount in pence, the two account numbers, the change of day (zigzag), the
+/// agreement version plus one (zero for none), and the event type's and rule's places in their
+/// lists. A session's posting takes about thirteen bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Entries {
+    bytes: Vec<u8>,
+    last_position: u64,
+    last_day: i32,
+}
+
+impl Entries {
+    /// Appends `entry`, whose position must not come before the last one's.
+    pub(super) fn push(&mut self, entry: &Entry) {
+        assert!(
+            entry.position >= self.last_position,
+            "entries are made in log order"
+        );
+        assert!(entry.amount_pence >= 0, "postings move positive amounts");
+        let day = entry.on.num_days_from_ce();
+        let bytes = &mut self.bytes;
+        varint::put(bytes, entry.position - self.last_position);
+        varint::put(bytes, entry.amount_pence.unsigned_abs());
+        varint::put(bytes, u64::from(entry.debit.number()));
+        varint::put(bytes, u64::from(entry.credit.number()));
+        varint::put(
+            bytes,
+            varint::zigzag(i64::from(day) - i64::from(self.last_day)),
+        );
+        varint::put(
+            bytes,
+            entry.agreement_version.map_or(0, |v| u64::from(v) + 1),
+        );
+        bytes.push(entry.event_type.place());
+        bytes.push(compact::place(entry.rule));
+        (self.last_position, self.last_day) = (entry.position, day);
+    }
+
+    /// Gives back the room the list grew into; it may still grow again.
+    pub(super) fn fit(&mut self) {
+        crate::fit::fit(&mut self.bytes);
+    }
+
+    /// The entries, in the order made.
+    pub(super) fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+        let mut reader = Reader {
+            rest: &self.bytes,
+            position: 0,
+            day: 0,
+        };
+        std::iter::from_fn(move || {
+            let entry = reader.next()?;
+            Some(entry.expect("entries were checked when made or read"))
+        })
+    }
+
+    /// Rebuilds the list from its bytes, refusing any that do not decode to entries: a
+    /// snapshot is checked, not trusted.
+    fn from_bytes(bytes: Vec<u8>) -> Result<Entries, &'static str> {
+        let mut reader = Reader {
+            rest: &bytes,
+            position: 0,
+            day: 0,
+        };
+        while let Some(entry) = reader.next() {
+            entry?;
+        }
+        let (last_position, last_day) = (reader.position, reader.day);
+        Ok(Entries {
+            bytes,
+            last_position,
+            last_day,
+        })
+    }
+}
+
+/// Decodes entries one at a time, carrying the position and day they are written against.
+struct Reader<'a> {
+    rest: &'a [u8],
+    position: u64,
+    day: i32,
+}
+
+impl Reader<'_> {
+    /// The next entry; `None` at the end.
+    fn next(&mut self) -> Option<Result<Entry, &'static str>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        Some(self.entry())
+    }
+
+    fn entry(&mut self) -> Result<Entry, &'static str> {
+        let gap = self.number()?;
+        let amount_pence = i64::try_from(self.number()?).map_err(|_| "an amount is too large")?;
+        let debit = self.account()?;
+        let credit = self.account()?;
+        let day_change = varint::unzigzag(self.number()?);
+        let version = self.number()?;
+        let event_type = TypeId::at_place(self.byte()?).ok_or("no event type at that place")?;
+        let rule = compact::at_place::<Rule>(self.byte()?).ok_or("no rule at that place")?;
+        let position = self
+            .position
+            .checked_add(gap)
+            .ok_or("a position is beyond 2^64")?;
+        let day = i64::from(self.day)
+            .checked_add(day_change)
+            .and_then(|day| i32::try_from(day).ok())
+            .ok_or("a day is out of range")?;
+        let on = NaiveDate::from_num_days_from_ce_opt(day).ok_or("a day is not a date")?;
+        let agreement_version = match version {
+            0 => None,
+            v => Some(u32::try_from(v - 1).map_err(|_| "an agreement version is too large")?),
+        };
+        (self.position, self.day) = (position, day);
+        Ok(Entry {
+            position,
+            amount_pence,
+            debit,
+            credit,
+            on,
+            agreement_version,
+            event_type,
+            rule,
+        })
+    }
+
+    fn number(&mut self) -> Result<u64, &'static str> {
+        varint::take(&mut self.rest).ok_or("an entry is cut short or a number too long")
+    }
+
+    fn account(&mut self) -> Result<AccountId, &'static str> {
+        let number = u32::try_from(self.number()?).map_err(|_| "an account number is too large")?;
+        Ok(AccountId::numbered(number))
+    }
+
+    fn byte(&mut self) -> Result<u8, &'static str> {
+        let (&byte, rest) = self.rest.split_first().ok_or("an entry is cut short")?;
+        self.rest = rest;
+        Ok(byte)
+    }
+}
+
+impl Serialize for Entries {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.bytes)
+    }
+}
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Entries, D::Error> {
+        let bytes = compact::byte_buf(deserializer)?;
+        Entries::from_bytes(bytes).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use followfund_contracts::terms::Clause;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::compact::Listed;
+
+    fn entry(position: u64, amount_pence: i64, on: NaiveDate, version: Option<u32>) -> Entry {
+        Entry {
+            position,
+            amount_pence,
+            debit: AccountId::numbered(1_204),
+            credit: AccountId::numbered(7),
+            on,
+            agreement_version: version,
+            event_type: TypeId::of("session.attended"),
+            rule: Rule::Tariff(Clause::SessionFee),
+        }
+    }
+
+    fn day(days: i32) -> NaiveDate {
+        NaiveDate::from_num_days_from_ce_opt(days).unwrap()
+    }
+
+    #[test]
+    fn a_sessions_posting_takes_about_a_third_of_a_record() {
+        let mut entries = Entries::default();
+        // The first entry carries its whole day number; the next, a change of one day.
+        entries.push(&entry(18_000_000, 2_500, day(739_000), Some(1)));
+        let first = entries.bytes.len();
+        entries.push(&entry(18_004_321, 2_500, day(739_001), Some(1)));
+        assert_eq!(first, 4 + 2 + 2 + 1 + 3 + 1 + 1 + 1);
+        assert_eq!(entries.bytes.len() - first, 2 + 2 + 2 + 1 + 1 + 1 + 1 + 1);
+        let read: Vec<Entry> = entries.iter().collect();
+        assert_eq!(read[1], entry(18_004_321, 2_500, day(739_001), Some(1)));
+    }
+
+    #[test]
+    #[should_panic(expected = "entries are made in log order")]
+    fn an_entry_before_the_last_is_a_bug() {
+        let mut entries = Entries::default();
+        entries.push(&entry(10, 1, day(739_000), None));
+        entries.push(&entry(9, 1, day(739_000), None));
+    }
+
+    #[test]
+    fn bytes_that_do_not_decode_to_entries_are_refused() {
+        let mut entries = Entries::default();
+        entries.push(&entry(10, 1, day(739_000), None));
+        let bytes = entries.bytes.clone();
+        let cut = bytes[..bytes.len() - 1].to_vec();
+        assert_eq!(
+            Entries::from_bytes(cut).unwrap_err(),
+            "an entry is cut short"
+        );
+        let mut bad_rule = bytes.clone();
+        *bad_rule.last_mut().unwrap() = 200;
+        assert_eq!(
+            Entries::from_bytes(bad_rule).unwrap_err(),
+            "no rule at that place"
+        );
+        let mut bad_type = bytes.clone();
+        let at = bad_type.len() - 2;
+        bad_type[at] = 250;
+        assert_eq!(
+            Entries::from_bytes(bad_type).unwrap_err(),
+            "no event type at that place"
+        );
+        assert_eq!(Entries::from_bytes(bytes).unwrap(), entries);
+    }
+
+    proptest! {
+        #[test]
+        fn entries_read_back_as_pushed(
+            steps in prop::collection::vec(
+                (0u64..100_000, 0i64..i64::MAX, -400i32..400, prop::option::of(any::<u32>()), 0..Rule::ALL.len()),
+                0..40,
+            ),
+        ) {
+            let (mut position, mut days) = (0u64, 739_000i32);
+            let mut pushed = Vec::new();
+            let mut entries = Entries::default();
+            for (gap, amount_pence, day_change, version, rule) in steps {
+                position += gap;
+                days += day_change;
+                let made = Entry {
+                    rule: Rule::ALL[rule],
+                    ..entry(position, amount_pence, day(days), version)
+                };
+                entries.push(&made);
+                pushed.push(made);
+            }
+            prop_assert_eq!(entries.iter().collect::<Vec<_>>(), pushed);
+            let snapshot = rmp_serde::to_vec(&entries).unwrap();
+            prop_assert_eq!(rmp_serde::from_slice::<Entries>(&snapshot).unwrap(), entries);
+        }
+    }
+}
