@@ -274,7 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 run.position,
                 run.lines.len()
             );
-            for line in &run.lines {
+            for line in run.lines.iter() {
                 println!(
                     "  {:<10} {} {:?} £{}",
                     line.provider.as_str(),

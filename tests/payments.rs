@@ -115,9 +115,10 @@ async fn a_run_settles_its_period_once_and_late_work_comes_next(db: TestDb) {
     let second = followfund::payments::pay(&store, &runner, &anchor, june)
         .await
         .unwrap();
-    assert_eq!(second.run.lines.len(), 1);
-    assert_eq!(second.run.lines[0].amount.to_string(), "£30.00");
-    assert_eq!(second.run.lines[0].positions.len(), 2);
+    let lines: Vec<_> = second.run.lines.iter().collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].amount.to_string(), "£30.00");
+    assert_eq!(lines[0].positions.len(), 2);
 
     runner
         .wait_for(second.run.position, std::time::Duration::from_secs(10))

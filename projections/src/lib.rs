@@ -39,7 +39,7 @@ pub use journeys::{
 };
 pub use ledger::{
     Account, AccountId, AccountKind, Accrual, Agreement, AgreementVersion, Agreements,
-    BudgetPosition, Cause, Funding, Ledger, PaymentRun, Posting, Rule,
+    BudgetPosition, Cause, Funding, Ledger, PaymentRun, Posting, Rule, RunLines,
 };
 pub use organisations::{Organisation, Organisations};
 pub use sib::{
@@ -93,7 +93,7 @@ impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 14;
+    pub const VERSION: u32 = 15;
 
     /// The version a snapshot of these read models is saved under: [`ReadModels::VERSION`] and
     /// the event catalogue's names in order, because records counted in millions name their

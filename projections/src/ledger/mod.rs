@@ -8,6 +8,7 @@ mod accounts;
 mod agreements;
 mod entries;
 mod funding;
+mod run_lines;
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,7 @@ pub use accounts::{Account, AccountId, AccountKind, Cause, Posting, Rule};
 use accounts::Accounts;
 pub use agreements::{Agreement, AgreementVersion, Agreements};
 pub use funding::{Accrual, Funding};
+pub use run_lines::RunLines;
 
 use entries::{Entries, Entry};
 use funding::ChargedSession;
@@ -65,7 +67,7 @@ pub struct PaymentRun {
     /// The last day of work it settled.
     pub through: NaiveDate,
     /// Its lines, from every part.
-    pub lines: Vec<PaymentLine>,
+    pub lines: RunLines,
     /// The position of the run's first part.
     pub position: u64,
     /// How many parts the run was recorded in, and which have been folded.
@@ -532,12 +534,14 @@ impl Ledger {
             run_id: run.run_id,
             anchor: run.anchor.clone(),
             through: run.through,
-            lines: Vec::new(),
+            lines: RunLines::default(),
             position: fact.position,
             parts: run.parts,
             parts_recorded: std::collections::BTreeSet::new(),
         });
-        recorded.lines.extend(run.lines.iter().cloned());
+        for line in &run.lines {
+            recorded.lines.push(line);
+        }
         recorded.parts_recorded.insert(run.part);
     }
 

@@ -544,6 +544,8 @@ fn a_long_run_is_recorded_in_parts_and_folded_into_one() {
     let models = history.fold();
     let run = models.ledger.run(id(77)).unwrap();
     assert_eq!(run.lines.len(), 450);
+    let recorded: Vec<PaymentLine> = parts.iter().flat_map(|p| p.lines.clone()).collect();
+    assert_eq!(run.lines.iter().collect::<Vec<_>>(), recorded);
     assert_eq!(run.parts, 3);
     assert_eq!(run.parts_recorded.len(), 3);
 }
