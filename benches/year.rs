@@ -9,7 +9,7 @@
 //! skips generating and importing: it forgets the snapshot and replays the log already imported.
 //! `--no-latency` stops after the payment runs.
 //! The national year (26.8 million events) runs end to end on a 24 GiB machine: its read models
-//! take about 4.2 GiB and the snapshot streams to the store in 8 MiB chunks beside them. Its SQLite
+//! take about 3.0 GiB and the snapshot streams to the store in 8 MiB chunks beside them. Its SQLite
 //! database takes about 13 GB and its NDJSON 11.7 GB of disk; `--no-postgres` skips the
 //! PostgreSQL copy where the disk has no room for a second database of that size.
 
