@@ -159,7 +159,7 @@ pub fn remittance_csv(models: &ReadModels, run: &PaymentRun, provider: &OdsCode)
         "run_id,anchor,provider,through,prescription_id,referral_id,kind,amount,positions\n",
     );
     let mut total = Money::zero();
-    for line in run.lines.iter().filter(|line| &line.provider == provider) {
+    for line in run.lines.of_provider(provider) {
         let referral = models
             .journeys
             .prescription(line.prescription_id)

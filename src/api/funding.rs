@@ -173,8 +173,7 @@ impl FundingQuery {
         );
         let total = run
             .lines
-            .iter()
-            .filter(|line| line.provider == provider)
+            .of_provider(&provider)
             .map(|line| match line.kind {
                 PaymentLineKind::Payment => line.amount,
                 PaymentLineKind::Recovery => line.amount.negated(),

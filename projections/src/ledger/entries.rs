@@ -112,26 +112,14 @@ impl Entries {
 
     /// The entries, in the order made.
     pub(super) fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
-        let mut reader = Reader {
-            rest: &self.bytes,
-            position: 0,
-            day: 0,
-        };
-        std::iter::from_fn(move || {
-            let entry = reader.next()?;
-            Some(entry.expect("entries were checked when made or read"))
-        })
+        Reader::new(&self.bytes).map(|entry| entry.expect("entries were checked when made or read"))
     }
 
     /// Rebuilds the list from its bytes, refusing any that do not decode to entries: a
     /// snapshot is checked, not trusted.
     fn from_bytes(bytes: Vec<u8>) -> Result<Entries, &'static str> {
-        let mut reader = Reader {
-            rest: &bytes,
-            position: 0,
-            day: 0,
-        };
-        while let Some(entry) = reader.next() {
+        let mut reader = Reader::new(&bytes);
+        for entry in reader.by_ref() {
             entry?;
         }
         let (last_position, last_day) = (reader.position, reader.day);
@@ -150,13 +138,22 @@ struct Reader<'a> {
     day: i32,
 }
 
-impl Reader<'_> {
-    /// The next entry; `None` at the end.
-    fn next(&mut self) -> Option<Result<Entry, &'static str>> {
-        if self.rest.is_empty() {
-            return None;
+impl Iterator for Reader<'_> {
+    type Item = Result<Entry, &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        (!self.rest.is_empty()).then(|| self.entry())
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of entries written against position 0 and day 0.
+    fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader {
+            rest: bytes,
+            position: 0,
+            day: 0,
         }
-        Some(self.entry())
     }
 
     fn entry(&mut self) -> Result<Entry, &'static str> {

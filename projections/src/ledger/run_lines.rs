@@ -75,25 +75,36 @@ impl RunLines {
 
     /// The lines, in the order recorded.
     pub fn iter(&self) -> impl Iterator<Item = PaymentLine> + '_ {
-        let mut reader = Reader {
+        self.read(None)
+    }
+
+    /// The lines paying or recovering from `provider`, in the order recorded; the others are
+    /// stepped over without being decoded.
+    pub fn of_provider(&self, provider: &OdsCode) -> impl Iterator<Item = PaymentLine> + '_ {
+        let place = self.providers.iter().position(|known| known == provider);
+        // A provider the run never paid matches no line: its place is past the list.
+        self.read(Some(place.unwrap_or(self.providers.len())))
+    }
+
+    fn read(&self, only: Option<usize>) -> impl Iterator<Item = PaymentLine> + '_ {
+        let reader = Reader {
             providers: &self.providers,
             rest: &self.bytes,
+            only,
         };
-        std::iter::from_fn(move || {
-            let line = reader.next()?;
-            Some(line.expect("lines were checked when made or read"))
-        })
+        reader.map(|line| line.expect("lines were checked when made or read"))
     }
 
     /// Rebuilds the lines from their parts, refusing bytes that do not decode to lines: a
     /// snapshot is checked, not trusted.
     fn from_parts(providers: Vec<OdsCode>, bytes: Vec<u8>) -> Result<RunLines, &'static str> {
-        let mut reader = Reader {
+        let reader = Reader {
             providers: &providers,
             rest: &bytes,
+            only: None,
         };
         let mut count = 0u32;
-        while let Some(line) = reader.next() {
+        for line in reader {
             line?;
             count = count.checked_add(1).ok_or("more than 2^32 lines")?;
         }
@@ -115,28 +126,36 @@ impl FromIterator<PaymentLine> for RunLines {
     }
 }
 
-/// Decodes lines one at a time.
+/// Decodes lines one at a time, all of them or only those of the provider at place `only`.
 struct Reader<'a> {
     providers: &'a [OdsCode],
     rest: &'a [u8],
+    only: Option<usize>,
+}
+
+impl Iterator for Reader<'_> {
+    type Item = Result<PaymentLine, &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.rest.is_empty() {
+            match self.line() {
+                Ok(None) => continue,
+                Ok(Some(line)) => return Some(Ok(line)),
+                Err(refused) => return Some(Err(refused)),
+            }
+        }
+        None
+    }
 }
 
 impl Reader<'_> {
-    /// The next line; `None` at the end.
-    fn next(&mut self) -> Option<Result<PaymentLine, &'static str>> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        Some(self.line())
-    }
-
-    fn line(&mut self) -> Result<PaymentLine, &'static str> {
+    /// The next line, or `None` when it is another provider's and was stepped over.
+    fn line(&mut self) -> Result<Option<PaymentLine>, &'static str> {
         let place = usize::try_from(self.number()?).map_err(|_| "no provider at that place")?;
         let provider = self
             .providers
             .get(place)
-            .ok_or("no provider at that place")?
-            .clone();
+            .ok_or("no provider at that place")?;
         let (id, rest) = self
             .rest
             .split_first_chunk::<16>()
@@ -155,19 +174,25 @@ impl Reader<'_> {
         if count > self.rest.len() as u64 {
             return Err("a line is cut short");
         }
+        if self.only.is_some_and(|only| only != place) {
+            for _ in 0..count {
+                self.number()?;
+            }
+            return Ok(None);
+        }
         let mut positions = Vec::with_capacity(count as usize);
         let mut last = 0u64;
         for _ in 0..count {
             last = last.wrapping_add(varint::unzigzag(self.number()?) as u64);
             positions.push(last);
         }
-        Ok(PaymentLine {
-            provider,
+        Ok(Some(PaymentLine {
+            provider: provider.clone(),
             prescription_id,
             kind,
             amount: Money::from_pence(amount_pence),
             positions,
-        })
+        }))
     }
 
     fn number(&mut self) -> Result<u64, &'static str> {
@@ -257,6 +282,10 @@ mod tests {
         assert_eq!(lines.providers.len(), 2);
         assert_eq!((lines.len(), lines.is_empty()), (3, false));
         assert_eq!(lines.iter().collect::<Vec<_>>(), made);
+        let of_first: Vec<_> = lines.of_provider(&made[0].provider).collect();
+        assert_eq!(of_first, [made[0].clone(), made[2].clone()]);
+        let unpaid = OdsCode::parse("VCS99").unwrap();
+        assert_eq!(lines.of_provider(&unpaid).count(), 0);
     }
 
     #[test]
