@@ -397,7 +397,7 @@ async fn the_database_refuses_update_and_delete(db: TestDb) {
         .await
         .unwrap();
     for statement in [
-        "UPDATE events SET stream = 'x' WHERE position = 1",
+        "UPDATE events SET stream_version = 9 WHERE position = 1",
         "DELETE FROM events WHERE position = 1",
     ] {
         let error = execute(&db.url, statement).await.unwrap_err();
@@ -772,4 +772,120 @@ async fn sqlite_keeps_every_event_across_rewinds_of_its_wal() {
         (report.events_checked, report.first_fault.is_none()),
         (60_000, true)
     );
+}
+
+#[tokio::test]
+async fn sqlite_refuses_renaming_a_stream_or_filing_an_event_under_no_stream() {
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    let events = vec![event("referral-a"), event("referral-b")];
+    store.append(events, vec![]).await.unwrap();
+    // An event names its stream by number: renaming or removing the number moves the event.
+    for statement in [
+        "UPDATE streams SET stream = 'referral-z' WHERE stream_key = 1",
+        "DELETE FROM streams WHERE stream_key = 2",
+    ] {
+        let error = execute(&db.url, statement).await.unwrap_err();
+        assert!(error.to_string().contains("keeps its number"), "{error}");
+    }
+    let unnumbered = "INSERT INTO events (position, event_id, stream_key, stream_version, \
+        event_type, schema_version, occurred_at_us, recorded_at_us, actor_organisation, \
+        actor_role, data, prev_hash, hash) \
+        SELECT 3, 'copied', 3, 1, event_type, schema_version, occurred_at_us, recorded_at_us, \
+        actor_organisation, actor_role, data, hash, hash FROM events WHERE position = 2";
+    let error = execute(&db.url, unnumbered).await.unwrap_err();
+    assert!(error.to_string().contains("FOREIGN KEY"), "{error}");
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.streams), (2, 2));
+    assert_eq!(store.read_stream("referral-b", 1).await.unwrap().len(), 1);
+    assert!(store.verify().await.unwrap().is_intact());
+}
+
+/// A log written before streams were numbered: its rows are copied into the schema of the first
+/// three migrations, and opening it numbers its streams.
+#[tokio::test]
+async fn sqlite_numbers_the_streams_of_a_log_written_before_numbers() {
+    use sqlx::Connection;
+    let written = TestDb::sqlite();
+    let store = written.open().await;
+    for round in 0..3 {
+        let events = ["referral-b", "referral-a", "referral-c"]
+            .iter()
+            .take(3 - round)
+            .map(|stream| event(stream))
+            .collect();
+        store.append(events, vec![]).await.unwrap();
+    }
+    drop(store);
+
+    let earlier = tempfile::tempdir().unwrap();
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for name in [
+        "0001_events.sql",
+        "0002_tokens_snapshots.sql",
+        "0003_snapshot_chunks.sql",
+    ] {
+        std::fs::copy(migrations.join(name), earlier.path().join(name)).unwrap();
+    }
+    let old = TestDb::sqlite();
+    let options = old
+        .url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .unwrap();
+    let mut conn = sqlx::SqliteConnection::connect_with(&options.create_if_missing(true))
+        .await
+        .unwrap();
+    let migrator = sqlx::migrate::Migrator::new(earlier.path()).await.unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    let path = written.url.trim_start_matches("sqlite://");
+    for statement in [
+        format!("ATTACH '{path}' AS written"),
+        format!(
+            "INSERT INTO events SELECT {} FROM written.events e \
+             JOIN written.streams s ON s.stream_key = e.stream_key",
+            first_schema_columns()
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = old.open().await;
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.streams), (6, 3));
+    let versions = |events: Vec<followfund::store::RecordedEvent>| -> Vec<(u64, u64)> {
+        events
+            .iter()
+            .map(|e| (e.position, e.stream_version))
+            .collect()
+    };
+    assert_eq!(
+        versions(store.read_stream("referral-a", 1).await.unwrap()),
+        [(2, 1), (5, 2)]
+    );
+    assert_eq!(store.stream_version_at("referral-b", 3).await.unwrap(), 1);
+    let appended = store
+        .append(
+            vec![event("referral-a"), event("referral-d")],
+            vec![("referral-a".into(), ExpectedVersion::Exact(2))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(appended.positions, [7, 8]);
+    assert_eq!(
+        versions(store.read_stream("referral-a", 3).await.unwrap()),
+        [(7, 3)]
+    );
+    assert_eq!(store.stats().await.unwrap().streams, 4);
+    assert!(store.verify().await.unwrap().is_intact());
+}
+
+/// The columns of the first schema's `events`, in its order, from a log that numbers streams.
+fn first_schema_columns() -> &'static str {
+    "e.position, e.event_id, s.stream, e.stream_version, e.event_type, e.schema_version, \
+     e.occurred_at_us, e.recorded_at_us, e.actor_organisation, e.actor_role, e.actor_user, \
+     e.correlation_id, e.causation_id, e.data, e.prev_hash, e.hash"
 }

@@ -75,15 +75,22 @@ pub fn plan(
     recorded_at: DateTime<Utc>,
 ) -> GroupPlan {
     let mut rows: Vec<RecordedEvent> = Vec::new();
+    // Rows this group writes, by id, so a later request retrying an earlier one is answered
+    // from them: an index into `rows` rather than a copy of each row.
+    let mut written: HashMap<Uuid, usize> = HashMap::new();
     let mut answers = Vec::with_capacity(requests.len());
     for request in requests {
-        let answer = decide(&state, request);
+        let stored = |event_id: &Uuid| {
+            let row = written.get(event_id).map(|index| &rows[*index]);
+            row.or_else(|| state.existing.get(event_id))
+        };
+        let answer = decide(&state, stored, request);
         if let Ok(Decision::Write) = answer {
             let first_row = rows.len();
             write(&mut state, &mut rows, request, recorded_at);
             let positions = rows[first_row..].iter().map(|row| row.position).collect();
-            for row in &rows[first_row..] {
-                state.existing.insert(row.event_id, row.clone());
+            for (index, row) in rows.iter().enumerate().skip(first_row) {
+                written.insert(row.event_id, index);
             }
             answers.push(Ok(Appended {
                 positions,
@@ -107,7 +114,12 @@ enum Decision {
     Retry(Vec<u64>),
 }
 
-fn decide(state: &LogState, request: &AppendRequest) -> Result<Decision, StoreError> {
+/// `stored` finds an event already in the log, or written earlier in this group, by its id.
+fn decide<'a>(
+    state: &LogState,
+    stored: impl Fn(&Uuid) -> Option<&'a RecordedEvent>,
+    request: &AppendRequest,
+) -> Result<Decision, StoreError> {
     let mut seen = HashSet::new();
     let mut known = Vec::new();
     for event in &request.events {
@@ -116,7 +128,7 @@ fn decide(state: &LogState, request: &AppendRequest) -> Result<Decision, StoreEr
                 event_id: event.event_id,
             });
         }
-        if let Some(stored) = state.existing.get(&event.event_id) {
+        if let Some(stored) = stored(&event.event_id) {
             if !event.same_content(stored) {
                 return Err(StoreError::EventIdReused {
                     event_id: event.event_id,
@@ -130,12 +142,12 @@ fn decide(state: &LogState, request: &AppendRequest) -> Result<Decision, StoreEr
         if known.len() == request.events.len() {
             return Ok(Decision::Retry(known));
         }
-        let stored = request
+        let first_stored = request
             .events
             .iter()
-            .find(|e| state.existing.contains_key(&e.event_id));
+            .find(|e| stored(&e.event_id).is_some());
         return Err(StoreError::PartlyAppended {
-            event_id: stored.expect("at least one is known").event_id,
+            event_id: first_stored.expect("at least one is known").event_id,
         });
     }
     for (stream, expected) in &request.expected {

@@ -22,9 +22,21 @@ use super::event::{Actor, FoldRow, RecordedEvent};
 use super::hash::Hash;
 use super::heads::StreamHeads;
 use super::plan::{self, AppendRequest, Appended, LogState};
-use super::sql::{COLUMNS, corrupt, to_i64, to_u64};
+use super::sql::{corrupt, to_i64, to_u64};
 use super::sqlite_fold::FoldReader;
+use super::sqlite_streams::{StreamKeys, number_rows};
 use super::{Stats, StoreError};
+
+/// Every column `from_row` reads, in its order, from `EVENTS`.
+const COLUMNS: &str = "e.position, e.event_id, s.stream, e.stream_version, e.event_type, \
+    e.schema_version, e.occurred_at_us, e.recorded_at_us, e.actor_organisation, e.actor_role, \
+    e.actor_user, e.correlation_id, e.causation_id, e.data, e.prev_hash, e.hash";
+/// The events, each with its stream's name: a row holds only the stream's number.
+const EVENTS: &str = "events e JOIN streams s ON s.stream_key = e.stream_key";
+/// The columns an append writes, in the order `bind_row` binds them.
+const INSERT_COLUMNS: &str = "position, event_id, stream_key, stream_version, event_type, \
+    schema_version, occurred_at_us, recorded_at_us, actor_organisation, actor_role, actor_user, \
+    correlation_id, causation_id, data, prev_hash, hash";
 
 const READ_CONNECTIONS_MAX: u32 = 4;
 const BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -45,6 +57,7 @@ pub struct SqliteLog {
     writer: SqlitePool,
     readers: SqlitePool,
     heads: Arc<Mutex<StreamHeads>>,
+    keys: Arc<Mutex<StreamKeys>>,
     fold: FoldReader,
     checkpoints: Checkpoints,
 }
@@ -122,6 +135,7 @@ impl SqliteLog {
             writer,
             readers,
             heads: Arc::default(),
+            keys: Arc::default(),
             fold: FoldReader::new(path),
             checkpoints: Checkpoints {
                 checkpointer: Checkpointer::start(path),
@@ -149,21 +163,13 @@ impl SqliteLog {
             let (state, looked_up) = load_state(&mut tx, requests, &self.heads).await?;
             let head_before = state.head_position;
             let plan = plan::plan(state, requests, Utc::now());
-            let mut rows = plan.rows.as_slice();
-            while !rows.is_empty() {
-                let take = chunk_len(rows.len());
-                let mut query = sqlx::query(AssertSqlSafe(insert_sql(take)));
-                for row in &rows[..take] {
-                    query = bind_row(query, row);
-                }
-                query.execute(&mut *tx).await?;
-                rows = &rows[take..];
-            }
+            let (keys, numbered) = number_rows(&mut tx, &self.keys, &plan.rows).await?;
+            insert_rows(&mut tx, &plan.rows, &keys).await?;
             tx.commit().await?;
-            Ok::<_, StoreError>((plan, head_before, looked_up))
+            Ok::<_, StoreError>((plan, head_before, looked_up, numbered))
         }
         .await;
-        let (plan, head_before, looked_up) = match written {
+        let (plan, head_before, looked_up, numbered) = match written {
             Ok(written) => written,
             Err(error) => {
                 self.heads().forget();
@@ -172,6 +178,10 @@ impl SqliteLog {
         };
         let head = plan.rows.last().map_or(head_before, |row| row.position);
         self.heads().remember(looked_up, &plan.rows, head);
+        self.keys
+            .lock()
+            .expect("no panic while holding the stream numbers")
+            .learn(numbered);
         if self.checkpoints.committed(plan.rows.len() as u64) {
             // Holds up only the appends queued behind this one; the answer above is final.
             // RESTART, not TRUNCATE: the next commits overwrite the file from its start, where
@@ -207,7 +217,8 @@ impl SqliteLog {
         until: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE position >= ? AND position < ? ORDER BY position"
+            "SELECT {COLUMNS} FROM {EVENTS} \
+             WHERE e.position >= ? AND e.position < ? ORDER BY e.position"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(to_i64(from))
@@ -221,7 +232,8 @@ impl SqliteLog {
     pub async fn read_at(&self, positions: &[u64]) -> Result<Vec<RecordedEvent>, StoreError> {
         // One statement for any number of positions: a JSON array bound as one parameter.
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE position IN (SELECT value FROM json_each(?)) ORDER BY position"
+            "SELECT {COLUMNS} FROM {EVENTS} \
+             WHERE e.position IN (SELECT value FROM json_each(?)) ORDER BY e.position"
         );
         let list = serde_json::to_string(positions).expect("numbers encode");
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -242,7 +254,7 @@ impl SqliteLog {
     }
 
     pub async fn read_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ?");
+        let sql = format!("SELECT {COLUMNS} FROM {EVENTS} WHERE e.event_id = ?");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(event_id.to_string())
             .fetch_optional(&self.readers)
@@ -252,7 +264,8 @@ impl SqliteLog {
 
     pub async fn stream_version_at(&self, stream: &str, position: u64) -> Result<u64, StoreError> {
         let version: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(stream_version) FROM events WHERE stream = ? AND position <= ?",
+            "SELECT MAX(stream_version) FROM events \
+             WHERE stream_key = (SELECT stream_key FROM streams WHERE stream = ?) AND position <= ?",
         )
         .bind(stream)
         .bind(to_i64(position))
@@ -267,7 +280,10 @@ impl SqliteLog {
         from: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE stream = ? AND stream_version >= ? ORDER BY stream_version"
+            "SELECT {COLUMNS} FROM {EVENTS} \
+             WHERE e.stream_key = (SELECT stream_key FROM streams WHERE stream = ?) \
+                 AND e.stream_version >= ? \
+             ORDER BY e.stream_version"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(stream)
@@ -278,10 +294,11 @@ impl SqliteLog {
     }
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {
-        let (events, head, streams): (i64, Option<i64>, i64) =
-            sqlx::query_as("SELECT COUNT(*), MAX(position), COUNT(DISTINCT stream) FROM events")
-                .fetch_one(&self.readers)
-                .await?;
+        let (events, head, streams): (i64, Option<i64>, i64) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(position), (SELECT COUNT(*) FROM streams) FROM events",
+        )
+        .fetch_one(&self.readers)
+        .await?;
         let by_type: Vec<(String, i64)> = sqlx::query_as(
             "SELECT event_type, COUNT(*) FROM events GROUP BY event_type ORDER BY event_type",
         )
@@ -481,8 +498,9 @@ async fn load_state(
     if !unknown.is_empty() {
         let streams = serde_json::to_string(&unknown).expect("strings serialise");
         let found: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT stream, MAX(stream_version) FROM events \
-             WHERE stream IN (SELECT value FROM json_each(?)) GROUP BY stream",
+            "SELECT s.stream, \
+                 COALESCE((SELECT MAX(e.stream_version) FROM events e WHERE e.stream_key = s.stream_key), 0) \
+             FROM streams s WHERE s.stream IN (SELECT value FROM json_each(?))",
         )
         .bind(streams)
         .fetch_all(&mut *tx)
@@ -495,8 +513,9 @@ async fn load_state(
         state.stream_versions.extend(found);
     }
     let ids = serde_json::to_string(&ids).expect("uuids serialise");
-    let sql =
-        format!("SELECT {COLUMNS} FROM events WHERE event_id IN (SELECT value FROM json_each(?))");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {EVENTS} WHERE e.event_id IN (SELECT value FROM json_each(?))"
+    );
     let existing = sqlx::query(AssertSqlSafe(sql))
         .bind(ids)
         .fetch_all(&mut *tx)
@@ -506,6 +525,41 @@ async fn load_state(
         state.existing.insert(event.event_id, event);
     }
     Ok((state, looked_up))
+}
+
+/// Inserts `rows` (with their streams' numbers) in statements of a power of two rows each,
+/// binding the next statement while SQLite runs the one before.
+async fn insert_rows(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[RecordedEvent],
+    keys: &[i64],
+) -> Result<(), StoreError> {
+    assert_eq!(rows.len(), keys.len(), "one stream number per row");
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let take = chunk_len(rows.len() - start);
+        chunks.push(start..start + take);
+        start += take;
+    }
+    let bind = |range: &std::ops::Range<usize>| {
+        let query = sqlx::query(AssertSqlSafe(insert_sql(range.len())));
+        rows[range.clone()]
+            .iter()
+            .zip(&keys[range.clone()])
+            .fold(query, |query, (row, key)| bind_row(query, row, *key))
+    };
+    let mut next = chunks.first().map(bind);
+    let mut index = 0;
+    while let Some(query) = next {
+        index += 1;
+        let (done, bound) = futures::join!(query.execute(&mut *tx), async {
+            chunks.get(index).map(bind)
+        });
+        done?;
+        next = bound;
+    }
+    Ok(())
 }
 
 /// The largest power of two no greater than `remaining` or the statement limit.
@@ -520,7 +574,7 @@ fn insert_sql(rows: usize) -> &'static str {
             .map(|power| {
                 let tuple = format!("({})", vec!["?"; 16].join(", "));
                 let tuples = vec![tuple; 1 << power].join(", ");
-                format!("INSERT INTO events ({COLUMNS}) VALUES {tuples}")
+                format!("INSERT INTO events ({INSERT_COLUMNS}) VALUES {tuples}")
             })
             .collect()
     });
@@ -530,11 +584,11 @@ fn insert_sql(rows: usize) -> &'static str {
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-fn bind_row<'q>(query: SqliteQuery<'q>, row: &RecordedEvent) -> SqliteQuery<'q> {
+fn bind_row<'q>(query: SqliteQuery<'q>, row: &RecordedEvent, stream_key: i64) -> SqliteQuery<'q> {
     query
         .bind(to_i64(row.position))
         .bind(row.event_id.to_string())
-        .bind(row.stream.clone())
+        .bind(stream_key)
         .bind(to_i64(row.stream_version))
         .bind(row.event_type.clone())
         .bind(i64::from(row.schema_version))
