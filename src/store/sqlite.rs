@@ -579,37 +579,21 @@ async fn load_state(
     Ok((state, looked_up))
 }
 
-/// Inserts `rows` (with their streams' numbers) in statements of a power of two rows each,
-/// binding the next statement while SQLite runs the one before.
+/// Inserts `rows` (with their streams' numbers) in statements of a power of two rows each.
 async fn insert_rows(
     tx: &mut sqlx::SqliteConnection,
-    rows: &[RecordedEvent],
-    keys: &[i64],
+    mut rows: &[RecordedEvent],
+    mut keys: &[i64],
 ) -> Result<(), StoreError> {
     assert_eq!(rows.len(), keys.len(), "one stream number per row");
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    while start < rows.len() {
-        let take = chunk_len(rows.len() - start);
-        chunks.push(start..start + take);
-        start += take;
-    }
-    let bind = |range: &std::ops::Range<usize>| {
-        let query = sqlx::query(AssertSqlSafe(insert_sql(range.len())));
-        rows[range.clone()]
-            .iter()
-            .zip(&keys[range.clone()])
-            .fold(query, |query, (row, key)| bind_row(query, row, *key))
-    };
-    let mut next = chunks.first().map(bind);
-    let mut index = 0;
-    while let Some(query) = next {
-        index += 1;
-        let (done, bound) = futures::join!(query.execute(&mut *tx), async {
-            chunks.get(index).map(bind)
-        });
-        done?;
-        next = bound;
+    while !rows.is_empty() {
+        let take = chunk_len(rows.len());
+        let mut query = sqlx::query(AssertSqlSafe(insert_sql(take)));
+        for (row, key) in rows[..take].iter().zip(&keys[..take]) {
+            query = bind_row(query, row, *key);
+        }
+        query.execute(&mut *tx).await?;
+        (rows, keys) = (&rows[take..], &keys[take..]);
     }
     Ok(())
 }
