@@ -33,6 +33,7 @@ per_backend!(
     a_snapshot_larger_than_a_row_is_kept_in_chunks,
     a_snapshot_streams_through_in_chunks_and_a_cut_short_save_keeps_the_last,
     a_snapshot_of_two_streams_reads_back_each_apart,
+    a_snapshot_missing_a_chunk_reads_back_as_an_error,
 );
 
 async fn append_assigns_positions_and_stream_versions(db: TestDb) {
@@ -711,6 +712,49 @@ async fn a_snapshot_of_two_streams_reads_back_each_apart(db: TestDb) {
     let refused = refused.await.unwrap().unwrap_err();
     assert!(
         refused.to_string().contains("names no stream of the 1"),
+        "{refused}"
+    );
+}
+
+async fn a_snapshot_missing_a_chunk_reads_back_as_an_error(db: TestDb) {
+    use std::io::Read;
+    let store = db.open().await;
+    let state: Vec<u8> = (0..3 * SNAPSHOT_CHUNK_BYTES + 11)
+        .map(|i| (i % 241) as u8)
+        .collect();
+    let snapshot = Snapshot {
+        version: 7,
+        position: 21,
+        state: state.clone(),
+    };
+    store.snapshot_save("models", &snapshot).await.unwrap();
+    // Read twice over, so that the chunk buffers handed back are filled again as they come.
+    for _ in 0..2 {
+        let reader = store.snapshot_open("models").await.unwrap().unwrap();
+        let read = tokio::task::spawn_blocking(move || {
+            let (mut reader, mut read) = (reader, Vec::new());
+            reader.read_to_end(&mut read).map(|_| read)
+        });
+        assert!(
+            read.await.unwrap().unwrap() == state,
+            "four chunks read back"
+        );
+    }
+
+    execute(&db.url, "DELETE FROM snapshot_chunks WHERE chunk = 2")
+        .await
+        .unwrap();
+    let reader = store.snapshot_open("models").await.unwrap().unwrap();
+    assert_eq!((reader.version, reader.position), (7, 21));
+    let refused = tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        reader.read_to_end(&mut Vec::new())
+    });
+    let refused = refused.await.unwrap().unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("snapshot chunk 2 of 4 is missing"),
         "{refused}"
     );
 }

@@ -254,6 +254,21 @@ pub struct SnapshotReader {
     read: usize,
     /// Bytes at the start of each chunk that are not state: 1 where they name a stream.
     skip: usize,
+    /// Where a chunk read to its end goes back to, to be filled again, when its backend reuses
+    /// buffers.
+    spent: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+}
+
+/// The buffers a snapshot's readers have finished with, for its backend to fill again: each
+/// chunk of a national state in memory fresh from the kernel cost more to fault in and zero
+/// than to decode.
+pub(super) struct Spent(std::sync::mpsc::Receiver<Vec<u8>>);
+
+impl Spent {
+    /// A buffer to read the next chunk into: a spent one if any has come back.
+    pub(super) fn take(&self) -> Vec<u8> {
+        self.0.try_recv().unwrap_or_default()
+    }
 }
 
 impl SnapshotReader {
@@ -267,8 +282,18 @@ impl SnapshotReader {
             chunk: Vec::new(),
             read: 0,
             skip: 0,
+            spent: None,
         };
         (ChunkSender(send), reader)
+    }
+
+    /// As [`SnapshotReader::open`], and the buffers the reader (or the readers of its streams)
+    /// hand back once read.
+    pub(super) fn recycling(version: i64, position: u64) -> (ChunkSender, Spent, SnapshotReader) {
+        let (sender, mut reader) = SnapshotReader::open(version, position);
+        let (spent, back) = std::sync::mpsc::channel();
+        reader.spent = Some(spent);
+        (sender, Spent(back), reader)
     }
 
     /// The readers of a snapshot written as `count` streams (see [`SnapshotWriter::stream`]),
@@ -286,6 +311,7 @@ impl SnapshotReader {
                     chunk: Vec::new(),
                     read: 0,
                     skip: 1,
+                    spent: self.spent.clone(),
                 };
                 (send, reader)
             })
@@ -328,19 +354,57 @@ impl SnapshotReader {
     }
 }
 
-impl Read for SnapshotReader {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+impl SnapshotReader {
+    /// Moves to the next chunk once this one is read; false at the end of the state.
+    fn next_chunk(&mut self) -> std::io::Result<bool> {
         while self.read >= self.chunk.len() {
             match self.chunks.blocking_recv() {
-                Some(Ok(chunk)) => (self.chunk, self.read) = (chunk, self.skip),
+                Some(Ok(chunk)) => {
+                    let read = std::mem::replace(&mut self.chunk, chunk);
+                    self.read = self.skip;
+                    // A backend that has stopped feeding chunks no longer wants it back.
+                    if let Some(spent) = self.spent.as_ref().filter(|_| read.capacity() > 0) {
+                        spent.send(read).ok();
+                    }
+                }
                 Some(Err(error)) => return Err(std::io::Error::other(error)),
-                None => return Ok(0),
+                None => return Ok(false),
             }
+        }
+        Ok(true)
+    }
+}
+
+impl Read for SnapshotReader {
+    #[inline]
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if !self.next_chunk()? {
+            return Ok(0);
         }
         let taken = buffer.len().min(self.chunk.len() - self.read);
         buffer[..taken].copy_from_slice(&self.chunk[self.read..self.read + taken]);
         self.read += taken;
         Ok(taken)
+    }
+
+    /// A decoder asks for a marker byte or a number's few bytes at a time, tens of millions of
+    /// times in a national state: those within the chunk are copied without a loop.
+    #[inline]
+    fn read_exact(&mut self, buffer: &mut [u8]) -> std::io::Result<()> {
+        let end = self.read + buffer.len();
+        if let Some(bytes) = self.chunk.get(self.read..end) {
+            buffer.copy_from_slice(bytes);
+            self.read = end;
+            return Ok(());
+        }
+        let mut rest = buffer;
+        while !rest.is_empty() {
+            match self.read(rest)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                taken => rest = &mut rest[taken..],
+            }
+        }
+        Ok(())
     }
 }
 
@@ -366,5 +430,11 @@ impl ChunkSender {
         };
         let failed = item.is_err();
         self.0.send(item).await.is_ok() && !failed
+    }
+
+    /// Passes on a chunk, or why there is none, from a blocking thread; false when the reader
+    /// is gone.
+    pub(super) fn pass_blocking(&self, item: Result<Vec<u8>, StoreError>) -> bool {
+        self.0.blocking_send(item).is_ok()
     }
 }

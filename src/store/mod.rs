@@ -15,6 +15,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 mod sqlite_fold;
+mod sqlite_snapshot;
 mod sqlite_streams;
 mod subscription;
 mod verify;

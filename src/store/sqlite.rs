@@ -396,38 +396,7 @@ impl SqliteLog {
     }
 
     pub async fn snapshot_open(&self, name: &str) -> Result<Option<SnapshotReader>, StoreError> {
-        // One read transaction, held by the task that fetches the chunks.
-        let mut tx = self.readers.begin().await?;
-        let row: Option<(i64, i64, Vec<u8>, i64)> =
-            sqlx::query_as("SELECT version, position, state, chunks FROM snapshots WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((version, position, state, chunks)) = row else {
-            return Ok(None);
-        };
-        let (sender, reader) = SnapshotReader::open(version, to_u64(position));
-        let name = name.to_owned();
-        tokio::spawn(async move {
-            // A snapshot from before chunking holds its state in its own row.
-            if chunks == 0 {
-                sender.pass(Ok(Some(state)), 0, 1).await;
-                return;
-            }
-            for chunk in 0..chunks {
-                let fetched = sqlx::query_scalar(
-                    "SELECT bytes FROM snapshot_chunks WHERE name = ? AND chunk = ?",
-                )
-                .bind(&name)
-                .bind(chunk)
-                .fetch_optional(&mut *tx)
-                .await;
-                if !sender.pass(fetched, chunk, chunks).await {
-                    return;
-                }
-            }
-        });
-        Ok(Some(reader))
+        super::sqlite_snapshot::open(&self.fold, name).await
     }
 
     pub async fn snapshot_save(

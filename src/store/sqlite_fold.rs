@@ -52,7 +52,7 @@ impl FoldReader {
         page.await.expect("reading a page does not panic")
     }
 
-    fn connection(&self) -> Result<Connection, StoreError> {
+    pub(super) fn connection(&self) -> Result<Connection, StoreError> {
         if let Some(connection) = self.idle.lock().expect("not poisoned").pop() {
             return Ok(connection);
         }
@@ -64,7 +64,7 @@ impl FoldReader {
         Ok(connection)
     }
 
-    fn put_back(&self, connection: Connection) {
+    pub(super) fn put_back(&self, connection: Connection) {
         let mut idle = self.idle.lock().expect("not poisoned");
         if idle.len() < FOLD_CONNECTIONS_KEPT {
             idle.push(connection);
