@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use followfund_contracts::{CatalogueError, Event};
-use followfund_projections::{Fact, Ledger, ReadModels, Rest};
+use followfund_projections::{Fact, Journeys, Ledger, ReadModels, Rest};
 use tokio::sync::watch;
 
 use crate::store::{
@@ -15,8 +15,8 @@ use crate::store::{
 
 /// The name the read models' snapshot is stored under.
 const SNAPSHOT_NAME: &str = "read-models";
-/// The streams of a snapshot: the ledger, and the rest of the read models.
-const SNAPSHOT_STREAMS: usize = 2;
+/// The streams of a snapshot: the ledger, the journeys, and the rest of the read models.
+const SNAPSHOT_STREAMS: usize = 3;
 /// Events folded between snapshots.
 pub const SNAPSHOT_EVERY_EVENTS: u64 = 50_000;
 /// Events read per page while catching up.
@@ -271,17 +271,21 @@ async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
         return Ok(ReadModels::default());
     }
     let position = reader.position;
-    // Decoded as the chunks arrive, so the state is never held twice, and on two threads.
-    let [ledger, rest]: [SnapshotReader; SNAPSHOT_STREAMS] =
+    // Decoded as the chunks arrive, so the state is never held twice, and on threads of their own.
+    let [ledger, journeys, rest]: [SnapshotReader; SNAPSHOT_STREAMS] =
         (reader.into_streams(SNAPSHOT_STREAMS as u8).try_into())
-            .unwrap_or_else(|_| unreachable!("two streams asked for"));
+            .unwrap_or_else(|_| unreachable!("three streams asked for"));
     let ledger = tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, Ledger>(ledger));
+    let journeys =
+        tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, Journeys>(journeys));
     let rest = tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, Rest>(rest));
-    let (ledger, rest) = (ledger.await, rest.await);
-    let decoded = ledger.expect("decoding does not panic").and_then(|ledger| {
+    let (ledger, journeys, rest) = (ledger.await, journeys.await, rest.await);
+    let decoded = (|| {
+        let ledger = ledger.expect("decoding does not panic")?;
+        let journeys = journeys.expect("decoding does not panic")?;
         let rest = rest.expect("decoding does not panic")?;
-        Ok(ReadModels::from_halves(ledger, rest))
-    });
+        Ok::<_, rmp_serde::decode::Error>(ReadModels::from_parts(ledger, journeys, rest))
+    })();
     match decoded {
         Ok(models) if models.position() == position => {
             models.assert_consistent();
@@ -324,12 +328,15 @@ async fn snapshot_save(
             position,
             "nothing folds while a snapshot is taken"
         );
-        let (ledger, rest) = models.halves();
+        let (ledger, journeys, rest) = models.parts();
         let encoded = std::thread::scope(|scope| {
             let ledger =
                 scope.spawn(|| encode_stream(ledger, SnapshotWriter::stream(send.clone(), 0)));
-            let rest = encode_stream(&rest, SnapshotWriter::stream(send.clone(), 1));
-            ledger.join().expect("encoding does not panic") && rest
+            let journeys =
+                scope.spawn(|| encode_stream(journeys, SnapshotWriter::stream(send.clone(), 1)));
+            let rest = encode_stream(&rest, SnapshotWriter::stream(send.clone(), 2));
+            let ledger = ledger.join().expect("encoding does not panic");
+            journeys.join().expect("encoding does not panic") && ledger && rest
         });
         // A failed write means the store gave up, and says why; a snapshot without its end
         // saves nothing.

@@ -1,6 +1,6 @@
 //! Serde forms for fields of records kept by the million, so that a snapshot holds numbers
 //! where the derived forms hold text to parse back: dates as day numbers, instants as
-//! microseconds, small enums as their place in a list of every value.
+//! microseconds, small enums as their place in a list of every value, ids as two numbers.
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serializer};
@@ -24,6 +24,105 @@ pub(crate) mod day {
         let days = i32::deserialize(deserializer)?;
         NaiveDate::from_num_days_from_ce_opt(days)
             .ok_or_else(|| D::Error::custom(format!("day number {days} is not a date")))
+    }
+}
+
+/// An id as its two 64-bit halves, high first. MessagePack holds 16 bytes as a byte string,
+/// which its decoder reads through a growing buffer; two numbers it reads in place, and a
+/// national state holds some forty million ids.
+pub(crate) mod id {
+    use uuid::Uuid;
+
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(id: &Uuid, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&id.as_u64_pair(), serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Uuid, D::Error> {
+        let (high, low) = <(u64, u64)>::deserialize(deserializer)?;
+        Ok(Uuid::from_u64_pair(high, low))
+    }
+}
+
+/// An optional id in the form of [`id`].
+pub(crate) mod id_option {
+    use uuid::Uuid;
+
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(
+        id: &Option<Uuid>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&id.map(|id| id.as_u64_pair()), serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Uuid>, D::Error> {
+        let halves = <Option<(u64, u64)>>::deserialize(deserializer)?;
+        Ok(halves.map(|(high, low)| Uuid::from_u64_pair(high, low)))
+    }
+}
+
+/// A list of ids, each in the form of [`id`].
+pub(crate) mod ids {
+    use uuid::Uuid;
+
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(ids: &[Uuid], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(ids.iter().map(Uuid::as_u64_pair))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Uuid>, D::Error> {
+        let halves = <Vec<(u64, u64)>>::deserialize(deserializer)?;
+        let ids = halves
+            .into_iter()
+            .map(|(high, low)| Uuid::from_u64_pair(high, low));
+        Ok(ids.collect())
+    }
+}
+
+/// Sets of ids by key, each id in the form of [`id`]. A set is read back whole and built from
+/// its sorted ids at once, where reading it id by id inserted each into the tree in turn.
+pub(crate) mod id_sets {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde::Serialize;
+    use uuid::Uuid;
+
+    use super::*;
+
+    pub(crate) fn serialize<K: Serialize, S: Serializer>(
+        sets: &BTreeMap<K, BTreeSet<Uuid>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        struct Halves<'a>(&'a BTreeSet<Uuid>);
+        impl Serialize for Halves<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(Uuid::as_u64_pair))
+            }
+        }
+        serializer.collect_map(sets.iter().map(|(key, set)| (key, Halves(set))))
+    }
+
+    pub(crate) fn deserialize<'de, K: Deserialize<'de> + Ord, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<K, BTreeSet<Uuid>>, D::Error> {
+        let sets = <BTreeMap<K, Vec<(u64, u64)>>>::deserialize(deserializer)?;
+        let sets = sets.into_iter().map(|(key, halves)| {
+            let ids = halves
+                .into_iter()
+                .map(|(high, low)| Uuid::from_u64_pair(high, low));
+            (key, ids.collect())
+        });
+        Ok(sets.collect())
     }
 }
 
@@ -98,9 +197,12 @@ pub(crate) fn byte_buf<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
     use chrono::{DateTime, NaiveDate, Utc};
     use followfund_contracts::Money;
     use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
 
     use super::Listed;
     use crate::{Rule, SessionState};
@@ -117,10 +219,26 @@ mod tests {
         state: SessionState,
         #[serde(with = "followfund_contracts::money::exact_bytes")]
         amount: Money,
+        #[serde(with = "super::id")]
+        id: Uuid,
+        #[serde(with = "super::id_option")]
+        maybe: Option<Uuid>,
+        #[serde(with = "super::ids")]
+        ids: Vec<Uuid>,
+        #[serde(with = "super::id_sets")]
+        sets: BTreeMap<String, BTreeSet<Uuid>>,
     }
 
     #[test]
     fn each_form_reads_back_what_it_wrote() {
+        let id = Uuid::from_u128(0x0193_5f2a_7c1e_7b3d_9a4f_12c8_e6b0_d517);
+        let sets = BTreeMap::from([
+            (
+                "A81001".to_string(),
+                BTreeSet::from([id, Uuid::max(), Uuid::nil()]),
+            ),
+            ("Y02000".to_string(), BTreeSet::new()),
+        ]);
         for (rule, state) in Rule::ALL.iter().zip(SessionState::ALL.iter().cycle()) {
             let fields = Fields {
                 on: NaiveDate::from_ymd_opt(2023, 3, 31).unwrap(),
@@ -128,6 +246,10 @@ mod tests {
                 rule: *rule,
                 state: *state,
                 amount: "-412.505".parse().unwrap(),
+                id,
+                maybe: Some(id),
+                ids: vec![Uuid::max(), id],
+                sets: sets.clone(),
             };
             let bytes = rmp_serde::to_vec(&fields).unwrap();
             let back = rmp_serde::from_slice::<Fields>(&bytes).unwrap();
@@ -143,7 +265,20 @@ mod tests {
     #[test]
     fn a_place_past_the_list_is_refused() {
         let amount = Bin(Money::zero().as_decimal().serialize().to_vec());
-        let bytes = rmp_serde::to_vec(&(739_000_i32, 0_i64, 200_u8, 0_u8, amount)).unwrap();
+        let no_id = ((0_u64, 0_u64), None::<(u64, u64)>, Vec::<(u64, u64)>::new());
+        let no_sets = BTreeMap::<String, Vec<(u64, u64)>>::new();
+        let fields = (
+            739_000_i32,
+            0_i64,
+            200_u8,
+            0_u8,
+            amount,
+            no_id.0,
+            no_id.1,
+            no_id.2,
+            no_sets,
+        );
+        let bytes = rmp_serde::to_vec(&fields).unwrap();
         let refused = rmp_serde::from_slice::<Fields>(&bytes).unwrap_err();
         assert!(
             refused.to_string().contains("no value is listed at 200"),

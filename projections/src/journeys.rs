@@ -26,7 +26,9 @@ pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionS
 pub struct Journeys {
     journeys: Records<Journey>,
     prescriptions: Records<Prescription>,
+    #[serde(with = "crate::compact::id_sets")]
     referrals_by_organisation: BTreeMap<OdsCode, BTreeSet<Uuid>>,
+    #[serde(with = "crate::compact::id_sets")]
     prescriptions_by_provider: BTreeMap<OdsCode, BTreeSet<Uuid>>,
     /// Events naming a referral or prescription the log has not introduced. Commands validate
     /// before they append, so these come only from imports of partial histories (a service's

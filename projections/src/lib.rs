@@ -78,13 +78,14 @@ pub struct ReadModels {
     pub sib: Sib,
 }
 
-/// The read models but the ledger, which a snapshot keeps apart so that the two halves, of
-/// about the same size, encode and decode on two threads: borrowed to save, owned when read.
+/// The read models but the ledger and the journeys, which a snapshot keeps apart so that its
+/// three parts encode and decode on threads of their own: borrowed to save, owned when read.
+/// With the journeys in this part, a national restart waited on it for 5.1 s of decoding while
+/// the ledger's took 2.9.
 #[derive(Serialize, Deserialize)]
-pub struct Rest<O = Organisations, J = Journeys, A = Arrs, S = Sib> {
+pub struct Rest<O = Organisations, A = Arrs, S = Sib> {
     position: u64,
     organisations: O,
-    journeys: J,
     arrs: A,
     sib: S,
 }
@@ -93,7 +94,7 @@ impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 15;
+    pub const VERSION: u32 = 16;
 
     /// The version a snapshot of these read models is saved under: [`ReadModels::VERSION`] and
     /// the event catalogue's names in order, because records counted in millions name their
@@ -114,24 +115,23 @@ impl ReadModels {
         self.position
     }
 
-    /// The ledger and the rest, to be saved apart.
-    pub fn halves(&self) -> (&Ledger, Rest<&Organisations, &Journeys, &Arrs, &Sib>) {
+    /// The ledger, the journeys and the rest, to be saved apart.
+    pub fn parts(&self) -> (&Ledger, &Journeys, Rest<&Organisations, &Arrs, &Sib>) {
         let rest = Rest {
             position: self.position,
             organisations: &self.organisations,
-            journeys: &self.journeys,
             arrs: &self.arrs,
             sib: &self.sib,
         };
-        (&self.ledger, rest)
+        (&self.ledger, &self.journeys, rest)
     }
 
-    /// The read models whose halves were saved apart.
-    pub fn from_halves(ledger: Ledger, rest: Rest) -> ReadModels {
+    /// The read models whose parts were saved apart.
+    pub fn from_parts(ledger: Ledger, journeys: Journeys, rest: Rest) -> ReadModels {
         ReadModels {
             position: rest.position,
             organisations: rest.organisations,
-            journeys: rest.journeys,
+            journeys,
             ledger,
             arrs: rest.arrs,
             sib: rest.sib,

@@ -84,6 +84,7 @@ pub struct PaymentRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
     /// The referral.
+    #[serde(with = "crate::compact::id")]
     pub referral_id: Uuid,
     /// The link worker service holding the referral.
     pub provider: OdsCode,
@@ -92,6 +93,7 @@ pub struct Person {
     /// Long-term conditions at referral.
     pub conditions: Vec<LongTermCondition>,
     /// The day the referral was received.
+    #[serde(with = "crate::compact::day")]
     pub received_on: NaiveDate,
     /// Where it was received.
     pub position: u64,
@@ -109,6 +111,7 @@ pub struct Measure {
     /// Baseline or follow-up.
     pub stage: MeasureStage,
     /// The day it was taken.
+    #[serde(with = "crate::compact::day")]
     pub on: NaiveDate,
     /// Its score (SWEMWBS converted to the metric score), if the instrument has one.
     pub score: Option<Decimal>,

@@ -62,6 +62,7 @@ pub struct CarePlan {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journey {
     /// The referral's id.
+    #[serde(with = "crate::compact::id")]
     pub referral_id: Uuid,
     /// The person referred (pseudonymous).
     pub person_id: PersonId,
@@ -95,6 +96,7 @@ pub struct Journey {
     /// the log holds what each one says.
     pub steps: Positions,
     /// The referral's prescriptions, in the order they were issued.
+    #[serde(with = "crate::compact::ids")]
     pub prescriptions: Vec<Uuid>,
 }
 

@@ -85,6 +85,7 @@ impl Listed for SessionState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// The session's id.
+    #[serde(with = "crate::compact::id")]
     pub session_id: Uuid,
     /// What happened at it.
     #[serde(with = "crate::compact::listed")]
@@ -95,14 +96,17 @@ pub struct SessionRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prescription {
     /// The prescription's id.
+    #[serde(with = "crate::compact::id")]
     pub prescription_id: Uuid,
     /// The referral it belongs to.
+    #[serde(with = "crate::compact::id")]
     pub referral_id: Uuid,
     /// The organisation running the activity.
     pub provider: OdsCode,
     /// The kind of activity.
     pub activity_type: ActivityType,
     /// The agreement that prices its sessions; none when the activity is unfunded.
+    #[serde(with = "crate::compact::id_option")]
     pub agreement_id: Option<Uuid>,
     /// When it was issued (valid time), which decides the financial year it counts against;
     /// while it waits for a place, when it joined the queue.

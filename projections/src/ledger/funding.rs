@@ -16,6 +16,7 @@ use super::entries::Entries;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Funding {
     /// The agreement it was issued under.
+    #[serde(with = "crate::compact::id")]
     pub agreement_id: Uuid,
     /// The anchor that pays.
     pub anchor: OdsCode,
@@ -50,6 +51,7 @@ pub struct Funding {
 /// writes the word in as few bytes as the position alone.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct ChargedSession {
+    #[serde(with = "crate::compact::id")]
     pub(super) session_id: Uuid,
     /// The position shifted up by two, then `PAID` and `ATTENDED` in the lowest bits.
     packed: u64,
