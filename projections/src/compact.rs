@@ -169,6 +169,92 @@ pub(crate) mod listed {
     }
 }
 
+/// A record kept by the ten million in lists of a dozen (a prescription's sessions, a funding's
+/// charged sessions), which a snapshot holds as one byte string a list. Field by field, the
+/// decoder took a marker and a call for every number of every record, and those lists were
+/// most of a national restart's work.
+pub(crate) trait Packed: Sized {
+    /// Appends the record's bytes.
+    fn pack(&self, bytes: &mut Vec<u8>);
+    /// Reads a record from the start of `bytes` and moves past it: `None` when the bytes end
+    /// inside it or do not make one.
+    fn unpack(bytes: &mut &[u8]) -> Option<Self>;
+}
+
+/// The `with` form of a list of [`Packed`] records: the count, then each record's bytes.
+pub(crate) mod packed {
+    use std::marker::PhantomData;
+
+    use super::*;
+    use crate::varint;
+
+    pub(crate) fn serialize<T: Packed, S: Serializer>(
+        records: &[T],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(1 + records.len() * 24);
+        varint::put(&mut bytes, records.len() as u64);
+        records.iter().for_each(|record| record.pack(&mut bytes));
+        serializer.serialize_bytes(&bytes)
+    }
+
+    pub(crate) fn deserialize<'de, T: Packed, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<T>, D::Error> {
+        deserializer.deserialize_bytes(Records(PhantomData))
+    }
+
+    struct Records<T>(PhantomData<T>);
+
+    impl<'de, T: Packed> serde::de::Visitor<'de> for Records<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a count and that many packed records")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<T>, E> {
+            unpack_all(bytes)
+        }
+        // Formats without a bytes type, such as JSON, write the bytes as a list of numbers.
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut bytes = Vec::new();
+            while let Some(byte) = seq.next_element()? {
+                bytes.push(byte);
+            }
+            unpack_all(&bytes)
+        }
+    }
+
+    fn unpack_all<T: Packed, E: serde::de::Error>(mut bytes: &[u8]) -> Result<Vec<T>, E> {
+        let count = varint::take(&mut bytes).ok_or_else(|| E::custom("no count of records"))?;
+        // Every record takes at least a byte: a larger count is not to be allocated for.
+        let count = usize::try_from(count)
+            .ok()
+            .filter(|count| *count <= bytes.len())
+            .ok_or_else(|| {
+                E::custom(format!(
+                    "{count} records cannot fit in {} bytes",
+                    bytes.len()
+                ))
+            })?;
+        let mut records = Vec::with_capacity(count);
+        for at in 0..count {
+            let record = T::unpack(&mut bytes);
+            records.push(record.ok_or_else(|| {
+                E::custom(format!(
+                    "packed record {at} of {count} is cut short or malformed"
+                ))
+            })?);
+        }
+        match bytes.is_empty() {
+            true => Ok(records),
+            false => Err(E::custom(format!(
+                "{} bytes follow the last packed record",
+                bytes.len()
+            ))),
+        }
+    }
+}
+
 /// Reads bytes written with `serialize_bytes`, or, from a self-describing form such as JSON, as
 /// a list of numbers: for the packed lists that save themselves as their bytes.
 pub(crate) fn byte_buf<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
@@ -284,6 +370,75 @@ mod tests {
             refused.to_string().contains("no value is listed at 200"),
             "{refused}"
         );
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Sessions(#[serde(with = "super::packed")] Vec<crate::SessionRecord>);
+
+    fn sessions(count: u128) -> Sessions {
+        let states = SessionState::ALL.iter().cycle();
+        let records = (0..count)
+            .zip(states)
+            .map(|(n, state)| crate::SessionRecord {
+                session_id: Uuid::from_u128(u128::MAX - n),
+                state: *state,
+            });
+        Sessions(records.collect())
+    }
+
+    #[test]
+    fn packed_records_read_back_in_order_through_either_form() {
+        for count in [0, 1, 13] {
+            let written = sessions(count);
+            let bytes = rmp_serde::to_vec(&written).unwrap();
+            assert_eq!(rmp_serde::from_slice::<Sessions>(&bytes).unwrap(), written);
+            let text = serde_json::to_string(&written).unwrap();
+            assert_eq!(serde_json::from_str::<Sessions>(&text).unwrap(), written);
+        }
+    }
+
+    #[test]
+    fn packed_records_cut_short_padded_or_miscounted_are_refused() {
+        // A one-field struct is written as its field: here, one bin.
+        let packed = |bytes: Vec<u8>| rmp_serde::to_vec(&Bin(bytes)).unwrap();
+        let written = rmp_serde::to_vec(&sessions(2)).unwrap();
+        let whole = rmp_serde::from_slice::<Bytes>(&written).unwrap().0;
+        assert_eq!(
+            whole.len(),
+            1 + 2 * 17,
+            "a count, then 16 id bytes and a state a record"
+        );
+        let mut bad_state = whole.clone();
+        bad_state[17] = 200;
+        let cases = [
+            (
+                whole[..whole.len() - 1].to_vec(),
+                "record 1 of 2 is cut short",
+            ),
+            ([whole.clone(), vec![0]].concat(), "1 bytes follow the last"),
+            (
+                [vec![100], whole[1..].to_vec()].concat(),
+                "100 records cannot fit in 34 bytes",
+            ),
+            (bad_state, "record 0 of 2 is cut short or malformed"),
+            (Vec::new(), "no count of records"),
+        ];
+        for (bytes, reason) in cases {
+            let refused = rmp_serde::from_slice::<Sessions>(&packed(bytes)).unwrap_err();
+            assert!(
+                refused.to_string().contains(reason),
+                "{refused} lacks {reason}"
+            );
+        }
+    }
+
+    /// A MessagePack bin read back as its bytes.
+    struct Bytes(Vec<u8>);
+
+    impl<'de> Deserialize<'de> for Bytes {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
+            super::byte_buf(deserializer).map(Bytes)
+        }
     }
 
     /// Bytes that serialise as MessagePack's bin, as `exact_bytes` writes an amount.

@@ -9,7 +9,7 @@ use followfund_contracts::events::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::compact::Listed;
+use crate::compact::{Listed, Packed};
 
 use crate::Fact;
 
@@ -92,6 +92,24 @@ pub struct SessionRecord {
     pub state: SessionState,
 }
 
+/// The session's id, then the place of its state.
+impl Packed for SessionRecord {
+    fn pack(&self, bytes: &mut Vec<u8>) {
+        bytes.extend_from_slice(self.session_id.as_bytes());
+        bytes.push(crate::compact::place(self.state));
+    }
+
+    fn unpack(bytes: &mut &[u8]) -> Option<SessionRecord> {
+        let (id, rest) = bytes.split_first_chunk::<16>()?;
+        let (&place, rest) = rest.split_first()?;
+        *bytes = rest;
+        Some(SessionRecord {
+            session_id: Uuid::from_bytes(*id),
+            state: crate::compact::at_place(place)?,
+        })
+    }
+}
+
 /// A prescription of an activity run by a provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prescription {
@@ -118,6 +136,7 @@ pub struct Prescription {
     pub status: PrescriptionStatus,
     /// Its sessions, in the order first recorded: a dozen or so, where a list is smaller and
     /// faster to search than a map.
+    #[serde(with = "crate::compact::packed")]
     sessions: Vec<SessionRecord>,
 }
 

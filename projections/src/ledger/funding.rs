@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::accounts::Rule;
 use super::entries::Entries;
+use crate::compact::Packed;
 
 /// What one funded prescription has committed and earned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,7 @@ pub struct Funding {
     pub open: bool,
     /// The sessions charged for, in the order charged, so that a retraction finds what to
     /// reverse.
+    #[serde(with = "crate::compact::packed")]
     pub(super) sessions: Vec<ChargedSession>,
     /// What it has earned or must give back and no payment run has settled yet.
     pub(super) accruals: Vec<Accrual>,
@@ -96,6 +98,24 @@ impl ChargedSession {
 }
 
 const _: () = assert!(std::mem::size_of::<ChargedSession>() == 24);
+
+/// The session's id, then its packed word as a varint.
+impl Packed for ChargedSession {
+    fn pack(&self, bytes: &mut Vec<u8>) {
+        bytes.extend_from_slice(self.session_id.as_bytes());
+        crate::varint::put(bytes, self.packed);
+    }
+
+    fn unpack(bytes: &mut &[u8]) -> Option<ChargedSession> {
+        let (id, mut rest) = bytes.split_first_chunk::<16>()?;
+        let packed = crate::varint::take(&mut rest)?;
+        *bytes = rest;
+        Some(ChargedSession {
+            session_id: Uuid::from_bytes(*id),
+            packed,
+        })
+    }
+}
 
 /// One amount a prescription earned (or, retracted after payment, owes back), waiting for a
 /// payment run. A run settles it and it leaves the list: the run's postings and lines say what
