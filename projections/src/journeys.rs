@@ -396,8 +396,8 @@ impl Journeys {
     }
 
     /// Every index entry points at a record filed under that key, and every record is indexed
-    /// exactly once.
-    pub(crate) fn assert_consistent(&self) {
+    /// exactly once; in time linear in their size.
+    pub fn assert_consistent(&self) {
         let mut referrals_indexed = 0;
         for (organisation, ids) in &self.referrals_by_organisation {
             assert!(!ids.is_empty(), "no empty index entries");

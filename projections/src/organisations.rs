@@ -87,7 +87,7 @@ impl Organisations {
     }
 
     /// Each organisation is filed under its own code.
-    pub(crate) fn assert_consistent(&self) {
+    pub fn assert_consistent(&self) {
         for (code, organisation) in &self.by_code {
             assert_eq!(code, &organisation.code, "organisations are keyed by code");
         }
