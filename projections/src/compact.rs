@@ -30,25 +30,43 @@ pub(crate) mod day {
 /// An id as its two 64-bit halves, high first. MessagePack holds 16 bytes as a byte string,
 /// which its decoder reads through a growing buffer; two numbers it reads in place, and a
 /// national state holds some forty million ids.
+#[derive(Clone, Copy, serde::Serialize, Deserialize)]
+pub(crate) struct Halves(u64, u64);
+
+impl From<uuid::Uuid> for Halves {
+    fn from(id: uuid::Uuid) -> Halves {
+        let (high, low) = id.as_u64_pair();
+        Halves(high, low)
+    }
+}
+
+impl From<Halves> for uuid::Uuid {
+    fn from(Halves(high, low): Halves) -> uuid::Uuid {
+        uuid::Uuid::from_u64_pair(high, low)
+    }
+}
+
+/// An id as its [`Halves`].
 pub(crate) mod id {
+    use serde::Serialize;
     use uuid::Uuid;
 
     use super::*;
 
     pub(crate) fn serialize<S: Serializer>(id: &Uuid, serializer: S) -> Result<S::Ok, S::Error> {
-        serde::Serialize::serialize(&id.as_u64_pair(), serializer)
+        Halves::from(*id).serialize(serializer)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Uuid, D::Error> {
-        let (high, low) = <(u64, u64)>::deserialize(deserializer)?;
-        Ok(Uuid::from_u64_pair(high, low))
+        Halves::deserialize(deserializer).map(Uuid::from)
     }
 }
 
-/// An optional id in the form of [`id`].
+/// An optional id as its [`Halves`].
 pub(crate) mod id_option {
+    use serde::Serialize;
     use uuid::Uuid;
 
     use super::*;
@@ -57,40 +75,36 @@ pub(crate) mod id_option {
         id: &Option<Uuid>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        serde::Serialize::serialize(&id.map(|id| id.as_u64_pair()), serializer)
+        id.map(Halves::from).serialize(serializer)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Uuid>, D::Error> {
-        let halves = <Option<(u64, u64)>>::deserialize(deserializer)?;
-        Ok(halves.map(|(high, low)| Uuid::from_u64_pair(high, low)))
+        Ok(Option::<Halves>::deserialize(deserializer)?.map(Uuid::from))
     }
 }
 
-/// A list of ids, each in the form of [`id`].
+/// A list of ids, each as its [`Halves`].
 pub(crate) mod ids {
     use uuid::Uuid;
 
     use super::*;
 
     pub(crate) fn serialize<S: Serializer>(ids: &[Uuid], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(ids.iter().map(Uuid::as_u64_pair))
+        serializer.collect_seq(ids.iter().copied().map(Halves::from))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<Uuid>, D::Error> {
-        let halves = <Vec<(u64, u64)>>::deserialize(deserializer)?;
-        let ids = halves
-            .into_iter()
-            .map(|(high, low)| Uuid::from_u64_pair(high, low));
-        Ok(ids.collect())
+        let halves = Vec::<Halves>::deserialize(deserializer)?;
+        Ok(halves.into_iter().map(Uuid::from).collect())
     }
 }
 
-/// Sets of ids by key, each id in the form of [`id`]. A set is read back whole and built from
-/// its sorted ids at once, where reading it id by id inserted each into the tree in turn.
+/// Sets of ids by key, each id as its [`Halves`]. A set is read back whole and built from its
+/// sorted ids at once, where reading it id by id inserted each into the tree in turn.
 pub(crate) mod id_sets {
     use std::collections::{BTreeMap, BTreeSet};
 
@@ -103,25 +117,22 @@ pub(crate) mod id_sets {
         sets: &BTreeMap<K, BTreeSet<Uuid>>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        struct Halves<'a>(&'a BTreeSet<Uuid>);
-        impl Serialize for Halves<'_> {
+        struct Set<'a>(&'a BTreeSet<Uuid>);
+        impl Serialize for Set<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.iter().map(Uuid::as_u64_pair))
+                serializer.collect_seq(self.0.iter().copied().map(Halves::from))
             }
         }
-        serializer.collect_map(sets.iter().map(|(key, set)| (key, Halves(set))))
+        serializer.collect_map(sets.iter().map(|(key, set)| (key, Set(set))))
     }
 
     pub(crate) fn deserialize<'de, K: Deserialize<'de> + Ord, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<BTreeMap<K, BTreeSet<Uuid>>, D::Error> {
-        let sets = <BTreeMap<K, Vec<(u64, u64)>>>::deserialize(deserializer)?;
-        let sets = sets.into_iter().map(|(key, halves)| {
-            let ids = halves
-                .into_iter()
-                .map(|(high, low)| Uuid::from_u64_pair(high, low));
-            (key, ids.collect())
-        });
+        let sets = BTreeMap::<K, Vec<Halves>>::deserialize(deserializer)?;
+        let sets = sets
+            .into_iter()
+            .map(|(key, halves)| (key, halves.into_iter().map(Uuid::from).collect()));
         Ok(sets.collect())
     }
 }
@@ -183,8 +194,6 @@ pub(crate) trait Packed: Sized {
 
 /// The `with` form of a list of [`Packed`] records: the count, then each record's bytes.
 pub(crate) mod packed {
-    use std::marker::PhantomData;
-
     use super::*;
     use crate::varint;
 
@@ -201,56 +210,29 @@ pub(crate) mod packed {
     pub(crate) fn deserialize<'de, T: Packed, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<T>, D::Error> {
-        deserializer.deserialize_bytes(Records(PhantomData))
+        with_bytes(deserializer, unpack_all)
     }
 
-    struct Records<T>(PhantomData<T>);
-
-    impl<'de, T: Packed> serde::de::Visitor<'de> for Records<T> {
-        type Value = Vec<T>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a count and that many packed records")
-        }
-        fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<T>, E> {
-            unpack_all(bytes)
-        }
-        // Formats without a bytes type, such as JSON, write the bytes as a list of numbers.
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut bytes = Vec::new();
-            while let Some(byte) = seq.next_element()? {
-                bytes.push(byte);
-            }
-            unpack_all(&bytes)
-        }
-    }
-
-    fn unpack_all<T: Packed, E: serde::de::Error>(mut bytes: &[u8]) -> Result<Vec<T>, E> {
-        let count = varint::take(&mut bytes).ok_or_else(|| E::custom("no count of records"))?;
+    fn unpack_all<T: Packed>(mut bytes: &[u8]) -> Result<Vec<T>, String> {
+        let count = varint::take(&mut bytes).ok_or("no count of records")?;
         // Every record takes at least a byte: a larger count is not to be allocated for.
         let count = usize::try_from(count)
             .ok()
             .filter(|count| *count <= bytes.len())
-            .ok_or_else(|| {
-                E::custom(format!(
-                    "{count} records cannot fit in {} bytes",
-                    bytes.len()
-                ))
-            })?;
+            .ok_or_else(|| format!("{count} records cannot fit in {} bytes", bytes.len()))?;
         let mut records = Vec::with_capacity(count);
         for at in 0..count {
             let record = T::unpack(&mut bytes);
             records.push(record.ok_or_else(|| {
-                E::custom(format!(
-                    "packed record {at} of {count} is cut short or malformed"
-                ))
+                format!("packed record {at} of {count} is cut short or malformed")
             })?);
         }
         match bytes.is_empty() {
             true => Ok(records),
-            false => Err(E::custom(format!(
+            false => Err(format!(
                 "{} bytes follow the last packed record",
                 bytes.len()
-            ))),
+            )),
         }
     }
 }
@@ -258,27 +240,33 @@ pub(crate) mod packed {
 /// Reads bytes written with `serialize_bytes`, or, from a self-describing form such as JSON, as
 /// a list of numbers: for the packed lists that save themselves as their bytes.
 pub(crate) fn byte_buf<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-    struct Bytes;
-    impl<'de> serde::de::Visitor<'de> for Bytes {
-        type Value = Vec<u8>;
+    with_bytes(deserializer, |bytes| Ok(bytes.to_vec()))
+}
+
+/// Reads bytes as [`byte_buf`] does and hands them to `parse` where they lie, whose refusal
+/// becomes the decoder's error.
+pub(crate) fn with_bytes<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    struct Parse<F>(F);
+    impl<'de, T, F: FnOnce(&[u8]) -> Result<T, String>> serde::de::Visitor<'de> for Parse<F> {
+        type Value = T;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("bytes")
         }
-        fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(bytes.to_vec())
+        fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<T, E> {
+            (self.0)(bytes).map_err(E::custom)
         }
-        fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(bytes)
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
             let mut bytes = Vec::new();
             while let Some(byte) = seq.next_element()? {
                 bytes.push(byte);
             }
-            Ok(bytes)
+            (self.0)(&bytes).map_err(A::Error::custom)
         }
     }
-    deserializer.deserialize_bytes(Bytes)
+    deserializer.deserialize_bytes(Parse(parse))
 }
 
 #[cfg(test)]

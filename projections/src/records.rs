@@ -10,6 +10,8 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+use crate::compact::Halves;
+
 /// Records stored this many to a chunk, so that growing never copies more than one chunk and
 /// never leaves more than one chunk's worth of room unused.
 const CHUNK_RECORDS: usize = 4096;
@@ -121,7 +123,7 @@ impl<T: Serialize> Serialize for Records<T> {
         // memory to count it, and the chunks' flattened iterator cannot say.
         let mut seq = serializer.serialize_seq(Some(self.len()))?;
         for (id, record) in self.iter() {
-            seq.serialize_element(&(id.as_u64_pair(), record))?;
+            seq.serialize_element(&(Halves::from(id), record))?;
         }
         seq.end()
     }
@@ -138,9 +140,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Records<T> {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Records<T>, A::Error> {
                 let mut records = Records::default();
                 records.index.reserve(seq.size_hint().unwrap_or(0));
-                while let Some(((high, low), record)) = seq.next_element::<((u64, u64), T)>()? {
-                    // Two halves rather than 16 bytes, as `compact::id` says why.
-                    let id = Uuid::from_u64_pair(high, low);
+                while let Some((halves, record)) = seq.next_element::<(Halves, T)>()? {
+                    let id = Uuid::from(halves);
                     if records.contains(&id) {
                         return Err(A::Error::custom(format!("id {id} is recorded twice")));
                     }

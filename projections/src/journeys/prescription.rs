@@ -85,7 +85,6 @@ impl Listed for SessionState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// The session's id.
-    #[serde(with = "crate::compact::id")]
     pub session_id: Uuid,
     /// What happened at it.
     #[serde(with = "crate::compact::listed")]

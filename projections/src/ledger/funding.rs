@@ -51,9 +51,9 @@ pub struct Funding {
 /// 24 bytes: its two flags ride below the position, where three fields took 32 and a national
 /// year charges some fifteen million sessions. Below rather than above, so that a snapshot
 /// writes the word in as few bytes as the position alone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A snapshot holds it packed (see [`Packed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct ChargedSession {
-    #[serde(with = "crate::compact::id")]
     pub(super) session_id: Uuid,
     /// The position shifted up by two, then `PAID` and `ATTENDED` in the lowest bits.
     packed: u64,
