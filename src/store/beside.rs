@@ -408,6 +408,14 @@ impl Read for SnapshotReader {
     }
 }
 
+/// The error of a snapshot whose chunk `chunk` of `chunks` is not stored: its rows were altered.
+pub(super) fn chunk_missing(chunk: i64, chunks: i64) -> StoreError {
+    StoreError::Corrupt {
+        position: 0,
+        reason: format!("snapshot chunk {chunk} of {chunks} is missing"),
+    }
+}
+
 /// Where a backend sends a snapshot's chunks as it fetches them.
 pub(super) struct ChunkSender(mpsc::Sender<Result<Vec<u8>, StoreError>>);
 
@@ -422,10 +430,7 @@ impl ChunkSender {
     ) -> bool {
         let item = match fetched {
             Ok(Some(bytes)) => Ok(bytes),
-            Ok(None) => Err(StoreError::Corrupt {
-                position: 0,
-                reason: format!("snapshot chunk {chunk} of {chunks} is missing"),
-            }),
+            Ok(None) => Err(chunk_missing(chunk, chunks)),
             Err(error) => Err(error.into()),
         };
         let failed = item.is_err();

@@ -24,7 +24,7 @@ use super::heads::StreamHeads;
 use super::plan::{self, AppendRequest, Appended, LogState};
 use super::sql::{corrupt, to_i64, to_u64};
 use super::sqlite_fold::FoldReader;
-use super::sqlite_streams::{StreamKeys, number_rows};
+use super::sqlite_streams::{StreamKeys, lock, number_rows};
 use super::{Stats, StoreError};
 
 /// Every column `from_row` reads, in its order, from `EVENTS`.
@@ -176,10 +176,7 @@ impl SqliteLog {
         };
         let head = plan.rows.last().map_or(head_before, |row| row.position);
         self.heads().remember(looked_up, &plan.rows, head);
-        self.keys
-            .lock()
-            .expect("no panic while holding the stream numbers")
-            .learn(numbered);
+        lock(&self.keys).learn(numbered);
         if self.checkpoints.committed(plan.rows.len() as u64) {
             // Holds up only the appends queued behind this one; the answer above is final.
             // RESTART, not TRUNCATE: the next commits overwrite the file from its start, where

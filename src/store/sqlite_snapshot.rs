@@ -7,7 +7,7 @@
 use rusqlite::{Connection, MAIN_DB, OptionalExtension};
 
 use super::StoreError;
-use super::beside::{ChunkSender, SnapshotReader, Spent};
+use super::beside::{ChunkSender, SnapshotReader, Spent, chunk_missing};
 use super::sql::to_u64;
 use super::sqlite_fold::FoldReader;
 
@@ -100,10 +100,7 @@ fn feed(
             None => (chunks, 0),
         };
         if chunk != expected {
-            return Err(StoreError::Corrupt {
-                position: 0,
-                reason: format!("snapshot chunk {expected} of {chunks} is missing"),
-            });
+            return Err(chunk_missing(expected, chunks));
         }
         let blob = connection.blob_open(MAIN_DB, c"snapshot_chunks", c"bytes", rowid, true)?;
         let mut bytes = spent.take();

@@ -61,7 +61,8 @@ pub(super) async fn number_rows(
     Ok((numbered, new))
 }
 
-fn lock(keys: &Mutex<StreamKeys>) -> std::sync::MutexGuard<'_, StreamKeys> {
+/// The remembered numbers, to read or add to.
+pub(super) fn lock(keys: &Mutex<StreamKeys>) -> std::sync::MutexGuard<'_, StreamKeys> {
     keys.lock()
         .expect("no panic while holding the stream numbers")
 }
