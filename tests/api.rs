@@ -12,8 +12,14 @@ use api_support::{
     A1, A2, Api, C1, I1, M1, N1, Outcome, P1, P2, Recorded, Stage, Target, Written, X1,
     mutation_text, prescription_only, received, referral_only, retracted, session,
 };
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
 use chrono::Utc;
 use common::TestDb;
+use followfund::admin;
+use followfund::api::auth::{self, AuthError, Tokens};
+use followfund::store::{Store, StoreOptions};
+use followfund_contracts::{Nation, Role};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,6 +31,7 @@ per_backend!(
     a_write_reads_back_at_its_position,
     a_client_id_records_once_under_concurrency,
     malformed_requests_get_clear_errors_and_the_server_stays_up,
+    a_server_forgets_its_tokens_when_one_is_revoked,
 );
 
 // Short names so the matrices below read as grids.
@@ -303,16 +310,69 @@ async fn check_authentication(api: &Api) {
         assert!(!reply.message().is_empty());
     }
 
-    // The spare token works until an operator revokes it, and the running server notices.
+    // The spare token works until an operator revokes it from another process, and the running
+    // server refuses it once its next poll has seen the revocation.
     let (token_id, secret) = &api.spare_token;
     let bearer = format!("Bearer {secret}");
     let reply = api.post(Some(&bearer), me, json!({})).await;
     assert_eq!(reply.data("me")["organisation"], A1, "{reply:?}");
     api.revoke(*token_id).await;
-    let reply = api.post(Some(&bearer), me, json!({})).await;
+    // Generous, as the machine may be loaded: the promise is a second or so, not a timing.
+    let deadline = Instant::now() + Duration::from_millis(20 * auth::REVOCATION_DELAY_MS);
+    let reply = loop {
+        let reply = api.post(Some(&bearer), me, json!({})).await;
+        if reply.status != StatusCode::OK || Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(auth::REVOCATION_POLL_MS / 4)).await;
+    };
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
     assert_eq!(reply.code(), Some("UNAUTHENTICATED"), "{reply:?}");
     assert!(reply.message().contains("revoked"), "{reply:?}");
+}
+
+/// A server remembers the tokens it has found good, trusts them only after a poll of the
+/// store, and forgets them all when the poll finds one more token revoked.
+async fn a_server_forgets_its_tokens_when_one_is_revoked(db: TestDb) {
+    let store = Store::open(&db.url, StoreOptions::default())
+        .await
+        .expect("opening the log");
+    let name = "Anchor one";
+    admin::organisation_add(&store, A1, name, Role::Anchor, Nation::England, None)
+        .await
+        .expect("registering an organisation");
+    let (kept, _) = admin::token_create(&store, A1, Role::Anchor).await.unwrap();
+    let (revoked, record) = admin::token_create(&store, A1, Role::Anchor).await.unwrap();
+    let headers = |secret: &str| {
+        let mut headers = HeaderMap::new();
+        let value = format!("Bearer {secret}").parse().unwrap();
+        headers.insert(AUTHORIZATION, value);
+        headers
+    };
+    let tokens = Tokens::unpolled(store.clone());
+    let principal = tokens.authenticate(&headers(&kept)).await.unwrap();
+    assert_eq!(principal.map(|p| p.organisation).as_deref(), Some(A1));
+    assert_eq!(tokens.remembered_count(), 0, "remembered before any poll");
+
+    tokens.refresh().await.unwrap();
+    for secret in [&kept, &revoked, &kept] {
+        assert!(tokens.authenticate(&headers(secret)).await.unwrap().is_some());
+    }
+    assert_eq!(tokens.remembered_count(), 2);
+    assert_eq!(store.tokens_revoked_count().await.unwrap(), 0);
+
+    assert!(store.token_revoke(record.token_id, Utc::now()).await.unwrap());
+    assert!(!store.token_revoke(record.token_id, Utc::now()).await.unwrap());
+    assert_eq!(store.tokens_revoked_count().await.unwrap(), 1);
+    // Until the next poll the server answers from what it remembers.
+    assert!(tokens.authenticate(&headers(&revoked)).await.unwrap().is_some());
+
+    tokens.refresh().await.unwrap();
+    assert_eq!(tokens.remembered_count(), 0);
+    let refused = tokens.authenticate(&headers(&revoked)).await.unwrap_err();
+    assert!(matches!(refused, AuthError::Revoked { .. }), "{refused:?}");
+    assert!(tokens.authenticate(&headers(&kept)).await.unwrap().is_some());
+    assert_eq!(tokens.remembered_count(), 1, "only the live token is remembered");
 }
 
 /// A command the rules refuse, and what it must come to.

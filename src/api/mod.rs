@@ -45,6 +45,8 @@ pub struct AppState {
     pub schema: ApiSchema,
     /// The read models the schema answers from.
     pub runner: Runner,
+    /// The tokens requests carry.
+    pub tokens: auth::Tokens,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
         AppState {
             schema: build_schema(store.clone(), runner.clone()),
             runner,
+            tokens: auth::Tokens::start(store.clone()),
             store,
         }
     }
@@ -95,7 +98,7 @@ async fn graphql(
         Ok(parsed) => parsed,
         Err(response) => return response,
     };
-    let request = match auth::authenticate(&state.store, &headers).await {
+    let request = match state.tokens.authenticate(&headers).await {
         Ok(Some(principal)) => request.data(principal),
         Ok(None) => request,
         Err(error) => return unauthorised(&error, format),
@@ -130,7 +133,7 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let from_header = auth::authenticate(&state.store, &headers).await;
+    let from_header = state.tokens.authenticate(&headers).await;
     let from_header = match from_header {
         Ok(principal) => principal,
         Err(error) => return unauthorised(&error, http::Format::Json),
@@ -138,15 +141,15 @@ async fn graphql_ws(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let store = state.store.clone();
+            let tokens = state.tokens.clone();
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| connection_data(store, from_header, payload))
+                .on_connection_init(move |payload| connection_data(tokens, from_header, payload))
                 .serve()
         })
 }
 
 async fn connection_data(
-    store: Store,
+    tokens: auth::Tokens,
     from_header: Option<auth::Principal>,
     payload: Value,
 ) -> async_graphql::Result<async_graphql::Data> {
@@ -162,7 +165,8 @@ async fn connection_data(
                 axum::http::header::AUTHORIZATION,
                 value.parse().map_err(|_| "malformed Authorization")?,
             );
-            auth::authenticate(&store, &headers)
+            tokens
+                .authenticate(&headers)
                 .await
                 .map_err(|error| error.to_string())?
         }

@@ -77,6 +77,15 @@ impl Store {
         }
     }
 
+    /// How many tokens have been revoked. It only grows, since a revoked token stays revoked,
+    /// so a change in it tells a server that some token it remembers may no longer be good.
+    pub async fn tokens_revoked_count(&self) -> Result<u64, StoreError> {
+        match &self.inner.reader {
+            Reader::Sqlite(log) => log.tokens_revoked_count().await,
+            Reader::Postgres(log) => log.tokens_revoked_count().await,
+        }
+    }
+
     /// Every token, newest first.
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         match &self.inner.reader {

@@ -333,6 +333,14 @@ impl PostgresLog {
         Ok(done.rows_affected() == 1)
     }
 
+    pub async fn tokens_revoked_count(&self) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at_us IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u64::try_from(count).expect("a count is never negative"))
+    }
+
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let rows: Vec<TokenRow> = sqlx::query_as(
             "SELECT token_id, organisation, role, created_at_us, revoked_at_us FROM api_tokens ORDER BY created_at_us DESC",
