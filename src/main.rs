@@ -491,6 +491,8 @@ async fn token(store: &Store, command: TokenCommand) -> anyhow::Result<ExitCode>
                 return Ok(ExitCode::from(1));
             }
             println!("revoked {token_id}");
+            let delay_ms = followfund::api::auth::REVOCATION_DELAY_MS;
+            eprintln!("running servers refuse it within about {delay_ms} ms");
         }
         TokenCommand::List => {
             for record in store.tokens().await? {
