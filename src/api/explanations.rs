@@ -56,7 +56,7 @@ impl Why {
         Explanation {
             position: self.position,
             event_type: self.event_type.to_owned(),
-            rule: self.rule.label(),
+            rule: self.rule.label().to_owned(),
             agreement_version: self.agreement_version,
             amount: self.amount.to_string(),
             debit: self.debit.to_string(),
@@ -102,7 +102,7 @@ impl Why {
             let value = match part {
                 Part::Position => Value::from(self.position),
                 Part::EventType => Value::String(self.event_type.to_owned()),
-                Part::Rule => Value::String(self.rule.label()),
+                Part::Rule => Value::String(self.rule.label().to_owned()),
                 Part::AgreementVersion => self.agreement_version.map_or(Value::Null, Value::from),
                 Part::Amount => Value::String(self.amount.to_string()),
                 Part::Debit => Value::String(self.debit.to_string()),

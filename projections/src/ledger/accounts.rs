@@ -255,23 +255,21 @@ impl Listed for Rule {
 }
 
 impl Rule {
-    /// A short label, such as `tariff:session_fee` or `release`.
-    pub fn label(self) -> String {
-        let clause = |clause: Clause| match clause {
-            Clause::EngagementFee => "engagement_fee",
-            Clause::SessionFee => "session_fee",
-            Clause::CompletionFee => "completion_fee",
-            Clause::MissedSessionFee => "missed_session_fee",
-        };
+    /// A short label, such as `tariff:session_fee` or `release`. A statement page writes
+    /// hundreds of these, so each is a constant rather than formatted.
+    pub fn label(self) -> &'static str {
         match self {
-            Rule::Allocation => "allocation".into(),
-            Rule::Commitment => "commitment".into(),
-            Rule::CommitmentTopUp => "commitment_top_up".into(),
-            Rule::Tariff(c) => format!("tariff:{}", clause(c)),
-            Rule::Reversal => "reversal".into(),
-            Rule::Release => "release".into(),
-            Rule::Grant => "grant".into(),
-            Rule::Payment => "payment".into(),
+            Rule::Allocation => "allocation",
+            Rule::Commitment => "commitment",
+            Rule::CommitmentTopUp => "commitment_top_up",
+            Rule::Tariff(Clause::EngagementFee) => "tariff:engagement_fee",
+            Rule::Tariff(Clause::SessionFee) => "tariff:session_fee",
+            Rule::Tariff(Clause::CompletionFee) => "tariff:completion_fee",
+            Rule::Tariff(Clause::MissedSessionFee) => "tariff:missed_session_fee",
+            Rule::Reversal => "reversal",
+            Rule::Release => "release",
+            Rule::Grant => "grant",
+            Rule::Payment => "payment",
         }
     }
 }

@@ -570,3 +570,19 @@ fn a_charged_sessions_flags_leave_its_position_alone() {
 fn a_charged_session_refuses_a_position_its_flags_would_overwrite() {
     ChargedSession::charged(id(5), 1 << 62);
 }
+
+/// Every rule has its own label, and a tariff rule's label names its clause as terms files do.
+#[test]
+fn each_rule_has_its_own_label() {
+    use crate::compact::Listed;
+    use followfund_contracts::terms::Clause;
+    let labels: std::collections::BTreeSet<&str> = Rule::ALL.iter().map(|r| r.label()).collect();
+    assert_eq!(labels.len(), Rule::ALL.len());
+    assert_eq!(Rule::Tariff(Clause::MissedSessionFee).label(), "tariff:missed_session_fee");
+    for rule in Rule::ALL {
+        if let Rule::Tariff(clause) = rule {
+            let named = serde_json::to_value(clause).unwrap();
+            assert_eq!(rule.label(), format!("tariff:{}", named.as_str().unwrap()));
+        }
+    }
+}
