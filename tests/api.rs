@@ -356,23 +356,55 @@ async fn a_server_forgets_its_tokens_when_one_is_revoked(db: TestDb) {
 
     tokens.refresh().await.unwrap();
     for secret in [&kept, &revoked, &kept] {
-        assert!(tokens.authenticate(&headers(secret)).await.unwrap().is_some());
+        assert!(
+            tokens
+                .authenticate(&headers(secret))
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
     assert_eq!(tokens.remembered_count(), 2);
     assert_eq!(store.tokens_revoked_count().await.unwrap(), 0);
 
-    assert!(store.token_revoke(record.token_id, Utc::now()).await.unwrap());
-    assert!(!store.token_revoke(record.token_id, Utc::now()).await.unwrap());
+    assert!(
+        store
+            .token_revoke(record.token_id, Utc::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .token_revoke(record.token_id, Utc::now())
+            .await
+            .unwrap()
+    );
     assert_eq!(store.tokens_revoked_count().await.unwrap(), 1);
     // Until the next poll the server answers from what it remembers.
-    assert!(tokens.authenticate(&headers(&revoked)).await.unwrap().is_some());
+    assert!(
+        tokens
+            .authenticate(&headers(&revoked))
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     tokens.refresh().await.unwrap();
     assert_eq!(tokens.remembered_count(), 0);
     let refused = tokens.authenticate(&headers(&revoked)).await.unwrap_err();
     assert!(matches!(refused, AuthError::Revoked { .. }), "{refused:?}");
-    assert!(tokens.authenticate(&headers(&kept)).await.unwrap().is_some());
-    assert_eq!(tokens.remembered_count(), 1, "only the live token is remembered");
+    assert!(
+        tokens
+            .authenticate(&headers(&kept))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        tokens.remembered_count(),
+        1,
+        "only the live token is remembered"
+    );
 }
 
 /// A command the rules refuse, and what it must come to.

@@ -131,8 +131,14 @@ impl Tokens {
         if remembered.revoked_count != Some(revoked_count) {
             // Fewer than before is not something this service does (a database restored from
             // an older backup, say): the tokens are forgotten all the same.
-            if remembered.revoked_count.is_some_and(|before| before > revoked_count) {
-                tracing::warn!(revoked_count, "fewer tokens are revoked than at the last poll");
+            if remembered
+                .revoked_count
+                .is_some_and(|before| before > revoked_count)
+            {
+                tracing::warn!(
+                    revoked_count,
+                    "fewer tokens are revoked than at the last poll"
+                );
             }
             remembered.revoked_count = Some(revoked_count);
             remembered.principals.clear();
@@ -155,7 +161,12 @@ impl Tokens {
         if let Some(principal) = self.recall(&token_hash) {
             return Ok(Some(principal));
         }
-        let revoked_count = self.inner.remembered.read().expect("tokens lock").revoked_count;
+        let revoked_count = self
+            .inner
+            .remembered
+            .read()
+            .expect("tokens lock")
+            .revoked_count;
         let principal = find(&self.inner.store, &token_hash).await?;
         self.remember(token_hash, &principal, revoked_count);
         Ok(Some(principal))

@@ -578,7 +578,10 @@ fn each_rule_has_its_own_label() {
     use followfund_contracts::terms::Clause;
     let labels: std::collections::BTreeSet<&str> = Rule::ALL.iter().map(|r| r.label()).collect();
     assert_eq!(labels.len(), Rule::ALL.len());
-    assert_eq!(Rule::Tariff(Clause::MissedSessionFee).label(), "tariff:missed_session_fee");
+    assert_eq!(
+        Rule::Tariff(Clause::MissedSessionFee).label(),
+        "tariff:missed_session_fee"
+    );
     for rule in Rule::ALL {
         if let Rule::Tariff(clause) = rule {
             let named = serde_json::to_value(clause).unwrap();
