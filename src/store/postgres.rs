@@ -17,7 +17,7 @@ use super::beside::{
 use super::event::{Actor, ExpectedVersion, FoldRow, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
-use super::sql::{COLUMNS, FOLD_COLUMNS, corrupt, to_i64, to_u64};
+use super::sql::{COLUMNS, FOLD_COLUMNS, TOKENS_REVOKED_COUNT, corrupt, to_i64, to_u64};
 use super::{Stats, StoreError};
 
 const CONNECTIONS_MAX: u32 = 8;
@@ -334,11 +334,10 @@ impl PostgresLog {
     }
 
     pub async fn tokens_revoked_count(&self) -> Result<u64, StoreError> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at_us IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(u64::try_from(count).expect("a count is never negative"))
+        let count: i64 = sqlx::query_scalar(TOKENS_REVOKED_COUNT)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(to_u64(count))
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {

@@ -1,5 +1,5 @@
-//! What the SQL backends share: the column list and conversions between the log's unsigned
-//! numbers and SQL's signed ones.
+//! What the SQL backends share: the column lists, the queries spelled the same in both, and
+//! conversions between the log's unsigned numbers and SQL's signed ones.
 
 use super::StoreError;
 
@@ -10,6 +10,10 @@ pub const COLUMNS: &str = "position, event_id, stream, stream_version, event_typ
 
 /// The columns of `events` a replay folds, in the order `FoldEvent`s are read.
 pub const FOLD_COLUMNS: &str = "position, event_type, schema_version, occurred_at_us, data";
+
+/// How many API tokens are revoked: it only grows, so servers poll it to learn of revocations.
+pub const TOKENS_REVOKED_COUNT: &str =
+    "SELECT COUNT(*) FROM api_tokens WHERE revoked_at_us IS NOT NULL";
 
 pub fn to_i64(value: u64) -> i64 {
     i64::try_from(value).expect("positions and versions stay below 2^63")

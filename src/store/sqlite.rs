@@ -22,7 +22,7 @@ use super::event::{Actor, FoldRow, RecordedEvent};
 use super::hash::Hash;
 use super::heads::StreamHeads;
 use super::plan::{self, AppendRequest, Appended, LogState};
-use super::sql::{corrupt, to_i64, to_u64};
+use super::sql::{TOKENS_REVOKED_COUNT, corrupt, to_i64, to_u64};
 use super::sqlite_fold::FoldReader;
 use super::sqlite_streams::{StreamKeys, lock, number_rows};
 use super::{Stats, StoreError};
@@ -384,11 +384,10 @@ impl SqliteLog {
     }
 
     pub async fn tokens_revoked_count(&self) -> Result<u64, StoreError> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at_us IS NOT NULL")
-                .fetch_one(&self.readers)
-                .await?;
-        Ok(u64::try_from(count).expect("a count is never negative"))
+        let count: i64 = sqlx::query_scalar(TOKENS_REVOKED_COUNT)
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(to_u64(count))
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
