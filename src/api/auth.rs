@@ -158,32 +158,31 @@ impl Tokens {
             .ok_or(AuthError::Malformed)?
             .trim();
         let token_hash = hash(secret);
-        if let Some(principal) = self.recall(&token_hash) {
-            return Ok(Some(principal));
-        }
-        let revoked_count = self
-            .inner
-            .remembered
-            .read()
-            .expect("tokens lock")
-            .revoked_count;
+        let revoked_count = match self.recall(&token_hash) {
+            Ok(principal) => return Ok(Some(principal)),
+            Err(revoked_count) => revoked_count,
+        };
         let principal = find(&self.inner.store, &token_hash).await?;
         self.remember(token_hash, &principal, revoked_count);
         Ok(Some(principal))
     }
 
-    fn recall(&self, token_hash: &[u8; 32]) -> Option<Principal> {
+    /// The remembered principal of `token_hash` while the last poll is recent enough to trust;
+    /// otherwise the revoked count a lookup in the store starts from, read under the same lock.
+    fn recall(&self, token_hash: &[u8; 32]) -> Result<Principal, Option<u64>> {
         let remembered = self.inner.remembered.read().expect("tokens lock");
         let trusted = Duration::from_millis(REVOCATION_DELAY_MS);
-        let polled_at = remembered.polled_at?;
-        if polled_at.elapsed() >= trusted {
-            return None;
+        let fresh = remembered
+            .polled_at
+            .is_some_and(|polled_at| polled_at.elapsed() < trusted);
+        match remembered.principals.get(token_hash) {
+            Some(principal) if fresh => Ok(principal.clone()),
+            _ => Err(remembered.revoked_count),
         }
-        remembered.principals.get(token_hash).cloned()
     }
 
-    /// Keeps a principal found when `revoked_count` were revoked, unless a poll has seen more
-    /// since: the lookup may then have read the token before its revocation.
+    /// Keeps a principal found when `revoked_count` were revoked, unless a poll has seen another
+    /// count since: the lookup may then have read the token before its revocation.
     fn remember(&self, token_hash: [u8; 32], principal: &Principal, revoked_count: Option<u64>) {
         let mut remembered = self.inner.remembered.write().expect("tokens lock");
         if revoked_count.is_none() || remembered.revoked_count != revoked_count {
