@@ -578,11 +578,15 @@ fn hashes_are_distinct_per_event() {
     assert_eq!(ids.len(), 100);
 }
 
+/// A state of `len` bytes counting up modulo `modulus`, an odd number, so that no chunk (a power
+/// of two long) repeats another and bytes read from the wrong place show.
+fn patterned(len: usize, modulus: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % modulus) as u8).collect()
+}
+
 async fn a_snapshot_larger_than_a_row_is_kept_in_chunks(db: TestDb) {
     let store = db.open().await;
-    let state: Vec<u8> = (0..2 * SNAPSHOT_CHUNK_BYTES + 5)
-        .map(|i| (i % 251) as u8)
-        .collect();
+    let state = patterned(2 * SNAPSHOT_CHUNK_BYTES + 5, 251);
     let large = Snapshot {
         version: 3,
         position: 9,
@@ -609,9 +613,7 @@ async fn a_snapshot_larger_than_a_row_is_kept_in_chunks(db: TestDb) {
 async fn a_snapshot_streams_through_in_chunks_and_a_cut_short_save_keeps_the_last(db: TestDb) {
     use std::io::{Read, Write};
     let store = db.open().await;
-    let state: Vec<u8> = (0..2 * SNAPSHOT_CHUNK_BYTES + 7)
-        .map(|i| (i % 253) as u8)
-        .collect();
+    let state = patterned(2 * SNAPSHOT_CHUNK_BYTES + 7, 253);
     // Written in uneven pieces from a blocking thread, as the runner encodes.
     let (send, parts) = tokio::sync::mpsc::channel(1);
     let written = state.clone();
@@ -719,9 +721,7 @@ async fn a_snapshot_of_two_streams_reads_back_each_apart(db: TestDb) {
 async fn a_snapshot_missing_a_chunk_reads_back_as_an_error(db: TestDb) {
     use std::io::Read;
     let store = db.open().await;
-    let state: Vec<u8> = (0..3 * SNAPSHOT_CHUNK_BYTES + 11)
-        .map(|i| (i % 241) as u8)
-        .collect();
+    let state = patterned(3 * SNAPSHOT_CHUNK_BYTES + 11, 241);
     let snapshot = Snapshot {
         version: 7,
         position: 21,
