@@ -275,14 +275,13 @@ async fn append_batch(
 fn parse_line(text: &str, default_actor: &Actor) -> Result<NewEvent, String> {
     let line: Line =
         serde_json::from_str(text).map_err(|error| format!("not a valid event line: {error}"))?;
-    let data = serde_json::from_str(line.data.get()).map_err(|error| format!("data: {error}"))?;
     let actor = line.actor.unwrap_or_else(|| default_actor.clone());
-    let event = NewEvent::from_parts(
+    let event = NewEvent::from_text(
         line.event_id,
         line.stream,
         &line.event_type,
         line.schema_version,
-        data,
+        line.data.get(),
         actor,
         line.occurred_at,
     )

@@ -347,25 +347,37 @@ fn find_in(value: &Value, path: &mut String) -> bool {
     found
 }
 
-/// Whether `text` holds an NHS-number token anywhere, per [`find_nhs_number`].
+/// Whether `text` holds an NHS-number token anywhere, per [`find_nhs_number`]. Reads the text
+/// in place: it runs on every string of every payload submitted.
 fn contains_nhs_number(text: &str) -> bool {
-    let chars: Vec<char> = text.chars().collect();
-    let is_boundary = |index: Option<usize>| match index {
-        None => true,
-        Some(i) => chars.get(i).is_none_or(|c| !c.is_alphanumeric()),
-    };
-    (0..chars.len()).any(|start| {
-        if !chars[start].is_ascii_digit() || !is_boundary(start.checked_sub(1)) {
+    let mut previous: Option<char> = None;
+    text.char_indices().any(|(start, c)| {
+        let after_boundary = previous.is_none_or(|p| !p.is_alphanumeric());
+        previous = Some(c);
+        if !c.is_ascii_digit() || !after_boundary {
             return false;
         }
+        let rest = &text[start..];
+        // Both shapes are ASCII, so a candidate is as many bytes as characters.
         [10, 12].into_iter().any(|len| {
-            let Some(candidate) = chars.get(start..start + len) else {
+            let Some(candidate) = rest.get(..len) else {
                 return false;
             };
-            let candidate: String = candidate.iter().collect();
-            is_boundary(Some(start + len)) && NhsNumber::parse(&candidate).is_ok()
+            let before_boundary = rest[len..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric());
+            before_boundary && NhsNumber::parse(candidate).is_ok()
         })
     })
+}
+
+/// Whether the JSON text `json` might hold an NHS number in one of its strings; `false` only
+/// when none of its string literals does. Text with an escape is always suspect, as an escape
+/// can spell a digit; keys are scanned with the values, which errs the same way.
+pub fn text_may_hold_nhs_number(json: &str) -> bool {
+    // Without escapes, quotes delimit strings exactly: every other piece is a string's body.
+    json.contains('\\') || json.split('"').skip(1).step_by(2).any(contains_nhs_number)
 }
 
 #[cfg(test)]
@@ -499,6 +511,26 @@ mod tests {
             json!({ "ref": "943 476 59190" }),
         ] {
             assert_eq!(find_nhs_number(&value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn payload_text_is_suspect_only_for_a_string_that_could_be_an_nhs_number() {
+        for clean in [
+            r#"{"count":9434765919}"#,
+            r#"{"id":"9434765918","ref":"94347659190"}"#,
+            r#"{"referral_id":"12345678-9434-7659-1900-943476591900"}"#,
+            r#"{"items":["fine",""]}"#,
+        ] {
+            assert!(!text_may_hold_nhs_number(clean), "{clean}");
+        }
+        for suspect in [
+            r#"{"note":"9434765919"}"#,
+            r#"{"items":["fine","call 943 476 5919 first"]}"#,
+            r#"{"9434765919":1}"#,
+            r#"{"note":"say \"hi\""}"#,
+        ] {
+            assert!(text_may_hold_nhs_number(suspect), "{suspect}");
         }
     }
 

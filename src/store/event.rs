@@ -153,14 +153,12 @@ impl NewEvent {
         actor: Actor,
         occurred_at: DateTime<Utc>,
     ) -> Result<NewEvent, EventError> {
-        let data: serde_json::Value =
-            serde_json::from_str(&event.encode()).expect("canonical payloads are JSON");
-        NewEvent::from_parts(
+        NewEvent::from_text(
             Uuid::now_v7(),
             stream.into(),
             event.type_name(),
             event.schema_version(),
-            data,
+            &event.encode(),
             actor,
             occurred_at,
         )
@@ -177,14 +175,42 @@ impl NewEvent {
         actor: Actor,
         occurred_at: DateTime<Utc>,
     ) -> Result<NewEvent, EventError> {
+        NewEvent::checked(event_id, stream, actor, occurred_at, || {
+            Event::decode(event_type, schema_version, data)
+        })
+    }
+
+    /// As [`NewEvent::from_parts`], with the payload as JSON text (an import line's).
+    pub fn from_text(
+        event_id: Uuid,
+        stream: String,
+        event_type: &str,
+        schema_version: u32,
+        data: &str,
+        actor: Actor,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<NewEvent, EventError> {
+        NewEvent::checked(event_id, stream, actor, occurred_at, || {
+            Event::decode_text(event_type, schema_version, data)
+        })
+    }
+
+    /// Checks the envelope, then the payload `decode` gives, and keeps its canonical encoding.
+    fn checked(
+        event_id: Uuid,
+        stream: String,
+        actor: Actor,
+        occurred_at: DateTime<Utc>,
+        decode: impl FnOnce() -> Result<Event, CatalogueError>,
+    ) -> Result<NewEvent, EventError> {
         check_stream_name(&stream)?;
         check_actor(&actor)?;
         check_no_personal_data(&stream, &actor)?;
-        let event = Event::decode(event_type, schema_version, data)?;
+        let event = decode()?;
         let data = event.encode();
         if data.len() > EVENT_PAYLOAD_BYTES_MAX {
             return Err(EventError::PayloadTooLarge {
-                event_type: event_type.to_string(),
+                event_type: event.type_name().to_string(),
                 bytes: data.len(),
             });
         }

@@ -373,8 +373,12 @@ fn funding_terms_that_cannot_be_used_are_refused_at_the_field() {
     assert_eq!(invalid("budget.allocated", budget).0, "data.amount");
 }
 
+/// Decodes `data` both ways, from the JSON tree and from its text, and checks they agree.
 fn decode_json(type_name: &str, data: Value) -> Result<Event, CatalogueError> {
-    Event::decode(type_name, 1, data)
+    let from_text = Event::decode_text(type_name, 1, &data.to_string());
+    let decoded = Event::decode(type_name, 1, data);
+    assert_eq!(from_text, decoded, "decode_text and decode disagree");
+    decoded
 }
 
 fn invalid(type_name: &str, data: Value) -> (String, String) {
@@ -467,6 +471,42 @@ fn stored_payloads_decode_straight_from_their_text() {
     assert!(
         matches!(damaged, CatalogueError::InvalidData { .. }),
         "{damaged:?}"
+    );
+}
+
+#[test]
+fn submitted_text_decodes_as_its_json_tree_does() {
+    for event in samples() {
+        let decoded =
+            Event::decode_text(event.type_name(), event.schema_version(), &event.encode());
+        assert_eq!(decoded.unwrap(), event, "{}", event.type_name());
+    }
+    // An escape can spell an NHS number that no scan of the raw text would see.
+    let text = referral_received_json()
+        .to_string()
+        .replace("\"ANCHOR1\"", "\"\\u0039434765919\"");
+    assert_eq!(
+        Event::decode_text("referral.received", 1, &text).unwrap_err(),
+        CatalogueError::PersonalData {
+            type_name: "referral.received".to_owned(),
+            path: "data.link_worker_organisation".to_owned(),
+        }
+    );
+    // A repeated key fails serde's straight read, but a JSON tree keeps the last value.
+    let text = referral_received_json().to_string().replacen(
+        '{',
+        "{\"link_worker_organisation\":\"OTHER\",",
+        1,
+    );
+    let tree: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        Event::decode_text("referral.received", 1, &text),
+        Event::decode("referral.received", 1, tree)
+    );
+    let broken = Event::decode_text("referral.accepted", 1, "{\"referral_id\": ").unwrap_err();
+    assert!(
+        matches!(&broken, CatalogueError::InvalidData { path, .. } if path == "data"),
+        "{broken:?}"
     );
 }
 
