@@ -25,11 +25,14 @@ impl Writer {
     /// Commits a group in one transaction; returns one answer per request and the new head.
     async fn commit(
         &self,
-        requests: &[&AppendRequest],
+        requests: Vec<AppendRequest>,
     ) -> Result<(Vec<Result<Appended, StoreError>>, u64), StoreError> {
         match self {
             Writer::Sqlite(log) => log.commit_group(requests).await,
-            Writer::Postgres(log) => log.commit_group(requests).await,
+            Writer::Postgres(log) => {
+                let requests: Vec<&AppendRequest> = requests.iter().collect();
+                log.commit_group(&requests).await
+            }
         }
     }
 }
@@ -45,31 +48,34 @@ pub async fn run(
         if options.group_commit {
             gather(&mut jobs, &mut group).await;
         }
-        let requests: Vec<&AppendRequest> = group.iter().map(|job| &job.request).collect();
+        let (requests, replies): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .map(|job| (job.request, job.reply))
+            .unzip();
         let started = std::time::Instant::now();
-        match writer.commit(&requests).await {
+        match writer.commit(requests).await {
             Ok((answers, head_position)) => {
                 let micros = started.elapsed().as_micros() as u64;
                 tracing::debug!(
-                    requests = group.len(),
+                    requests = replies.len(),
                     head_position,
                     micros,
                     "group committed"
                 );
-                assert_eq!(answers.len(), group.len(), "one answer per request");
+                assert_eq!(answers.len(), replies.len(), "one answer per request");
                 head.send_if_modified(|known| {
                     let advanced = head_position > *known;
                     *known = (*known).max(head_position);
                     advanced
                 });
-                for (job, answer) in group.into_iter().zip(answers) {
-                    let _ = job.reply.send(answer);
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
                 }
             }
             Err(error) => {
-                tracing::error!(%error, requests = group.len(), "group commit failed");
-                for job in group {
-                    let _ = job.reply.send(Err(error.clone()));
+                tracing::error!(%error, requests = replies.len(), "group commit failed");
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
                 }
             }
         }

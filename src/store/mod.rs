@@ -14,6 +14,7 @@ mod plan;
 mod postgres;
 mod sql;
 mod sqlite;
+mod sqlite_append;
 mod sqlite_fold;
 mod sqlite_snapshot;
 mod sqlite_streams;
@@ -96,8 +97,9 @@ pub enum StoreError {
         /// How many were sent.
         events: usize,
     },
-    /// A replay's read of the SQLite file failed.
-    #[error("reading the SQLite file failed: {0}")]
+    /// A call into the SQLite file (an append, a replay's read) failed; whether a failed
+    /// append was written is unknown, so retry it with the same event ids.
+    #[error("the SQLite file failed: {0}")]
     Sqlite(Arc<rusqlite::Error>),
     /// The database could not be reached or failed; whether a failed append was written is
     /// unknown, so retry it with the same event ids.

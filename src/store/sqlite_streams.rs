@@ -2,7 +2,8 @@
 //! streams first appear, and the writer remembers the numbers it has seen, which never change.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+
+use rusqlite::Transaction;
 
 use super::StoreError;
 use super::event::RecordedEvent;
@@ -26,30 +27,32 @@ impl StreamKeys {
     }
 }
 
-/// The number of each row's stream, in row order, and the streams numbered here for the first
-/// time: those are written to `streams` inside `tx`, and are remembered only once it commits.
-pub(super) async fn number_rows(
-    tx: &mut sqlx::SqliteConnection,
-    keys: &Mutex<StreamKeys>,
+/// Each row's stream number, in row order, and the streams numbered for the first time.
+pub(super) type Numbered = (Vec<i64>, Vec<(String, i64)>);
+
+/// Numbers the rows' streams. Streams numbered here for the first time are written to
+/// `streams` inside `tx`, and are remembered only once it commits.
+pub(super) fn number_rows(
+    tx: &Transaction<'_>,
+    keys: &mut StreamKeys,
     rows: &[RecordedEvent],
-) -> Result<(Vec<i64>, Vec<(String, i64)>), StoreError> {
-    let unknown = unknown_streams(&lock(keys), rows);
+) -> Result<Numbered, StoreError> {
+    let unknown = unknown_streams(keys, rows);
     let mut new = Vec::new();
     if !unknown.is_empty() {
-        let found = find(tx, &unknown).await?;
+        let found = find(tx, &unknown)?;
         let named: HashSet<&str> = found.iter().map(|(stream, _)| stream.as_str()).collect();
         let absent: Vec<String> = unknown
             .iter()
             .filter(|stream| !named.contains(stream.as_str()))
             .cloned()
             .collect();
-        lock(keys).learn(found);
+        keys.learn(found);
         if !absent.is_empty() {
-            new = insert(tx, absent).await?;
+            new = insert(tx, absent)?;
         }
     }
     let fresh: HashMap<&str, i64> = new.iter().map(|(s, k)| (s.as_str(), *k)).collect();
-    let keys = lock(keys);
     let numbered = rows
         .iter()
         .map(|row| {
@@ -59,12 +62,6 @@ pub(super) async fn number_rows(
         })
         .collect();
     Ok((numbered, new))
-}
-
-/// The remembered numbers, to read or add to.
-pub(super) fn lock(keys: &Mutex<StreamKeys>) -> std::sync::MutexGuard<'_, StreamKeys> {
-    keys.lock()
-        .expect("no panic while holding the stream numbers")
 }
 
 /// The rows' streams with no remembered number, each once, in order of first appearance.
@@ -78,37 +75,26 @@ fn unknown_streams(keys: &StreamKeys, rows: &[RecordedEvent]) -> Vec<String> {
 }
 
 /// The numbers `streams` already have in the file.
-async fn find(
-    tx: &mut sqlx::SqliteConnection,
-    streams: &[String],
-) -> Result<Vec<(String, i64)>, StoreError> {
+fn find(tx: &Transaction<'_>, streams: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
     let names = serde_json::to_string(streams).expect("strings serialise");
-    let found = sqlx::query_as(
-        "SELECT stream, stream_key FROM streams WHERE stream IN (SELECT value FROM json_each(?))",
-    )
-    .bind(names)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(found)
+    let mut find = tx.prepare_cached(
+        "SELECT stream, stream_key FROM streams WHERE stream IN (SELECT value FROM json_each(?1))",
+    )?;
+    let found = find.query_map([names], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(found.collect::<Result<_, _>>()?)
 }
 
 /// Gives `streams` the next numbers, in order; the caller holds the write lock, so no other
 /// writer can take them first.
-async fn insert(
-    tx: &mut sqlx::SqliteConnection,
-    streams: Vec<String>,
-) -> Result<Vec<(String, i64)>, StoreError> {
-    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(stream_key), 0) FROM streams")
-        .fetch_one(&mut *tx)
-        .await?;
+fn insert(tx: &Transaction<'_>, streams: Vec<String>) -> Result<Vec<(String, i64)>, StoreError> {
+    let last: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(stream_key), 0) FROM streams")?
+        .query_row([], |row| row.get(0))?;
     let names = serde_json::to_string(&streams).expect("strings serialise");
     // json_each numbers an array's elements from 0 in its `key` column.
-    sqlx::query(
-        "INSERT INTO streams (stream_key, stream) SELECT ? + 1 + key, value FROM json_each(?)",
-    )
-    .bind(last)
-    .bind(names)
-    .execute(&mut *tx)
-    .await?;
+    tx.prepare_cached(
+        "INSERT INTO streams (stream_key, stream) SELECT ?1 + 1 + key, value FROM json_each(?2)",
+    )?
+    .execute((last, names))?;
     Ok(streams.into_iter().zip(last + 1..).collect())
 }
