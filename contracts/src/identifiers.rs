@@ -350,6 +350,9 @@ fn find_in(value: &Value, path: &mut String) -> bool {
 /// Whether `text` holds an NHS-number token anywhere, per [`find_nhs_number`]. Reads the text
 /// in place: it runs on every string of every payload submitted.
 fn contains_nhs_number(text: &str) -> bool {
+    if !has_digit_run(text.as_bytes()) {
+        return false;
+    }
     let mut previous: Option<char> = None;
     text.char_indices().any(|(start, c)| {
         let after_boundary = previous.is_none_or(|p| !p.is_alphanumeric());
@@ -372,12 +375,31 @@ fn contains_nhs_number(text: &str) -> bool {
     })
 }
 
+/// Whether `bytes` hold ten digits in a row, or three followed by a space: every NHS-number
+/// token starts so. Most strings (ids, dates, amounts) hold neither, and one pass over their
+/// bytes settles them.
+fn has_digit_run(bytes: &[u8]) -> bool {
+    let mut digits = 0;
+    bytes.iter().any(|byte| {
+        if byte.is_ascii_digit() {
+            digits += 1;
+            return digits == 10;
+        }
+        let spaced = *byte == b' ' && digits >= 3;
+        digits = 0;
+        spaced
+    })
+}
+
 /// Whether the JSON text `json` might hold an NHS number in one of its strings; `false` only
 /// when none of its string literals does. Text with an escape is always suspect, as an escape
 /// can spell a digit; keys are scanned with the values, which errs the same way.
 pub fn text_may_hold_nhs_number(json: &str) -> bool {
     // Without escapes, quotes delimit strings exactly: every other piece is a string's body.
-    json.contains('\\') || json.split('"').skip(1).step_by(2).any(contains_nhs_number)
+    if json.contains('\\') {
+        return true;
+    }
+    has_digit_run(json.as_bytes()) && json.split('"').skip(1).step_by(2).any(contains_nhs_number)
 }
 
 #[cfg(test)]
@@ -511,6 +533,28 @@ mod tests {
             json!({ "ref": "943 476 59190" }),
         ] {
             assert_eq!(find_nhs_number(&value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn every_nhs_number_shape_starts_a_digit_run() {
+        for text in [
+            "9434765919",
+            "943 476 5919",
+            "x 943 476 5919 y",
+            "call 9434765919.",
+        ] {
+            assert!(has_digit_run(text.as_bytes()), "{text}");
+        }
+        for text in [
+            "2026-04-01",
+            "12345678-9434-7659-1900-a434765b1900",
+            "94 34 765919",
+            "123456789",
+            "£1,234.56",
+        ] {
+            assert!(!has_digit_run(text.as_bytes()), "{text}");
+            assert!(!contains_nhs_number(text), "{text}");
         }
     }
 
