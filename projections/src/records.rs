@@ -79,9 +79,19 @@ impl<T> Records<T> {
 
     /// Adds the record of a new id; its place is the number of records before it.
     pub(crate) fn insert(&mut self, id: Uuid, record: T) -> u32 {
+        let inserted = self.insert_new(id, record);
+        inserted.expect("a record is inserted once")
+    }
+
+    /// Adds the record of `id` unless it has one already (then `None`): one probe of the
+    /// index, where asking first and inserting after took two, and a snapshot's load asks for
+    /// every record.
+    fn insert_new(&mut self, id: Uuid, record: T) -> Option<u32> {
         let at = u32::try_from(self.ids.len()).expect("fewer than 2^32 records");
-        let previous = self.index.insert(id, at);
-        assert!(previous.is_none(), "a record is inserted once");
+        match self.index.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => return None,
+            std::collections::hash_map::Entry::Vacant(vacant) => vacant.insert(at),
+        };
         if self
             .chunks
             .last()
@@ -92,7 +102,7 @@ impl<T> Records<T> {
         self.chunks.last_mut().expect("pushed above").push(record);
         self.ids.push(id);
         debug_assert_eq!(self.index.len(), self.ids.len());
-        at
+        Some(at)
     }
 
     /// Every id and record, in the order inserted.
@@ -142,10 +152,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Records<T> {
                 records.index.reserve(seq.size_hint().unwrap_or(0));
                 while let Some((halves, record)) = seq.next_element::<(Halves, T)>()? {
                     let id = Uuid::from(halves);
-                    if records.contains(&id) {
+                    if records.insert_new(id, record).is_none() {
                         return Err(A::Error::custom(format!("id {id} is recorded twice")));
                     }
-                    records.insert(id, record);
                 }
                 Ok(records)
             }
