@@ -136,7 +136,7 @@ struct Writer {
 }
 
 /// A group as written: its plan, the head before it, the stream versions it read from the file
-/// and the stream numbers it gave.
+/// and the stream numbers to remember.
 type WrittenGroup = (GroupPlan, u64, Vec<(String, u64)>, Vec<(String, i64)>);
 
 /// Whether a group's event ids are taken to be new or looked up before planning.
@@ -193,7 +193,8 @@ impl Writer {
         if assumed && plan.answers.iter().any(Result::is_err) {
             return Ok(None);
         }
-        let (keys, numbered) = number_rows(&tx, &mut self.keys, &plan.rows)?;
+        let streams: Vec<&str> = plan.rows.iter().map(|row| row.stream.as_str()).collect();
+        let (keys, numbered) = number_rows(&tx, &self.keys, &streams)?;
         match insert_rows(&tx, &plan.rows, &keys) {
             Err(error) if assumed && is_event_id_taken(&error) => return Ok(None),
             inserted => inserted?,

@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::Transaction;
 
 use super::StoreError;
-use super::event::RecordedEvent;
 
 /// Numbers remembered at most; past this the memory starts again.
 const STREAMS_MAX: usize = 1_000_000;
@@ -27,50 +26,51 @@ impl StreamKeys {
     }
 }
 
-/// Each row's stream number, in row order, and the streams numbered for the first time.
+/// Each stream's number, in the order asked, and the numbers to remember once the transaction
+/// commits: those found in the file and those given here for the first time.
 pub(super) type Numbered = (Vec<i64>, Vec<(String, i64)>);
 
-/// Numbers the rows' streams. Streams numbered here for the first time are written to
-/// `streams` inside `tx`, and are remembered only once it commits.
+/// Numbers the streams of a group's rows, in row order. Streams the file lacks are given the
+/// next numbers inside `tx`. Nothing is remembered here: remembering can start the memory
+/// afresh, and a stream already counted as remembered would then have no number.
 pub(super) fn number_rows(
     tx: &Transaction<'_>,
-    keys: &mut StreamKeys,
-    rows: &[RecordedEvent],
+    keys: &StreamKeys,
+    streams: &[&str],
 ) -> Result<Numbered, StoreError> {
-    let unknown = unknown_streams(keys, rows);
-    let mut new = Vec::new();
+    let unknown = unknown_streams(keys, streams);
+    let mut learned = Vec::new();
     if !unknown.is_empty() {
-        let found = find(tx, &unknown)?;
-        let named: HashSet<&str> = found.iter().map(|(stream, _)| stream.as_str()).collect();
+        learned = find(tx, &unknown)?;
+        let named: HashSet<&str> = learned.iter().map(|(stream, _)| stream.as_str()).collect();
         let absent: Vec<String> = unknown
             .iter()
             .filter(|stream| !named.contains(stream.as_str()))
             .cloned()
             .collect();
-        keys.learn(found);
         if !absent.is_empty() {
-            new = insert(tx, absent)?;
+            learned.extend(insert(tx, absent)?);
         }
     }
-    let fresh: HashMap<&str, i64> = new.iter().map(|(s, k)| (s.as_str(), *k)).collect();
-    let numbered = rows
+    let fresh: HashMap<&str, i64> = learned.iter().map(|(s, k)| (s.as_str(), *k)).collect();
+    let numbered = streams
         .iter()
-        .map(|row| {
-            let key = keys.keys.get(&row.stream).copied();
-            key.or_else(|| fresh.get(row.stream.as_str()).copied())
+        .map(|stream| {
+            let key = keys.keys.get(*stream).copied();
+            key.or_else(|| fresh.get(stream).copied())
                 .expect("every stream of the group was found or numbered above")
         })
         .collect();
-    Ok((numbered, new))
+    Ok((numbered, learned))
 }
 
-/// The rows' streams with no remembered number, each once, in order of first appearance.
-fn unknown_streams(keys: &StreamKeys, rows: &[RecordedEvent]) -> Vec<String> {
+/// The streams with no remembered number, each once, in order of first appearance.
+fn unknown_streams(keys: &StreamKeys, streams: &[&str]) -> Vec<String> {
     let mut seen = HashSet::new();
-    rows.iter()
-        .map(|row| row.stream.as_str())
-        .filter(|stream| !keys.keys.contains_key(*stream) && seen.insert(*stream))
-        .map(str::to_owned)
+    streams
+        .iter()
+        .filter(|stream| !keys.keys.contains_key(**stream) && seen.insert(**stream))
+        .map(|stream| (*stream).to_owned())
         .collect()
 }
 
@@ -97,4 +97,47 @@ fn insert(tx: &Transaction<'_>, streams: Vec<String>) -> Result<Vec<(String, i64
     )?
     .execute((last, names))?;
     Ok(streams.into_iter().zip(last + 1..).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    #[test]
+    fn streams_are_numbered_from_the_file_or_afresh_and_remembered_only_after() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch(
+                "CREATE TABLE streams (stream_key INTEGER PRIMARY KEY, stream TEXT NOT NULL UNIQUE); \
+                 INSERT INTO streams VALUES (1, 'referral-a'), (2, 'referral-b');",
+            )
+            .unwrap();
+        let mut keys = StreamKeys::default();
+        keys.learn(vec![("referral-a".to_owned(), 1)]);
+        let tx = connection.transaction().unwrap();
+        let streams = [
+            "referral-a",
+            "referral-b",
+            "referral-c",
+            "referral-c",
+            "referral-a",
+        ];
+        let (numbers, learned) = number_rows(&tx, &keys, &streams).unwrap();
+        assert_eq!(numbers, [1, 2, 3, 3, 1]);
+        assert_eq!(
+            learned,
+            [("referral-b".to_owned(), 2), ("referral-c".to_owned(), 3)],
+            "the number found in the file, then the one given"
+        );
+        assert_eq!(
+            keys.keys.len(),
+            1,
+            "nothing is remembered before the commit"
+        );
+        keys.learn(learned);
+        let (numbers, learned) = number_rows(&tx, &keys, &["referral-c", "referral-d"]).unwrap();
+        assert_eq!(numbers, [3, 4]);
+        assert_eq!(learned, [("referral-d".to_owned(), 4)]);
+    }
 }
