@@ -5,25 +5,23 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use rusqlite::types::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::beside::{
     SnapshotPart, SnapshotReader, TokenRecord, micros_to_time, snapshot_cut_short,
 };
-use super::event::{Actor, FoldRow, RecordedEvent};
-use super::hash::Hash;
+use super::event::{FoldRow, RecordedEvent};
 use super::plan::{AppendRequest, Appended};
-use super::sql::{TOKENS_REVOKED_COUNT, corrupt, to_i64, to_u64};
+use super::sql::{TOKENS_REVOKED_COUNT, to_i64, to_u64};
 use super::sqlite_append::Appends;
 use super::sqlite_fold::FoldReader;
 use super::{Stats, StoreError};
 
-/// Every column `from_row` reads, in its order, from `EVENTS`.
+/// Every column `sqlite_fold::recorded` reads, in its order, from `EVENTS`.
 pub(super) const COLUMNS: &str = "e.position, e.event_id, s.stream, e.stream_version, e.event_type, \
     e.schema_version, e.occurred_at_us, e.recorded_at_us, e.actor_organisation, e.actor_role, \
     e.actor_user, e.correlation_id, e.causation_id, e.data, e.prev_hash, e.hash";
@@ -94,12 +92,8 @@ impl SqliteLog {
             "SELECT {COLUMNS} FROM {EVENTS} \
              WHERE e.position >= ? AND e.position < ? ORDER BY e.position"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(to_i64(from))
-            .bind(to_i64(until))
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter().map(from_row).collect()
+        let range = vec![Value::Integer(to_i64(from)), Value::Integer(to_i64(until))];
+        self.fold.events(sql, range).await
     }
 
     /// The events at `positions`, in position order; a position beyond the head is left out.
@@ -110,11 +104,7 @@ impl SqliteLog {
              WHERE e.position IN (SELECT value FROM json_each(?)) ORDER BY e.position"
         );
         let list = serde_json::to_string(positions).expect("numbers encode");
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(list)
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter().map(from_row).collect()
+        self.fold.events(sql, vec![Value::Text(list)]).await
     }
 
     /// The events at positions `from` to `until` (exclusive) as a replay folds them.
@@ -129,11 +119,8 @@ impl SqliteLog {
 
     pub async fn read_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM {EVENTS} WHERE e.event_id = ?");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(event_id.to_string())
-            .fetch_optional(&self.readers)
-            .await?;
-        row.as_ref().map(from_row).transpose()
+        let id = vec![Value::Text(event_id.to_string())];
+        Ok(self.fold.events(sql, id).await?.pop())
     }
 
     pub async fn stream_version_at(&self, stream: &str, position: u64) -> Result<u64, StoreError> {
@@ -159,12 +146,8 @@ impl SqliteLog {
                  AND e.stream_version >= ? \
              ORDER BY e.stream_version"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(stream)
-            .bind(to_i64(from))
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter().map(from_row).collect()
+        let parameters = vec![Value::Text(stream.to_owned()), Value::Integer(to_i64(from))];
+        self.fold.events(sql, parameters).await
     }
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {
@@ -318,46 +301,5 @@ fn token_record(
         role,
         created_at: micros_to_time(created),
         revoked_at: revoked.map(micros_to_time),
-    })
-}
-
-fn from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
-    let position: i64 = row.try_get(0)?;
-    let uuid = |index: usize| -> Result<Option<Uuid>, StoreError> {
-        let text: Option<&str> = row.try_get(index)?;
-        text.map(|text| Uuid::parse_str(text).map_err(|_| corrupt(position, "an id is not a UUID")))
-            .transpose()
-    };
-    let hash = |index: usize| -> Result<Hash, StoreError> {
-        let bytes: &[u8] = row.try_get(index)?;
-        Hash::from_slice(bytes).ok_or_else(|| corrupt(position, "a hash is not 32 bytes"))
-    };
-    let time = |index: usize| -> Result<_, StoreError> {
-        let micros: i64 = row.try_get(index)?;
-        chrono::DateTime::from_timestamp_micros(micros)
-            .ok_or_else(|| corrupt(position, "a time is out of range"))
-    };
-    Ok(RecordedEvent {
-        position: to_u64(position),
-        event_id: uuid(1)?.ok_or_else(|| corrupt(position, "event_id is missing"))?,
-        stream: row.try_get(2)?,
-        stream_version: to_u64(row.try_get(3)?),
-        event_type: row.try_get(4)?,
-        schema_version: row
-            .try_get::<i64, _>(5)?
-            .try_into()
-            .map_err(|_| corrupt(position, "bad schema version"))?,
-        occurred_at: time(6)?,
-        recorded_at: time(7)?,
-        actor: Actor {
-            organisation: row.try_get(8)?,
-            role: row.try_get(9)?,
-            user: row.try_get(10)?,
-        },
-        correlation_id: uuid(11)?,
-        causation_id: uuid(12)?,
-        data: row.try_get(13)?,
-        prev_hash: hash(14)?,
-        hash: hash(15)?,
     })
 }

@@ -14,12 +14,13 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::checkpoint::Checkpointer;
-use super::event::{Actor, RecordedEvent};
+use super::event::RecordedEvent;
 use super::hash::Hash;
 use super::heads::StreamHeads;
 use super::plan::{self, AppendRequest, Appended, GroupPlan, LogState};
 use super::sql::{corrupt, to_i64, to_u64};
 use super::sqlite::{COLUMNS, EVENTS};
+use super::sqlite_fold::recorded;
 use super::sqlite_streams::{StreamKeys, number_rows};
 
 const BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -335,7 +336,7 @@ fn stored_events(
     let mut rows = stored.query([ids])?;
     let mut existing = HashMap::new();
     while let Some(row) = rows.next()? {
-        let event = recorded_from_row(row)?;
+        let event = recorded(row)?;
         existing.insert(event.event_id, event);
     }
     Ok(existing)
@@ -411,47 +412,6 @@ fn bind_row(
     bind(15, &&row.prev_hash.0[..])?;
     bind(16, &&row.hash.0[..])?;
     Ok(())
-}
-
-/// A stored event, from a row of `COLUMNS` (as `sqlite::from_row` reads one through sqlx).
-fn recorded_from_row(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
-    let position: i64 = row.get(0)?;
-    let uuid = |index: usize| -> Result<Option<Uuid>, StoreError> {
-        let text: Option<String> = row.get(index)?;
-        text.map(|text| {
-            Uuid::parse_str(&text).map_err(|_| corrupt(position, "an id is not a UUID"))
-        })
-        .transpose()
-    };
-    let hash = |index: usize| -> Result<Hash, StoreError> {
-        let bytes: Vec<u8> = row.get(index)?;
-        Hash::from_slice(&bytes).ok_or_else(|| corrupt(position, "a hash is not 32 bytes"))
-    };
-    let time = |index: usize| -> Result<_, StoreError> {
-        chrono::DateTime::from_timestamp_micros(row.get(index)?)
-            .ok_or_else(|| corrupt(position, "a time is out of range"))
-    };
-    Ok(RecordedEvent {
-        position: to_u64(position),
-        event_id: uuid(1)?.ok_or_else(|| corrupt(position, "event_id is missing"))?,
-        stream: row.get(2)?,
-        stream_version: to_u64(row.get(3)?),
-        event_type: row.get(4)?,
-        schema_version: u32::try_from(row.get::<_, i64>(5)?)
-            .map_err(|_| corrupt(position, "bad schema version"))?,
-        occurred_at: time(6)?,
-        recorded_at: time(7)?,
-        actor: Actor {
-            organisation: row.get(8)?,
-            role: row.get(9)?,
-            user: row.get(10)?,
-        },
-        correlation_id: uuid(11)?,
-        causation_id: uuid(12)?,
-        data: row.get(13)?,
-        prev_hash: hash(14)?,
-        hash: hash(15)?,
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! A replay's reads of an SQLite log: each page is read on a blocking thread through rusqlite,
-//! and every row is handed to the caller borrowed from SQLite's own memory. Through sqlx, each
+//! Reads of whole events from an SQLite log, on blocking threads through rusqlite. A replay's
+//! pages hand every row to the caller borrowed from SQLite's own memory. Through sqlx, each
 //! column of each row was copied, and each row crossed from its connection's thread to the
 //! reading task on its own; a national replay spent more time on that than on folding.
 
@@ -9,8 +9,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
-use super::event::FoldRow;
+use super::event::{Actor, FoldRow, RecordedEvent};
+use super::hash::Hash;
 use super::sql::{FOLD_COLUMNS, corrupt, to_i64, to_u64};
+use uuid::Uuid;
 
 /// Connections kept open between pages; more are opened while more pages are read at once.
 const FOLD_CONNECTIONS_KEPT: usize = 4;
@@ -50,6 +52,32 @@ impl FoldReader {
             page
         });
         page.await.expect("reading a page does not panic")
+    }
+
+    /// The events `sql` selects (its columns `sqlite::COLUMNS`) with `parameters`, in its order.
+    pub(super) async fn events(
+        &self,
+        sql: String,
+        parameters: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let reader = self.clone();
+        let events = tokio::task::spawn_blocking(move || {
+            let connection = reader.connection()?;
+            let events = (|| {
+                let mut statement = connection.prepare_cached(&sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(parameters))?;
+                let mut events = Vec::new();
+                while let Some(row) = rows.next()? {
+                    events.push(recorded(row)?);
+                }
+                Ok::<_, StoreError>(events)
+            })();
+            if events.is_ok() {
+                reader.put_back(connection);
+            }
+            events
+        });
+        events.await.expect("reading events does not panic")
     }
 
     pub(super) fn connection(&self) -> Result<Connection, StoreError> {
@@ -106,6 +134,47 @@ fn read_page<T>(
         }));
     }
     Ok(page)
+}
+
+/// A stored event, from a row of `sqlite::COLUMNS`.
+pub(super) fn recorded(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.get(0)?;
+    let uuid = |index: usize| -> Result<Option<Uuid>, StoreError> {
+        let text: Option<String> = row.get(index)?;
+        text.map(|text| {
+            Uuid::parse_str(&text).map_err(|_| corrupt(position, "an id is not a UUID"))
+        })
+        .transpose()
+    };
+    let hash = |index: usize| -> Result<Hash, StoreError> {
+        let bytes: Vec<u8> = row.get(index)?;
+        Hash::from_slice(&bytes).ok_or_else(|| corrupt(position, "a hash is not 32 bytes"))
+    };
+    let time = |index: usize| -> Result<_, StoreError> {
+        chrono::DateTime::from_timestamp_micros(row.get(index)?)
+            .ok_or_else(|| corrupt(position, "a time is out of range"))
+    };
+    Ok(RecordedEvent {
+        position: to_u64(position),
+        event_id: uuid(1)?.ok_or_else(|| corrupt(position, "event_id is missing"))?,
+        stream: row.get(2)?,
+        stream_version: to_u64(row.get(3)?),
+        event_type: row.get(4)?,
+        schema_version: u32::try_from(row.get::<_, i64>(5)?)
+            .map_err(|_| corrupt(position, "bad schema version"))?,
+        occurred_at: time(6)?,
+        recorded_at: time(7)?,
+        actor: Actor {
+            organisation: row.get(8)?,
+            role: row.get(9)?,
+            user: row.get(10)?,
+        },
+        correlation_id: uuid(11)?,
+        causation_id: uuid(12)?,
+        data: row.get(13)?,
+        prev_hash: hash(14)?,
+        hash: hash(15)?,
+    })
 }
 
 impl From<rusqlite::Error> for StoreError {
