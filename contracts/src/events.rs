@@ -311,8 +311,7 @@ impl Event {
     /// Decodes a submitted payload from its JSON text, accepting and refusing exactly what
     /// [`Event::decode`] does. A payload with no escapes and no string that could be an NHS
     /// number is read straight into its type; any other, or one that does not fit, goes the
-    /// long way for its precise refusal. The long way built a JSON tree first, and took about
-    /// half of an import's parsing.
+    /// long way, through a JSON tree, for its precise refusal.
     pub fn decode_text(
         type_name: &str,
         schema_version: u32,
