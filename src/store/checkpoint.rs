@@ -58,7 +58,8 @@ fn run(path: &str, asked: mpsc::Receiver<()>) {
     }
 }
 
-fn open(path: &str) -> Result<Connection, rusqlite::Error> {
+/// A read-write connection to the file at `path` that waits out other writers.
+pub(super) fn open(path: &str) -> Result<Connection, rusqlite::Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;

@@ -5,25 +5,23 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use chrono::Utc;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::StoreError;
-use super::checkpoint::Checkpointer;
+use super::checkpoint::{self, Checkpointer};
 use super::event::RecordedEvent;
 use super::hash::Hash;
 use super::heads::StreamHeads;
 use super::plan::{self, AppendRequest, Appended, GroupPlan, LogState};
 use super::sql::{corrupt, to_i64, to_u64};
 use super::sqlite::{COLUMNS, EVENTS};
-use super::sqlite_fold::recorded;
+use super::sqlite_fold::recorded_rows;
 use super::sqlite_streams::{StreamKeys, number_rows};
 
-const BUSY_TIMEOUT_MS: u64 = 10_000;
 /// The writer's page cache (given to SQLite as a negative `cache_size`, which it reads as KiB).
 /// Its unique indexes take random keys (event ids, stream names): with SQLite's default 2 MiB,
 /// each insert read index pages back from the file.
@@ -64,15 +62,15 @@ impl Appends {
     /// Opens the writer connection to the file at `path` (whose schema is up to date) and
     /// starts its thread.
     pub(super) async fn start(path: &str) -> Result<Appends, StoreError> {
-        let path = path.to_owned();
-        let opened = tokio::task::spawn_blocking(move || open(&path).map(|c| (c, path)));
-        let (connection, path) = opened.await.expect("opening does not panic")?;
+        let opening = path.to_owned();
+        let opened = tokio::task::spawn_blocking(move || open(&opening));
+        let connection = opened.await.expect("opening does not panic")?;
         let mut writer = Writer {
             connection,
             heads: StreamHeads::default(),
             keys: StreamKeys::default(),
             checkpoints: Checkpoints {
-                checkpointer: Checkpointer::start(&path),
+                checkpointer: Checkpointer::start(path),
                 events_since: 0,
                 events_since_rewound: 0,
             },
@@ -103,11 +101,7 @@ impl Appends {
 }
 
 fn open(path: &str) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let connection = Connection::open_with_flags(path, flags)?;
-    connection.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    let connection = checkpoint::open(path)?;
     connection.set_prepared_statement_cache_capacity(STATEMENTS_CACHED);
     connection.execute_batch(&format!(
         // FULL fsyncs the WAL at every commit: an acknowledged append survives power loss.
@@ -329,17 +323,15 @@ fn stored_events(
     tx: &Transaction<'_>,
     event_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, RecordedEvent>, StoreError> {
-    let mut stored = tx.prepare_cached(&format!(
+    let sql = format!(
         "SELECT {COLUMNS} FROM {EVENTS} WHERE e.event_id IN (SELECT value FROM json_each(?1))"
-    ))?;
+    );
     let ids = serde_json::to_string(event_ids).expect("uuids serialise");
-    let mut rows = stored.query([ids])?;
-    let mut existing = HashMap::new();
-    while let Some(row) = rows.next()? {
-        let event = recorded(row)?;
-        existing.insert(event.event_id, event);
-    }
-    Ok(existing)
+    let stored = recorded_rows(tx, &sql, [ids])?;
+    Ok(stored
+        .into_iter()
+        .map(|event| (event.event_id, event))
+        .collect())
 }
 
 /// Inserts `rows` (with their streams' numbers) in statements of a power of two rows each.

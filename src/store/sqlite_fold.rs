@@ -41,17 +41,8 @@ impl FoldReader {
         until: u64,
         read: fn(FoldRow<'_>) -> T,
     ) -> Result<Vec<T>, StoreError> {
-        let reader = self.clone();
-        let page = tokio::task::spawn_blocking(move || {
-            let connection = reader.connection()?;
-            let page = read_page(&connection, from, until, read);
-            // A connection that failed may be in any state: it is dropped, not kept.
-            if page.is_ok() {
-                reader.put_back(connection);
-            }
-            page
-        });
-        page.await.expect("reading a page does not panic")
+        self.on_connection(move |connection| read_page(connection, from, until, read))
+            .await
     }
 
     /// The events `sql` selects (its columns `sqlite::COLUMNS`) with `parameters`, in its order.
@@ -60,24 +51,28 @@ impl FoldReader {
         sql: String,
         parameters: Vec<rusqlite::types::Value>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.on_connection(move |connection| {
+            recorded_rows(connection, &sql, rusqlite::params_from_iter(parameters))
+        })
+        .await
+    }
+
+    /// Runs `read` on a blocking thread with one of the connections.
+    async fn on_connection<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let reader = self.clone();
-        let events = tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let connection = reader.connection()?;
-            let events = (|| {
-                let mut statement = connection.prepare_cached(&sql)?;
-                let mut rows = statement.query(rusqlite::params_from_iter(parameters))?;
-                let mut events = Vec::new();
-                while let Some(row) = rows.next()? {
-                    events.push(recorded(row)?);
-                }
-                Ok::<_, StoreError>(events)
-            })();
-            if events.is_ok() {
+            let read = read(&connection);
+            // A connection that failed may be in any state: it is dropped, not kept.
+            if read.is_ok() {
                 reader.put_back(connection);
             }
-            events
+            read
         });
-        events.await.expect("reading events does not panic")
+        read.await.expect("reading does not panic")
     }
 
     pub(super) fn connection(&self) -> Result<Connection, StoreError> {
@@ -136,8 +131,23 @@ fn read_page<T>(
     Ok(page)
 }
 
+/// The events `sql` selects on `connection` (its columns `sqlite::COLUMNS`), in its order.
+pub(super) fn recorded_rows(
+    connection: &Connection,
+    sql: &str,
+    parameters: impl rusqlite::Params,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(parameters)?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(recorded(row)?);
+    }
+    Ok(events)
+}
+
 /// A stored event, from a row of `sqlite::COLUMNS`.
-pub(super) fn recorded(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
+fn recorded(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
     let position: i64 = row.get(0)?;
     let uuid = |index: usize| -> Result<Option<Uuid>, StoreError> {
         let text: Option<String> = row.get(index)?;
