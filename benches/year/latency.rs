@@ -28,6 +28,10 @@ const ALONE_REQUESTS: usize = 21;
 const SETTLED_HEALTH_MS: u64 = 2;
 /// The longest a run waits for the server to settle after the one before.
 const SETTLE_SECONDS_MAX: u64 = 60;
+/// The latency target: answers slower than this are listed by when they were due.
+const SLOW_MS: f64 = 10.0;
+/// Slow answers due within this of each other are reported as one stall.
+const STALL_GAP_MS: f64 = 250.0;
 
 /// A query and the organisation that asks it.
 pub struct Probe {
@@ -68,6 +72,26 @@ pub struct Latency {
     pub started_busy: bool,
     /// Who asked and what there was to answer.
     pub note: String,
+    /// When the run's first request was due, in seconds since the Unix epoch, to match the
+    /// run against a record of the machine kept beside it.
+    pub began_unix_s: f64,
+    /// The answers slower than [`SLOW_MS`], grouped into stalls.
+    pub stalls: Vec<Stall>,
+    /// The share of the machine's processor time during the run that its hypervisor gave to
+    /// other machines (steal in `/proc/stat`): answers queue behind it as behind a stall.
+    pub steal_share: f64,
+}
+
+/// Slow answers whose due times lie close together: one stall of the server or the machine.
+pub struct Stall {
+    /// When the first slow answer was due, in seconds from the run's start.
+    pub from_s: f64,
+    /// When the last one was due.
+    pub until_s: f64,
+    /// How many answers were slower than [`SLOW_MS`].
+    pub answers: usize,
+    /// The slowest of them.
+    pub worst_ms: f64,
 }
 
 /// Serves the API over `store` from `runner`'s read models, on a free local port.
@@ -245,6 +269,7 @@ pub async fn measure(
     // The clients run on a thread and runtime of their own, so that a resolver computing on one
     // of the server's workers cannot hold back a client's send or its clock. With two cores
     // they still share the processor with the server, as any client on the same machine would.
+    let steal_before = CpuTimes::now();
     let clients_thread = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -252,12 +277,16 @@ pub async fn measure(
             .expect("a runtime for the clients")
             .block_on(drive(endpoint, token, query, body, clients, duration))
     });
-    let (latencies, scheduled, seconds) =
+    let (latencies, scheduled, seconds, began_unix_s) =
         tokio::task::spawn_blocking(move || clients_thread.join())
             .await
             .expect("the clients' thread")
             .expect("the clients ran");
-    summary(probe, clients, latencies, scheduled, seconds, started_busy)
+    let mut latency = summary(probe, clients, &latencies, scheduled, seconds, started_busy);
+    latency.steal_share = CpuTimes::now().steal_share_since(&steal_before);
+    latency.began_unix_s = began_unix_s;
+    latency.stalls = stalls(&latencies);
+    latency
 }
 
 /// Waits until the server answers `/health` promptly a few times running; false when it was
@@ -299,7 +328,7 @@ async fn drive(
     body: Bytes,
     clients: usize,
     duration: Duration,
-) -> (Vec<Duration>, u64, f64) {
+) -> (Vec<(Duration, Duration)>, u64, f64, f64) {
     let https: Vec<reqwest::Client> = (0..clients).map(|_| reqwest::Client::new()).collect();
     // Each client connects before the clock starts: the target is about answering, and a
     // connection opened once serves every request a client sends.
@@ -315,6 +344,10 @@ async fn drive(
 
     let scheduled = (duration.as_secs_f64() * f64::from(RATE_PER_SECOND)) as u64;
     let start = Instant::now() + Duration::from_millis(100);
+    let began_unix_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
+        + 0.1;
     // A server that cannot keep up ends the run here rather than stretching it without bound;
     // what is still unanswered is reported as such.
     let deadline = start + duration + Duration::from_secs(DRAIN_SECONDS);
@@ -338,7 +371,7 @@ async fn drive(
                     break;
                 };
                 last_answer = Instant::now();
-                latencies.push(last_answer - due);
+                latencies.push((due - start, last_answer - due));
                 answered(&query, &answer.expect("an answer"));
             }
             (latencies, last_answer)
@@ -351,7 +384,8 @@ async fn drive(
         latencies.extend(client_latencies);
         last_answer = last_answer.max(client_last);
     }
-    (latencies, scheduled, (last_answer - start).as_secs_f64())
+    let seconds = (last_answer - start).as_secs_f64();
+    (latencies, scheduled, seconds, began_unix_s)
 }
 
 async fn ask(
@@ -408,11 +442,12 @@ fn checked(query: &str, answer: &[u8]) {
 fn summary(
     probe: &Probe,
     clients: usize,
-    mut latencies: Vec<Duration>,
+    answers: &[(Duration, Duration)],
     scheduled: u64,
     seconds: f64,
     started_busy: bool,
 ) -> Latency {
+    let mut latencies: Vec<Duration> = answers.iter().map(|(_, latency)| *latency).collect();
     latencies.sort();
     let requests = latencies.len() as u64;
     // Nearest rank: the smallest latency at least `fraction` of the answers are within.
@@ -434,7 +469,75 @@ fn summary(
         alone_ms: probe.alone_ms,
         started_busy,
         note: probe.note.clone(),
+        began_unix_s: f64::NAN,
+        stalls: Vec::new(),
+        steal_share: f64::NAN,
     }
+}
+
+/// The machine's processor time so far, in clock ticks summed over its processors.
+struct CpuTimes {
+    total: u64,
+    steal: u64,
+}
+
+impl CpuTimes {
+    /// From the `cpu` line of `/proc/stat`: user, nice, system, idle, iowait, irq, softirq,
+    /// steal, then guest times that user already counts. Zeros where there is no such file.
+    fn now() -> CpuTimes {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|field| field.parse().ok())
+            .collect();
+        CpuTimes {
+            total: ticks.iter().sum(),
+            steal: ticks.get(7).copied().unwrap_or(0),
+        }
+    }
+
+    /// The share of the ticks since `before` that were stolen; NaN when none were counted.
+    fn steal_share_since(&self, before: &CpuTimes) -> f64 {
+        let total = self.total.saturating_sub(before.total);
+        let steal = self.steal.saturating_sub(before.steal);
+        if total == 0 {
+            return f64::NAN;
+        }
+        steal as f64 / total as f64
+    }
+}
+
+/// The answers slower than [`SLOW_MS`], by when they were due, grouped where they lie within
+/// [`STALL_GAP_MS`] of each other.
+fn stalls(answers: &[(Duration, Duration)]) -> Vec<Stall> {
+    let mut slow: Vec<(f64, f64)> = answers
+        .iter()
+        .map(|(due, latency)| (due.as_secs_f64(), latency.as_secs_f64() * 1e3))
+        .filter(|(_, latency_ms)| *latency_ms > SLOW_MS)
+        .collect();
+    slow.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut stalls: Vec<Stall> = Vec::new();
+    for (due_s, latency_ms) in slow {
+        match stalls.last_mut() {
+            Some(stall) if (due_s - stall.until_s) * 1e3 <= STALL_GAP_MS => {
+                stall.until_s = due_s;
+                stall.answers += 1;
+                stall.worst_ms = stall.worst_ms.max(latency_ms);
+            }
+            _ => stalls.push(Stall {
+                from_s: due_s,
+                until_s: due_s,
+                answers: 1,
+                worst_ms: latency_ms,
+            }),
+        }
+    }
+    stalls
 }
 
 /// The latency table, after the steps' table.
@@ -442,16 +545,25 @@ pub fn print(rows: &[Latency], duration: Duration) {
     println!();
     println!(
         "GraphQL latency: an open loop at {RATE_PER_SECOND} requests/s in all, {} s a run; \
-         from when each request was due to its whole answer (alone: one request at a time)",
+         from when each request was due to its whole answer (alone: one request at a time; \
+         steal: the share of processor time the hypervisor gave to other machines)",
         duration.as_secs()
     );
     println!(
-        "| {:<18} | {:>7} | {:>8} | {:>10} | {:>8} | {:>8} | {:>8} | {:>8} | note",
-        "query", "clients", "requests", "requests/s", "p50 ms", "p99 ms", "max ms", "alone ms"
+        "| {:<18} | {:>7} | {:>8} | {:>10} | {:>8} | {:>8} | {:>8} | {:>8} | {:>7} | note",
+        "query",
+        "clients",
+        "requests",
+        "requests/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "alone ms",
+        "steal %"
     );
     println!(
-        "|{:-<20}|{:-<9}|{:-<10}|{:-<12}|{:-<10}|{:-<10}|{:-<10}|{:-<10}|------",
-        "", "", "", "", "", "", "", ""
+        "|{:-<20}|{:-<9}|{:-<10}|{:-<12}|{:-<10}|{:-<10}|{:-<10}|{:-<10}|{:-<9}|------",
+        "", "", "", "", "", "", "", "", ""
     );
     for row in rows {
         let mut note = row.note.clone();
@@ -464,7 +576,7 @@ pub fn print(rows: &[Latency], duration: Duration) {
             );
         }
         println!(
-            "| {:<18} | {:>7} | {:>8} | {:>10.0} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8.2} | {note}",
+            "| {:<18} | {:>7} | {:>8} | {:>10.0} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8.2} | {:>7.1} | {note}",
             row.query,
             row.clients,
             row.requests,
@@ -473,6 +585,26 @@ pub fn print(rows: &[Latency], duration: Duration) {
             row.p99_ms,
             row.max_ms,
             row.alone_ms,
+            row.steal_share * 100.0,
+        );
+    }
+    for row in rows.iter().filter(|row| !row.stalls.is_empty()) {
+        let stalls: Vec<String> = row
+            .stalls
+            .iter()
+            .map(|stall| {
+                format!(
+                    "{:.2}-{:.2} s: {} over {SLOW_MS} ms, worst {:.1}",
+                    stall.from_s, stall.until_s, stall.answers, stall.worst_ms
+                )
+            })
+            .collect();
+        println!(
+            "stalls in {} at {} clients (run began at {:.1} s Unix time): {}",
+            row.query,
+            row.clients,
+            row.began_unix_s,
+            stalls.join("; ")
         );
     }
 }
@@ -494,6 +626,14 @@ pub fn json_rows(rows: &[Latency]) -> Vec<Value> {
                 "alone_ms": row.alone_ms,
                 "started_busy": row.started_busy,
                 "note": row.note,
+                "began_unix_s": row.began_unix_s,
+                "steal_share": row.steal_share,
+                "stalls": row.stalls.iter().map(|stall| json!({
+                    "from_s": stall.from_s,
+                    "until_s": stall.until_s,
+                    "answers": stall.answers,
+                    "worst_ms": stall.worst_ms,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect()
