@@ -22,7 +22,7 @@ pub const SNAPSHOT_EVERY_EVENTS: u64 = 50_000;
 /// Events read per page while catching up.
 const CATCH_UP_PAGE_EVENTS: usize = 5_000;
 /// Pages read at once while catching up, each on its own connection.
-const CATCH_UP_READS_AT_ONCE: usize = 3;
+const CATCH_UP_READS_AT_ONCE: usize = 8;
 /// Events folded under one write lock.
 const FOLD_BATCH_EVENTS: usize = 1_000;
 /// How long a query may wait for the read models to reach a position it asks for.
