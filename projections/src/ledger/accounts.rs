@@ -150,6 +150,12 @@ impl Accounts {
         AccountId(id)
     }
 
+    /// The number of `account`, if it has been posted to.
+    #[cfg(test)]
+    pub(crate) fn number(&self, account: &Account) -> Option<AccountId> {
+        self.names.find(account).map(AccountId)
+    }
+
     /// The account numbered `id`.
     pub(crate) fn get(&self, id: AccountId) -> &Account {
         self.names.get(id.0)

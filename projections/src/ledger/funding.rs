@@ -9,7 +9,7 @@ use followfund_contracts::{Money, OdsCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::accounts::Rule;
+use super::accounts::{Account, AccountId, AccountKind, Accounts, Rule};
 use super::entries::Entries;
 use crate::compact::Packed;
 
@@ -45,6 +45,10 @@ pub struct Funding {
     pub(super) accruals: Vec<Accrual>,
     /// Every posting about it, in the order made.
     pub(super) postings: Entries,
+    /// The numbers of its earned and committed accounts, once a session's charge has posted
+    /// to them: each charge names both, and finding an account by name searches them all.
+    pub(super) earned_account_id: Option<AccountId>,
+    pub(super) committed_account_id: Option<AccountId>,
 }
 
 /// A session the ledger charged for (its charges may be nothing, past the funded sessions), in
@@ -98,6 +102,18 @@ impl ChargedSession {
 }
 
 const _: () = assert!(std::mem::size_of::<ChargedSession>() == 24);
+
+/// The number `slot` keeps for `account`, numbering the account and keeping its number if
+/// the slot is empty. A kept number stays right: accounts are numbered once, never again.
+fn numbered(slot: &mut Option<AccountId>, accounts: &mut Accounts, account: Account) -> AccountId {
+    match *slot {
+        Some(id) => {
+            debug_assert_eq!(*accounts.get(id), account, "a kept account number");
+            id
+        }
+        None => *slot.insert(accounts.id(&account)),
+    }
+}
 
 /// The session's id, then its packed word as a varint.
 impl Packed for ChargedSession {
@@ -156,7 +172,40 @@ impl Funding {
             sessions: Vec::new(),
             accruals: Vec::new(),
             postings: Entries::default(),
+            earned_account_id: None,
+            committed_account_id: None,
         }
+    }
+
+    /// Where its earnings go: a payable to the provider, or self-delivered cost when the anchor
+    /// runs the activity itself.
+    pub(super) fn earned_account(&self) -> Account {
+        if self.anchor == self.provider {
+            Account::of(
+                AccountKind::SelfDelivered,
+                &self.anchor,
+                self.financial_year,
+            )
+        } else {
+            Account::between(
+                AccountKind::Payable,
+                &self.anchor,
+                &self.provider,
+                self.financial_year,
+            )
+        }
+    }
+
+    /// The number of its earned account, numbering the account if it is new.
+    pub(super) fn earned_account_id(&mut self, accounts: &mut Accounts) -> AccountId {
+        let account = self.earned_account();
+        numbered(&mut self.earned_account_id, accounts, account)
+    }
+
+    /// The number of the account its commitment is held in, numbering it if it is new.
+    pub(super) fn committed_account_id(&mut self, accounts: &mut Accounts) -> AccountId {
+        let account = Account::of(AccountKind::Committed, &self.anchor, self.financial_year);
+        numbered(&mut self.committed_account_id, accounts, account)
     }
 
     /// Gives back the room its lists grew into, once it is closed: a closed funding gains a

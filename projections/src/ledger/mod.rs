@@ -607,7 +607,8 @@ impl Ledger {
     }
 
     /// Turns commitment into what the provider has earned, committing more first if a later
-    /// version of the tariff pays more than was set aside.
+    /// version of the tariff pays more than was set aside. This runs for every session charged,
+    /// so it finds the prescription once and posts to its accounts by their kept numbers.
     fn earn(
         &mut self,
         fact: &Fact,
@@ -616,34 +617,33 @@ impl Ledger {
         version: u32,
         charges: Vec<Charge>,
     ) {
-        let funding = self
-            .funding
-            .get(&prescription_id)
+        let Ledger {
+            accounts, funding, ..
+        } = self;
+        let funding = funding
+            .get_mut(&prescription_id)
             .expect("a funded prescription");
-        let (anchor, year) = (funding.anchor.clone(), funding.financial_year);
-        let earned_account = self.earned_account(prescription_id);
-        let committed_account = Account::of(AccountKind::Committed, &anchor, year);
         for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
-            let committed = self
-                .funding
-                .get(&prescription_id)
-                .expect("found above")
-                .committed;
-            if committed < charge.amount {
-                let top_up = sub(charge.amount, committed);
+            if funding.committed < charge.amount {
+                let top_up = sub(charge.amount, funding.committed);
                 let why = cause(
                     fact,
                     Some(prescription_id),
                     Some(version),
                     Rule::CommitmentTopUp,
                 );
-                self.post(
-                    committed_account.clone(),
-                    Account::of(AccountKind::Budget, &anchor, year),
+                let committed = funding.committed_account_id(accounts);
+                let budget =
+                    Account::of(AccountKind::Budget, &funding.anchor, funding.financial_year);
+                let budget = accounts.id(&budget);
+                record(
+                    accounts,
+                    &mut funding.postings,
+                    committed,
+                    budget,
                     top_up,
                     why,
                 );
-                let funding = self.funding.get_mut(&prescription_id).expect("found above");
                 funding.committed = add(funding.committed, top_up);
             }
             let why = cause(
@@ -652,13 +652,16 @@ impl Ledger {
                 Some(version),
                 Rule::Tariff(charge.clause),
             );
-            self.post(
-                earned_account.clone(),
-                committed_account.clone(),
+            let earned = funding.earned_account_id(accounts);
+            let committed = funding.committed_account_id(accounts);
+            record(
+                accounts,
+                &mut funding.postings,
+                earned,
+                committed,
                 charge.amount,
                 why,
             );
-            let funding = self.funding.get_mut(&prescription_id).expect("found above");
             funding.committed = sub(funding.committed, charge.amount);
             funding.earned = add(funding.earned, charge.amount);
             if funding.anchor != funding.provider {
@@ -671,7 +674,6 @@ impl Ledger {
             }
         }
         if let Some(session_id) = session_id {
-            let funding = self.funding.get_mut(&prescription_id).expect("found above");
             funding
                 .sessions
                 .push(ChargedSession::charged(session_id, fact.position));
@@ -681,52 +683,55 @@ impl Ledger {
     /// Where a prescription's earnings go: a payable to the provider, or self-delivered cost
     /// when the anchor runs the activity itself.
     fn earned_account(&self, prescription_id: Uuid) -> Account {
-        let funding = self
-            .funding
+        self.funding
             .get(&prescription_id)
-            .expect("a funded prescription");
-        if funding.anchor == funding.provider {
-            Account::of(
-                AccountKind::SelfDelivered,
-                &funding.anchor,
-                funding.financial_year,
-            )
-        } else {
-            Account::between(
-                AccountKind::Payable,
-                &funding.anchor,
-                &funding.provider,
-                funding.financial_year,
-            )
-        }
+            .expect("a funded prescription")
+            .earned_account()
     }
 
+    /// Posts `amount` to `debit` from `credit`, numbering them if they are new, and keeps the
+    /// posting with its prescription's funding if it has one. A zero amount posts nothing and
+    /// numbers no account.
     fn post(&mut self, debit: Account, credit: Account, amount: Money, cause: Cause) {
-        assert!(!amount.is_negative(), "postings move positive amounts");
-        assert_eq!(amount.round_to_penny(), amount, "postings are to the penny");
         if amount.is_zero() {
             return;
         }
         let (debit, credit) = (self.accounts.id(&debit), self.accounts.id(&credit));
-        self.accounts.change(debit, amount);
-        self.accounts.change(credit, sub(Money::zero(), amount));
-        let prescription_id = cause.prescription_id;
-        let entry = Entry::of(&Posting {
-            debit,
-            credit,
-            amount,
-            cause,
-        });
-        match prescription_id {
-            None => self.postings.push(&entry),
-            Some(prescription_id) => self
-                .funding
-                .get_mut(&prescription_id)
-                .expect("postings about a prescription are about a funded one")
-                .postings
-                .push(&entry),
-        }
+        let entries = match cause.prescription_id {
+            None => &mut self.postings,
+            Some(prescription_id) => {
+                &mut self
+                    .funding
+                    .get_mut(&prescription_id)
+                    .expect("postings about a prescription are about a funded one")
+                    .postings
+            }
+        };
+        record(&mut self.accounts, entries, debit, credit, amount, cause);
     }
+}
+
+/// Moves `amount` to the account numbered `debit` from `credit` and keeps the posting in
+/// `entries`.
+fn record(
+    accounts: &mut Accounts,
+    entries: &mut Entries,
+    debit: AccountId,
+    credit: AccountId,
+    amount: Money,
+    cause: Cause,
+) {
+    assert!(!amount.is_negative(), "postings move positive amounts");
+    assert_eq!(amount.round_to_penny(), amount, "postings are to the penny");
+    assert!(!amount.is_zero(), "a posting moves money");
+    accounts.change(debit, amount);
+    accounts.change(credit, sub(Money::zero(), amount));
+    entries.push(&Entry::of(&Posting {
+        debit,
+        credit,
+        amount,
+        cause,
+    }));
 }
 
 fn cause(

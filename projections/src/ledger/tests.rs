@@ -54,6 +54,18 @@ impl Given {
         given
     }
 
+    /// The anchor also runs an activity itself, at 12.00 a session for up to 12 sessions.
+    fn self_delivering() -> Given {
+        let mut given = Given::new();
+        let tariff = json!({"session_fee": "12.00", "funded_sessions": 12});
+        given.on(
+            day(4, 1),
+            "agreement.signed",
+            agreement(SELF_DELIVERY, "ANC01", tariff),
+        );
+        given
+    }
+
     fn on(&mut self, on: NaiveDate, event_type: &str, data: Value) -> &mut Given {
         let position = self.models.position() + 1;
         let occurred_at = Utc.from_utc_datetime(&on.and_hms_opt(10, 0, 0).unwrap())
@@ -288,16 +300,7 @@ fn a_later_version_paying_more_commits_the_difference_first() {
 
 #[test]
 fn self_delivery_costs_the_budget_with_no_payable() {
-    let mut given = Given::new();
-    given.on(
-        day(4, 1),
-        "agreement.signed",
-        agreement(
-            SELF_DELIVERY,
-            "ANC01",
-            json!({"session_fee": "12.00", "funded_sessions": 12}),
-        ),
-    );
+    let mut given = Given::self_delivering();
     given.issued(day(5, 1), SELF_DELIVERY);
     given.attended(day(5, 4), 0);
     assert_eq!(given.payable(), Money::zero());
@@ -314,6 +317,59 @@ fn self_delivery_costs_the_budget_with_no_payable() {
             .accrued,
         pounds("12.00")
     );
+}
+
+/// The numbers a funding keeps for the accounts its sessions post to, as the ledger numbers
+/// those accounts by name.
+fn kept_numbers(
+    given: &Given,
+) -> (
+    Option<AccountId>,
+    Option<AccountId>,
+    Option<AccountId>,
+    Option<AccountId>,
+) {
+    let ledger = given.ledger();
+    let funding = ledger.funding.get(&PRESCRIPTION).expect("funded");
+    let number = |account: &Account| ledger.accounts.number(account);
+    let committed = Account::of(AccountKind::Committed, &ods("ANC01"), year());
+    (
+        funding.earned_account_id,
+        number(&funding.earned_account()),
+        funding.committed_account_id,
+        number(&committed),
+    )
+}
+
+#[test]
+fn a_funding_keeps_the_numbers_of_the_accounts_its_sessions_post_to() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    assert_eq!(kept_numbers(&given).0, None, "nothing earned, nothing kept");
+    given.attended(day(5, 4), 0).attended(day(5, 11), 1);
+    let (earned, earned_by_name, committed, committed_by_name) = kept_numbers(&given);
+    assert!(earned.is_some() && committed.is_some());
+    assert_eq!((earned, committed), (earned_by_name, committed_by_name));
+    assert_ne!(earned, committed);
+    assert_eq!(
+        given.payable(),
+        pounds("55.00"),
+        "25.00 to engage and 15.00 a session"
+    );
+}
+
+#[test]
+fn a_self_delivered_funding_keeps_the_number_of_its_cost_account() {
+    let mut given = Given::self_delivering();
+    given
+        .issued(day(5, 1), SELF_DELIVERY)
+        .attended(day(5, 4), 0);
+    let (earned, earned_by_name, _, _) = kept_numbers(&given);
+    let self_delivered = Account::of(AccountKind::SelfDelivered, &ods("ANC01"), year());
+    let self_delivered = given.ledger().accounts.number(&self_delivered);
+    assert_eq!(earned, earned_by_name);
+    assert_eq!(earned, self_delivered);
+    assert!(earned.is_some());
 }
 
 #[test]
@@ -466,16 +522,7 @@ fn a_retraction_after_payment_is_recovered_in_the_next_run() {
 
 #[test]
 fn self_delivery_is_never_in_a_run() {
-    let mut given = Given::new();
-    given.on(
-        day(4, 1),
-        "agreement.signed",
-        agreement(
-            SELF_DELIVERY,
-            "ANC01",
-            json!({"session_fee": "12.00", "funded_sessions": 12}),
-        ),
-    );
+    let mut given = Given::self_delivering();
     given.issued(day(5, 1), SELF_DELIVERY);
     given.attended(day(5, 4), 0);
     assert!(
