@@ -28,6 +28,8 @@ const ALONE_REQUESTS: usize = 21;
 const SETTLED_HEALTH_MS: u64 = 2;
 /// The longest a run waits for the server to settle after the one before.
 const SETTLE_SECONDS_MAX: u64 = 60;
+/// How long after the clients are connected the first request is due.
+const FIRST_DUE_MS: u64 = 100;
 /// The latency target: answers slower than this are listed by when they were due.
 const SLOW_MS: f64 = 10.0;
 /// Slow answers due within this of each other are reported as one stall.
@@ -285,7 +287,6 @@ pub async fn measure(
     let mut latency = summary(probe, clients, &latencies, scheduled, seconds, started_busy);
     latency.steal_share = CpuTimes::now().steal_share_since(&steal_before);
     latency.began_unix_s = began_unix_s;
-    latency.stalls = stalls(&latencies);
     latency
 }
 
@@ -343,11 +344,11 @@ async fn drive(
     futures::future::join_all(warm_up).await;
 
     let scheduled = (duration.as_secs_f64() * f64::from(RATE_PER_SECOND)) as u64;
-    let start = Instant::now() + Duration::from_millis(100);
-    let began_unix_s = std::time::SystemTime::now()
+    let first_due = Duration::from_millis(FIRST_DUE_MS);
+    let start = Instant::now() + first_due;
+    let began_unix_s = (std::time::SystemTime::now() + first_due)
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64())
-        + 0.1;
+        .map_or(0.0, |since| since.as_secs_f64());
     // A server that cannot keep up ends the run here rather than stretching it without bound;
     // what is still unanswered is reported as such.
     let deadline = start + duration + Duration::from_secs(DRAIN_SECONDS);
@@ -470,7 +471,7 @@ fn summary(
         started_busy,
         note: probe.note.clone(),
         began_unix_s: f64::NAN,
-        stalls: Vec::new(),
+        stalls: stalls(answers),
         steal_share: f64::NAN,
     }
 }
