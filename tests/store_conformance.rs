@@ -34,7 +34,44 @@ per_backend!(
     a_snapshot_streams_through_in_chunks_and_a_cut_short_save_keeps_the_last,
     a_snapshot_of_two_streams_reads_back_each_apart,
     a_snapshot_missing_a_chunk_reads_back_as_an_error,
+    the_largest_append_is_written_whole_and_one_more_event_is_refused,
 );
+
+async fn the_largest_append_is_written_whole_and_one_more_event_is_refused(db: TestDb) {
+    use followfund::store::APPEND_BATCH_EVENTS_MAX;
+    let store = db.open().await;
+    let events = |count: usize| -> Vec<_> {
+        (0..count)
+            .map(|i| event(&format!("referral-{}", i % 1_000)))
+            .collect()
+    };
+    let error = store
+        .append(events(APPEND_BATCH_EVENTS_MAX + 1), vec![])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::BatchTooLarge { events } if events == APPEND_BATCH_EVENTS_MAX + 1),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("split it"), "{error}");
+    assert_eq!(store.stats().await.unwrap().events, 0);
+
+    let largest = store
+        .append(events(APPEND_BATCH_EVENTS_MAX), vec![])
+        .await
+        .unwrap();
+    let count = APPEND_BATCH_EVENTS_MAX as u64;
+    assert_eq!(largest.positions, (1..=count).collect::<Vec<_>>());
+    assert_eq!(store.head_position(), count);
+    let last = store.read_stream("referral-999", 1).await.unwrap();
+    assert_eq!(last.len(), APPEND_BATCH_EVENTS_MAX / 1_000);
+    assert_eq!(last.last().unwrap().position, count);
+    let report = store.verify().await.unwrap();
+    assert_eq!(
+        (report.events_checked, report.first_fault.is_none()),
+        (count, true)
+    );
+}
 
 async fn append_assigns_positions_and_stream_versions(db: TestDb) {
     let store = db.open().await;

@@ -6,7 +6,7 @@
 //! head under the write lock first; if it is not the head this writer left, someone else
 //! appended, and everything remembered is forgotten.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use super::event::RecordedEvent;
 
@@ -92,7 +92,8 @@ mod tests {
 
         let (known, unknown) =
             heads.recall(7, streams(&["referral-a", "referral-b", "referral-c"]));
-        let expected = HashMap::from([("referral-a".to_owned(), 3), ("referral-b".to_owned(), 0)]);
+        let expected =
+            HashMap::from_iter([("referral-a".to_owned(), 3), ("referral-b".to_owned(), 0)]);
         assert_eq!(
             known, expected,
             "a stream looked up and found empty is remembered as 0"

@@ -2,7 +2,7 @@
 //! written, at which positions, and which are refused or answered from an earlier append.
 //! Pure, so every backend decides exactly alike.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: appends from every process serialise on one advisory lock, so
 //! positions stay gap-free and commit-ordered; commits are announced with NOTIFY.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

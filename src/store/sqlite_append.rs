@@ -3,7 +3,7 @@
 //! copied into an argument list and every statement passed from a runtime thread to sqlx's
 //! connection thread and back, a serial chain of about 15 µs per imported event.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::mpsc;
 
 use chrono::Utc;

@@ -1,7 +1,7 @@
 //! Stream numbers on SQLite: events are indexed by their stream's number, given in the order
 //! streams first appear, and the writer remembers the numbers it has seen, which never change.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use rusqlite::Transaction;
 
