@@ -1,11 +1,11 @@
 //! The PostgreSQL backend: appends from every process serialise on one advisory lock, so
 //! positions stay gap-free and commit-ordered; commits are announced with NOTIFY.
 
-use foldhash::{HashMap, HashMapExt};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashMapExt};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use tokio::sync::{mpsc, watch};

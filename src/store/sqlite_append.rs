@@ -3,10 +3,10 @@
 //! copied into an argument list and every statement passed from a runtime thread to sqlx's
 //! connection thread and back, a serial chain of about 15 µs per imported event.
 
-use foldhash::HashMap;
 use std::sync::mpsc;
 
 use chrono::Utc;
+use foldhash::HashMap;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 use uuid::Uuid;
