@@ -52,7 +52,7 @@ pub enum Clause {
 }
 
 /// One element's charge for a fact, after the cap.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Charge {
     /// The element.
     pub clause: Clause,
@@ -60,6 +60,49 @@ pub struct Charge {
     pub amount: Money,
     /// What the cap per referral took off it.
     pub capped: Money,
+}
+
+/// The most elements one fact is charged under: an attended first session pays the engagement
+/// fee and a session fee.
+const CHARGES_MAX: usize = 2;
+
+/// The charges for one fact, in clause order, held inline: pricing runs for every session a
+/// year folds, and a list on the heap cost an allocation each time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Charges {
+    charges: [Charge; CHARGES_MAX],
+    len: usize,
+}
+
+impl Charges {
+    fn none() -> Charges {
+        let nothing = Charge {
+            clause: Clause::SessionFee,
+            amount: Money::zero(),
+            capped: Money::zero(),
+        };
+        Charges {
+            charges: [nothing; CHARGES_MAX],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, charge: Charge) {
+        assert!(
+            self.len < CHARGES_MAX,
+            "a fact is charged under two clauses at most"
+        );
+        self.charges[self.len] = charge;
+        self.len += 1;
+    }
+}
+
+impl std::ops::Deref for Charges {
+    type Target = [Charge];
+
+    fn deref(&self) -> &[Charge] {
+        &self.charges[..self.len]
+    }
 }
 
 /// Why a tariff cannot be used.
@@ -131,34 +174,30 @@ impl Tariff {
         attended_before: u32,
         sessions_charged: u32,
         paid: Money,
-    ) -> Vec<Charge> {
-        let mut charges = Vec::new();
-        if attended_before == 0 {
-            charges.push((Clause::EngagementFee, self.engagement_fee));
-        }
-        if self.funded(sessions_charged) {
-            charges.push((Clause::SessionFee, self.session_fee));
-        }
-        self.capped(&charges, paid)
+    ) -> Charges {
+        let engagement = (attended_before == 0).then_some(self.engagement_fee);
+        let session = self.funded(sessions_charged).then_some(self.session_fee);
+        self.capped(
+            &[
+                (Clause::EngagementFee, engagement.flatten()),
+                (Clause::SessionFee, session.flatten()),
+            ],
+            paid,
+        )
     }
 
     /// The charge for a missed session: only without notice, and only while sessions are funded.
-    pub fn price_missed(
-        &self,
-        notice_given: bool,
-        sessions_charged: u32,
-        paid: Money,
-    ) -> Vec<Charge> {
+    pub fn price_missed(&self, notice_given: bool, sessions_charged: u32, paid: Money) -> Charges {
         if notice_given || !self.funded(sessions_charged) {
-            return Vec::new();
+            return Charges::none();
         }
         self.capped(&[(Clause::MissedSessionFee, self.missed_session_fee)], paid)
     }
 
     /// The charge for completing with `attended` sessions.
-    pub fn price_completion(&self, attended: u32, paid: Money) -> Vec<Charge> {
+    pub fn price_completion(&self, attended: u32, paid: Money) -> Charges {
         if attended < self.completion_min_sessions.unwrap_or(0) {
-            return Vec::new();
+            return Charges::none();
         }
         self.capped(&[(Clause::CompletionFee, self.completion_fee)], paid)
     }
@@ -169,13 +208,13 @@ impl Tariff {
     }
 
     /// Applies the cap per referral, in clause order, to what the elements would pay.
-    fn capped(&self, elements: &[(Clause, Option<Money>)], paid: Money) -> Vec<Charge> {
+    fn capped(&self, elements: &[(Clause, Option<Money>)], paid: Money) -> Charges {
         let mut room = self.cap_per_referral.map(|cap| {
             cap.checked_sub(paid)
                 .unwrap_or(Money::zero())
                 .max(Money::zero())
         });
-        let mut charges = Vec::new();
+        let mut charges = Charges::none();
         for (clause, amount) in elements {
             let Some(amount) = amount.filter(|amount| !amount.is_zero()) else {
                 continue;
@@ -276,8 +315,8 @@ mod tests {
         assert_eq!(paid, pounds("175.00"));
         let completion = tariff.price_completion(10, paid);
         assert_eq!(
-            completion,
-            vec![Charge {
+            completion[..],
+            [Charge {
                 clause: Clause::CompletionFee,
                 amount: pounds("25.00"),
                 capped: pounds("25.00")
