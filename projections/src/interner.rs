@@ -2,34 +2,50 @@
 //! a few thousand values by a four-byte number instead of each holding a copy.
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::ops::RangeBounds;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The values, numbered from 0. A snapshot holds the list; the index is rebuilt as it is read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Finds a value's number by hash: the ledger asks for an account's number at most postings,
+/// and walking an ordered map compared accounts field by field some ten times a lookup.
+type Index<T> = HashMap<T, u32, foldhash::fast::RandomState>;
+
+/// The values, numbered from 0. A snapshot holds the list; the indexes are rebuilt as it is read.
+#[derive(Clone, Debug)]
 pub(crate) struct Interner<T> {
     values: Vec<T>,
-    ids: BTreeMap<T, u32>,
+    ids: Index<T>,
+    /// The same numbers in the values' order, for ranges of them.
+    ordered: BTreeMap<T, u32>,
 }
 
 impl<T> Default for Interner<T> {
     fn default() -> Self {
         Interner {
             values: Vec::new(),
-            ids: BTreeMap::new(),
+            ids: Index::default(),
+            ordered: BTreeMap::new(),
         }
     }
 }
 
-impl<T: Ord + Clone> Interner<T> {
+impl<T: PartialEq> PartialEq for Interner<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+    }
+}
+
+impl<T: Eq> Eq for Interner<T> {}
+
+impl<T: Ord + Hash + Clone> Interner<T> {
     /// The number of `value`, numbering it if it is new.
     pub(crate) fn id<Q>(&mut self, value: &Q) -> u32
     where
         T: Borrow<Q>,
-        Q: Ord + ToOwned<Owned = T> + ?Sized,
+        Q: Ord + Hash + Eq + ToOwned<Owned = T> + ?Sized,
     {
         if let Some(id) = self.ids.get(value) {
             return *id;
@@ -37,7 +53,9 @@ impl<T: Ord + Clone> Interner<T> {
         let id = u32::try_from(self.values.len()).expect("fewer than 2^32 values");
         self.values.push(value.to_owned());
         self.ids.insert(value.to_owned(), id);
-        debug_assert_eq!(self.values.len(), self.ids.len());
+        self.ordered.insert(value.to_owned(), id);
+        assert_eq!(self.values.len(), self.ids.len());
+        debug_assert_eq!(self.values.len(), self.ordered.len());
         id
     }
 
@@ -45,7 +63,7 @@ impl<T: Ord + Clone> Interner<T> {
     pub(crate) fn find<Q>(&self, value: &Q) -> Option<u32>
     where
         T: Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
         self.ids.get(value).copied()
     }
@@ -62,7 +80,7 @@ impl<T: Ord + Clone> Interner<T> {
 
     /// The values in `range` of their order, with their numbers.
     pub(crate) fn range(&self, range: impl RangeBounds<T>) -> impl Iterator<Item = (&T, u32)> {
-        self.ids.range(range).map(|(value, id)| (value, *id))
+        self.ordered.range(range).map(|(value, id)| (value, *id))
     }
 }
 
@@ -72,18 +90,26 @@ impl<T: Serialize> Serialize for Interner<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de> + Ord + Clone> Deserialize<'de> for Interner<T> {
+impl<'de, T: Deserialize<'de> + Ord + Hash + Clone> Deserialize<'de> for Interner<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Interner<T>, D::Error> {
         let values = Vec::<T>::deserialize(deserializer)?;
-        let ids: BTreeMap<T, u32> = values
+        let ordered: BTreeMap<T, u32> = values
             .iter()
             .enumerate()
             .map(|(index, value)| (value.clone(), index as u32))
             .collect();
-        if ids.len() != values.len() {
+        if ordered.len() != values.len() {
             return Err(D::Error::custom("a value is numbered twice"));
         }
-        Ok(Interner { values, ids })
+        let ids = ordered
+            .iter()
+            .map(|(value, id)| (value.clone(), *id))
+            .collect();
+        Ok(Interner {
+            values,
+            ids,
+            ordered,
+        })
     }
 }
 
