@@ -1,14 +1,14 @@
 //! Agreements between anchors and providers, with every version of their terms, so that the
 //! version in force on any date can be found.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDate;
 use followfund_contracts::OdsCode;
 use followfund_contracts::events::{ActivityType, AgreementAmended, AgreementSigned};
 use followfund_contracts::terms::Tariff;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::records::Records;
 
 /// One version of an agreement's terms.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,10 +72,10 @@ impl Agreement {
     }
 }
 
-/// Every agreement, by id.
+/// Every agreement, found by id through a hash: every session priced looks its agreement up.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agreements {
-    by_id: BTreeMap<Uuid, Agreement>,
+    by_id: Records<Agreement>,
 }
 
 impl Agreements {
@@ -84,9 +84,9 @@ impl Agreements {
         self.by_id.get(&agreement_id)
     }
 
-    /// Every agreement, in id order.
+    /// Every agreement, in the order signed.
     pub fn iter(&self) -> impl Iterator<Item = &Agreement> + use<'_> {
-        self.by_id.values()
+        self.by_id.iter().map(|(_, agreement)| agreement)
     }
 
     pub(crate) fn sign(&mut self, position: u64, signed: &AgreementSigned) {
@@ -109,7 +109,9 @@ impl Agreements {
         };
         // A second signature under the same id is kept out: terms are published once and
         // amended, never replaced.
-        self.by_id.entry(signed.agreement_id).or_insert(agreement);
+        if !self.by_id.contains(&signed.agreement_id) {
+            self.by_id.insert(signed.agreement_id, agreement);
+        }
     }
 
     pub(crate) fn amend(&mut self, position: u64, amended: &AgreementAmended) {
