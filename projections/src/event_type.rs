@@ -31,11 +31,15 @@ pub(crate) struct TypeId(u8);
 
 impl TypeId {
     /// The place of `name`, which must be in the catalogue: names come from decoded events.
+    /// They are the catalogue's own strings, found by address before any is compared by text:
+    /// the ledger asks this for every posting.
     pub(crate) fn of(name: Name) -> TypeId {
-        let index = catalogue()
+        let catalogue = catalogue();
+        let index = (catalogue
             .iter()
-            .position(|entry| std::ptr::eq(entry.name, name) || entry.name == name)
-            .expect("an event's type is in the catalogue");
+            .position(|entry| std::ptr::eq(entry.name, name)))
+        .or_else(|| catalogue.iter().position(|entry| entry.name == name))
+        .expect("an event's type is in the catalogue");
         TypeId(u8::try_from(index).expect("fewer than 256 event types"))
     }
 

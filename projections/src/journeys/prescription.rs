@@ -109,6 +109,10 @@ impl Packed for SessionRecord {
     }
 }
 
+/// Sessions a prescription is expected to have, for the room made for them when it is issued
+/// (a course of social prescribing runs to about a dozen); it is given back once it closes.
+const SESSIONS_EXPECTED: usize = 12;
+
 /// A prescription of an activity run by a provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prescription {
@@ -159,7 +163,7 @@ impl Prescription {
             issued_at: fact.occurred_at,
             issued_position: fact.position,
             status: PrescriptionStatus::Issued,
-            sessions: Vec::new(),
+            sessions: Vec::with_capacity(SESSIONS_EXPECTED),
         }
     }
 

@@ -79,6 +79,14 @@ pub(super) struct Entries {
 }
 
 impl Entries {
+    /// No entries yet, with room for `bytes` of them.
+    pub(super) fn with_capacity(bytes: usize) -> Entries {
+        Entries {
+            bytes: Vec::with_capacity(bytes),
+            ..Entries::default()
+        }
+    }
+
     /// Appends `entry`, whose position must not come before the last one's.
     pub(super) fn push(&mut self, entry: &Entry) {
         assert!(

@@ -150,14 +150,26 @@ pub struct Accrual {
     pub amount: Money,
 }
 
+/// Bytes a session's posting takes in [`Entries`], about: room is made for the funded sessions'
+/// postings when a prescription is issued.
+const ENTRY_BYTES: usize = 13;
+/// Postings beyond one a session: the commitment, an engagement fee, a completion fee and the
+/// release.
+const POSTINGS_BESIDE_SESSIONS: usize = 4;
+/// Accruals a funding holds at once, about: a month's sessions, until a payment run settles them.
+const ACCRUALS_AT_ONCE: usize = 4;
+
 impl Funding {
-    /// A prescription just issued, with its commitment and nothing earned.
+    /// A prescription just issued, with its commitment and nothing earned, and room for the
+    /// `sessions` its tariff funds: its lists grow with every session, and growing them a step
+    /// at a time moved each list several times over.
     pub(super) fn issued(
         agreement_id: Uuid,
         anchor: OdsCode,
         provider: OdsCode,
         financial_year: FinancialYear,
         committed: Money,
+        sessions: usize,
     ) -> Funding {
         Funding {
             agreement_id,
@@ -169,9 +181,9 @@ impl Funding {
             attended: 0,
             sessions_charged: 0,
             open: true,
-            sessions: Vec::new(),
-            accruals: Vec::new(),
-            postings: Entries::default(),
+            sessions: Vec::with_capacity(sessions),
+            accruals: Vec::with_capacity(ACCRUALS_AT_ONCE),
+            postings: Entries::with_capacity(ENTRY_BYTES * (sessions + POSTINGS_BESIDE_SESSIONS)),
             earned_account_id: None,
             committed_account_id: None,
         }

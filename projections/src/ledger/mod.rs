@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use followfund_contracts::events::{
     BudgetAccount, PaymentLine, PaymentLineKind, PaymentRunRecorded, PrescriptionIssued,
 };
-use followfund_contracts::terms::{Charge, FinancialYear};
+use followfund_contracts::terms::{Charges, FinancialYear};
 use followfund_contracts::{Event, Money, OdsCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -33,6 +33,10 @@ use funding::ChargedSession;
 
 use crate::Fact;
 use crate::records::Records;
+
+/// Sessions a prescription whose tariff funds any number is expected to have, for the room
+/// made for them when it is issued: a course of social prescribing runs to about a dozen.
+const SESSIONS_EXPECTED: u32 = 12;
 
 /// The ledger.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,7 +354,15 @@ impl Ledger {
             version.version,
         );
         let commitment = version.tariff.maximum_cost();
-        let funding = Funding::issued(agreement_id, anchor.clone(), provider, year, commitment);
+        let sessions = version.tariff.funded_sessions.unwrap_or(SESSIONS_EXPECTED);
+        let funding = Funding::issued(
+            agreement_id,
+            anchor.clone(),
+            provider,
+            year,
+            commitment,
+            sessions as usize,
+        );
         self.funding.insert(issue.prescription_id, funding);
         *self.open_by_agreement.entry(agreement_id).or_default() += 1;
         self.by_anchor
@@ -615,7 +627,7 @@ impl Ledger {
         prescription_id: Uuid,
         session_id: Option<Uuid>,
         version: u32,
-        charges: Vec<Charge>,
+        charges: Charges,
     ) {
         let Ledger {
             accounts, funding, ..
@@ -750,8 +762,10 @@ fn cause(
     }
 }
 
+/// The day of the fact, in UTC: read from the stored date and time rather than through
+/// `date_naive`, which adds a zero offset first, for every posting made.
 fn date(fact: &Fact) -> NaiveDate {
-    fact.occurred_at.date_naive()
+    fact.occurred_at.naive_utc().date()
 }
 
 fn add(a: Money, b: Money) -> Money {
