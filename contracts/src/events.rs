@@ -2,6 +2,7 @@
 //! gate (`Event::decode`) through which stored or submitted JSON becomes such a fact.
 
 mod arrs;
+mod compact;
 mod funding;
 mod markdown;
 mod organisations;
@@ -18,6 +19,7 @@ use serde_json::Value;
 use crate::identifiers::{PAYLOAD_PATH_ROOT, find_nhs_number};
 
 pub use arrs::*;
+pub use compact::{Compact, Form};
 pub use funding::*;
 pub use markdown::catalogue_markdown;
 pub use organisations::*;
@@ -106,6 +108,18 @@ macro_rules! event_catalogue {
             )+
         }
 
+        /// Each type's place in the catalogue, in the order listed.
+        #[derive(Clone, Copy)]
+        enum Place {
+            $( $variant, )+
+        }
+
+        /// Reads a MessagePack payload of the type at each place in the catalogue.
+        type FromMessagePack = fn(&[u8]) -> Result<Event, rmp_serde::decode::Error>;
+        static FROM_MESSAGE_PACK: &[FromMessagePack] = &[
+            $( |bytes| rmp_serde::from_slice::<$variant>(bytes).map(Event::$variant), )+
+        ];
+
         static CATALOGUE: &[EventType] = &[
             $( EventType { name: $name, schema_version: $version, description: $description }, )+
         ];
@@ -115,6 +129,20 @@ macro_rules! event_catalogue {
             pub fn type_name(&self) -> &'static str {
                 match self {
                     $( Event::$variant(_) => $name, )+
+                }
+            }
+
+            /// The type's place in [`catalogue`].
+            pub fn place(&self) -> usize {
+                match self {
+                    $( Event::$variant(_) => Place::$variant as usize, )+
+                }
+            }
+
+            /// The payload as MessagePack, structs as lists of their fields.
+            fn to_message_pack(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+                match self {
+                    $( Event::$variant(payload) => rmp_serde::to_vec(payload), )+
                 }
             }
 
@@ -263,6 +291,11 @@ event_catalogue! {
 /// Every event type the ledger knows, in pathway order.
 pub fn catalogue() -> &'static [EventType] {
     CATALOGUE
+}
+
+/// The place in [`catalogue`] of the type named `type_name`.
+pub fn place_of(type_name: &str) -> Option<usize> {
+    catalogue().iter().position(|entry| entry.name == type_name)
 }
 
 impl Event {

@@ -15,7 +15,7 @@ fn ods(code: &str) -> OdsCode {
 }
 
 /// One event of every type, with optional fields filled so that they round-trip too.
-fn samples() -> Vec<Event> {
+pub(super) fn samples() -> Vec<Event> {
     let referral_id = id(1);
     let prescription_id = id(2);
     let session_id = id(3);
