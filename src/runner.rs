@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use followfund_contracts::{CatalogueError, Event};
+use followfund_contracts::CatalogueError;
 use followfund_projections::{Fact, Journeys, Ledger, ReadModels, Rest};
 use tokio::sync::watch;
 
@@ -244,7 +244,7 @@ pub fn fact(event: FoldEvent) -> Result<Fact, RunnerError> {
 
 /// A stored row as the projections see it, decoded where it was read.
 fn fact_of(row: FoldRow<'_>) -> Result<Fact, RunnerError> {
-    let decoded = Event::decode_stored(row.event_type, row.schema_version, row.data);
+    let decoded = row.data.decode(row.event_type, row.schema_version);
     let decoded = decoded.map_err(|error| RunnerError::Undecodable {
         position: row.position,
         error,

@@ -547,8 +547,8 @@ async fn long_pages_are_whole_and_in_order(db: TestDb) {
         .into_iter()
         .map(FoldEvent::from)
         .collect();
-    let narrow = store
-        .read_fold(7_001, 10_000, |row| row.to_event())
+    let narrow: Vec<FoldEvent> = store
+        .read_fold(7_001, 10_000, |row| row.to_event().unwrap())
         .await
         .unwrap();
     assert_eq!(narrow.len(), 5_000);
@@ -556,7 +556,7 @@ async fn long_pages_are_whole_and_in_order(db: TestDb) {
     assert_eq!(narrow[0].event_type, "referral.received");
     assert!(
         store
-            .read_fold(12_001, 10, |row| row.to_event())
+            .read_fold(12_001, 10, |row| row.to_event().unwrap())
             .await
             .unwrap()
             .is_empty()
@@ -962,6 +962,61 @@ async fn sqlite_numbers_the_streams_of_a_log_written_before_numbers() {
     );
     assert_eq!(store.stats().await.unwrap().streams, 4);
     assert!(store.verify().await.unwrap().is_intact());
+    // The six copied events have no compact block, the two appended since have one: a replay
+    // reads both kinds alike.
+    let full: Vec<FoldEvent> = (store.read_all(1, 100).await.unwrap().into_iter())
+        .map(FoldEvent::from)
+        .collect();
+    let replayed = store
+        .read_fold(1, 100, |row| row.to_event().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(replayed.len(), 8);
+    assert!(replayed == full, "a replay reads rows and blocks alike");
+}
+
+/// A block altered to say what another event says, or cut short, is named by `verify`, and a
+/// replay refuses the cut one.
+#[tokio::test]
+async fn sqlite_verify_names_a_block_that_says_otherwise_than_its_rows() {
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    for stream in ["referral-a", "referral-b", "referral-c"] {
+        store.append(vec![event(stream)], vec![]).await.unwrap();
+    }
+    assert!(store.verify().await.unwrap().is_intact());
+    let unguard = [
+        "DROP TRIGGER fold_blocks_refuse_update",
+        "DROP TRIGGER fold_blocks_refuse_delete",
+    ];
+    for statement in unguard {
+        execute(&db.url, statement).await.unwrap();
+    }
+    execute(
+        &db.url,
+        "UPDATE fold_blocks SET bytes = (SELECT bytes FROM fold_blocks WHERE first_position = 3) \
+         WHERE first_position = 2",
+    )
+    .await
+    .unwrap();
+    let fault = store.verify().await.unwrap().first_fault.unwrap();
+    assert_eq!(fault.position, 2);
+    assert!(fault.reason.contains("otherwise than its row"), "{fault:?}");
+
+    execute(
+        &db.url,
+        "UPDATE fold_blocks SET bytes = substr(bytes, 1, length(bytes) - 5) WHERE first_position = 2",
+    )
+    .await
+    .unwrap();
+    let fault = store.verify().await.unwrap().first_fault.unwrap();
+    assert_eq!(fault.position, 2);
+    assert!(fault.reason.contains("cut short"), "{fault:?}");
+    let refused = store.read_fold(1, 10, |row| row.position).await;
+    assert!(
+        matches!(refused, Err(StoreError::Corrupt { position: 2, .. })),
+        "{refused:?}"
+    );
 }
 
 /// The columns of the first schema's `events`, in its order, from a log that numbers streams.

@@ -1,7 +1,8 @@
 //! The envelope: what the log keeps around every event, before and after it is appended.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use followfund_contracts::{CatalogueError, Event, find_nhs_number};
+use followfund_contracts::events::Compact;
+use followfund_contracts::{CatalogueError, Event, catalogue, find_nhs_number};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -142,6 +143,8 @@ pub struct NewEvent {
     pub(crate) correlation_id: Option<Uuid>,
     pub(crate) causation_id: Option<Uuid>,
     pub(crate) data: String,
+    /// The payload as a replay reads it, made here, on the caller's side of the appender.
+    pub(crate) compact: Compact,
 }
 
 impl NewEvent {
@@ -208,6 +211,7 @@ impl NewEvent {
         check_no_personal_data(&stream, &actor)?;
         let event = decode()?;
         let data = event.encode();
+        let compact = event.compact();
         if data.len() > EVENT_PAYLOAD_BYTES_MAX {
             return Err(EventError::PayloadTooLarge {
                 event_type: event.type_name().to_string(),
@@ -225,6 +229,7 @@ impl NewEvent {
             correlation_id: None,
             causation_id: None,
             data,
+            compact,
         })
     }
 
@@ -337,8 +342,8 @@ pub struct FoldEvent {
     pub data: String,
 }
 
-/// A stored event as a replay reads it, borrowed from the row it was read from: the caller
-/// decodes it there, and nothing of the row is copied first.
+/// A stored event as a replay reads it, borrowed from the row or block it was read from: the
+/// caller decodes it there, and nothing of it is copied first.
 #[derive(Clone, Copy, Debug)]
 pub struct FoldRow<'a> {
     /// Its global position.
@@ -349,20 +354,58 @@ pub struct FoldRow<'a> {
     pub schema_version: u32,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
-    /// The JSON payload.
-    pub data: &'a str,
+    /// The payload.
+    pub data: Payload<'a>,
+}
+
+/// A payload as a replay reads it.
+#[derive(Clone, Copy, Debug)]
+pub enum Payload<'a> {
+    /// The canonical JSON text.
+    Json(&'a str),
+    /// The compact form (see [`Compact`]) of the type at `place` in the catalogue.
+    MessagePack {
+        /// The type's place in the catalogue.
+        place: usize,
+        /// The payload.
+        bytes: &'a [u8],
+    },
+}
+
+impl Payload<'_> {
+    /// The typed payload of the type `type_name` at `schema_version`.
+    pub fn decode(self, type_name: &str, schema_version: u32) -> Result<Event, CatalogueError> {
+        match self {
+            Payload::Json(text) => Event::decode_stored(type_name, schema_version, text),
+            Payload::MessagePack { place, bytes } => {
+                let entry = catalogue().get(place);
+                let versioned = entry.is_some_and(|e| e.schema_version == schema_version);
+                if !versioned {
+                    return Err(Event::decode_stored(type_name, schema_version, "")
+                        .expect_err("a type or version outside the catalogue"));
+                }
+                Event::from_message_pack(place, bytes)
+            }
+        }
+    }
 }
 
 impl FoldRow<'_> {
-    /// The row as an owned event.
-    pub fn to_event(self) -> FoldEvent {
-        FoldEvent {
+    /// The row as an owned event, its payload as canonical JSON.
+    pub fn to_event(self) -> Result<FoldEvent, CatalogueError> {
+        let data = match self.data {
+            Payload::Json(text) => text.to_owned(),
+            compact => compact
+                .decode(self.event_type, self.schema_version)?
+                .encode(),
+        };
+        Ok(FoldEvent {
             position: self.position,
             event_type: self.event_type.to_owned(),
             schema_version: self.schema_version,
             occurred_at: self.occurred_at,
-            data: self.data.to_owned(),
-        }
+            data,
+        })
     }
 }
 
@@ -374,7 +417,7 @@ impl FoldEvent {
             event_type: &self.event_type,
             schema_version: self.schema_version,
             occurred_at: self.occurred_at,
-            data: &self.data,
+            data: Payload::Json(&self.data),
         }
     }
 }

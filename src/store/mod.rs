@@ -8,6 +8,7 @@ mod appender;
 mod beside;
 mod checkpoint;
 mod event;
+mod fold_block;
 mod hash;
 mod heads;
 mod plan;
@@ -31,7 +32,7 @@ pub use beside::{
 };
 pub use event::{
     ACTOR_FIELD_BYTES_MAX, Actor, EVENT_PAYLOAD_BYTES_MAX, EventError, ExpectedVersion, FoldEvent,
-    FoldRow, NewEvent, RecordedEvent, STREAM_NAME_BYTES_MAX,
+    FoldRow, NewEvent, Payload, RecordedEvent, STREAM_NAME_BYTES_MAX,
 };
 pub use hash::{Hash, chain_hash};
 pub use plan::{AppendRequest, Appended};

@@ -109,6 +109,30 @@ pub fn plan(
     GroupPlan { rows, answers }
 }
 
+/// The events a planned group writes, in the order of its rows: those of the requests it writes,
+/// in request order.
+pub fn written_events<'a>(
+    requests: &[&'a AppendRequest],
+    plan: &GroupPlan,
+) -> impl Iterator<Item = &'a NewEvent> {
+    let written = requests
+        .iter()
+        .zip(&plan.answers)
+        .filter_map(|(request, answer)| {
+            matches!(answer, Ok(Appended { written: true, .. })).then_some(&request.events)
+        });
+    let events: Vec<&NewEvent> = written.flatten().collect();
+    assert_eq!(
+        events.len(),
+        plan.rows.len(),
+        "a row for each event written"
+    );
+    for (event, row) in events.iter().zip(&plan.rows) {
+        debug_assert_eq!(event.event_id, row.event_id, "rows in the order written");
+    }
+    events.into_iter()
+}
+
 enum Decision {
     Write,
     Retry(Vec<u64>),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::beside::{
     SnapshotPart, SnapshotReader, TokenRecord, micros_to_time, snapshot_cut_short,
 };
-use super::event::{Actor, ExpectedVersion, FoldRow, RecordedEvent};
+use super::event::{Actor, ExpectedVersion, FoldRow, Payload, RecordedEvent};
 use super::hash::Hash;
 use super::plan::{self, AppendRequest, Appended, LogState};
 use super::sql::{COLUMNS, FOLD_COLUMNS, TOKENS_REVOKED_COUNT, corrupt, to_i64, to_u64};
@@ -689,7 +689,7 @@ fn fold_row(row: &PgRow) -> Result<FoldRow<'_>, StoreError> {
             .try_into()
             .map_err(|_| corrupt(position, "bad schema version"))?,
         occurred_at: time(3)?,
-        data: row.try_get(4)?,
+        data: Payload::Json(row.try_get(4)?),
     })
 }
 

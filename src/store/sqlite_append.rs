@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::StoreError;
 use super::checkpoint::{self, Checkpointer};
 use super::event::RecordedEvent;
+use super::fold_block;
 use super::hash::Hash;
 use super::heads::StreamHeads;
 use super::plan::{self, AppendRequest, Appended, GroupPlan, LogState};
@@ -194,6 +195,7 @@ impl Writer {
             Err(error) if assumed && is_event_id_taken(&error) => return Ok(None),
             inserted => inserted?,
         }
+        insert_blocks(&tx, requests, &plan)?;
         tx.commit()?;
         Ok(Some((plan, head_before, looked_up, numbered)))
     }
@@ -350,6 +352,26 @@ fn insert_rows(
         let inserted = insert.raw_execute()?;
         assert_eq!(inserted, take, "every row of the statement went in");
         (rows, keys) = (&rows[take..], &keys[take..]);
+    }
+    Ok(())
+}
+
+/// Inserts the blocks of the events the group writes, in the same transaction as their rows.
+fn insert_blocks(
+    tx: &Transaction<'_>,
+    requests: &[&AppendRequest],
+    plan: &GroupPlan,
+) -> Result<(), StoreError> {
+    let Some(first) = plan.rows.first() else {
+        return Ok(());
+    };
+    let events = plan::written_events(requests, plan);
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO fold_blocks (first_position, events, bytes) VALUES (?1, ?2, ?3)",
+    )?;
+    for block in fold_block::blocks(first.position, events) {
+        let events = i64::try_from(block.events).expect("a block holds at most ten thousand");
+        insert.execute((to_i64(block.first_position), events, &block.bytes))?;
     }
     Ok(())
 }

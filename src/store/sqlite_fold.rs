@@ -9,7 +9,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
-use super::event::{Actor, FoldRow, RecordedEvent};
+use super::event::{Actor, FoldRow, Payload, RecordedEvent};
+use super::fold_block::{self, BLOCK_EVENTS_MAX};
 use super::hash::Hash;
 use super::sql::{FOLD_COLUMNS, corrupt, to_i64, to_u64};
 use uuid::Uuid;
@@ -95,19 +96,57 @@ impl FoldReader {
     }
 }
 
+/// The events at positions `from` to `until` (exclusive): from the blocks that cover them, and
+/// from their rows where no block does (events appended before blocks were kept).
 fn read_page<T>(
     connection: &Connection,
     from: u64,
     until: u64,
     read: fn(FoldRow<'_>) -> T,
 ) -> Result<Vec<T>, StoreError> {
+    let capacity = usize::try_from(until.saturating_sub(from)).unwrap_or(0);
+    let mut page = Vec::with_capacity(capacity);
+    let mut blocks = connection.prepare_cached(
+        "SELECT first_position, events, bytes FROM fold_blocks \
+         WHERE first_position > ?1 AND first_position < ?2 ORDER BY first_position",
+    )?;
+    let earliest = from.saturating_sub(BLOCK_EVENTS_MAX as u64);
+    let mut rows = blocks.query((to_i64(earliest), to_i64(until)))?;
+    let mut next = from;
+    while let Some(row) = rows.next()?
+        && next < until
+    {
+        let (first, events) = (to_u64(row.get(0)?), to_u64(row.get(1)?));
+        if first + events <= next {
+            continue;
+        }
+        if first > next {
+            read_rows(connection, next, first, read, &mut page)?;
+        }
+        let bytes = (row.get_ref(2)?.as_blob())
+            .map_err(|_| corrupt(to_i64(first), "a block holds something other than bytes"))?;
+        fold_block::read(bytes, first, events, (next, until), read, &mut page)?;
+        next = (first + events).min(until);
+    }
+    if next < until {
+        read_rows(connection, next, until, read, &mut page)?;
+    }
+    Ok(page)
+}
+
+/// The events at positions `from` to `until` (exclusive) from their rows.
+fn read_rows<T>(
+    connection: &Connection,
+    from: u64,
+    until: u64,
+    read: fn(FoldRow<'_>) -> T,
+    page: &mut Vec<T>,
+) -> Result<(), StoreError> {
     let sql = format!(
         "SELECT {FOLD_COLUMNS} FROM events WHERE position >= ?1 AND position < ?2 ORDER BY position"
     );
     let mut statement = connection.prepare_cached(&sql)?;
     let mut rows = statement.query((to_i64(from), to_i64(until)))?;
-    let capacity = usize::try_from(until.saturating_sub(from)).unwrap_or(0);
-    let mut page = Vec::with_capacity(capacity);
     while let Some(row) = rows.next()? {
         let position: i64 = row.get(0)?;
         let text = |index: usize| -> Result<&str, StoreError> {
@@ -125,10 +164,10 @@ fn read_page<T>(
             event_type: text(1)?,
             schema_version,
             occurred_at,
-            data: text(4)?,
+            data: Payload::Json(text(4)?),
         }));
     }
-    Ok(page)
+    Ok(())
 }
 
 /// The events `sql` selects on `connection` (its columns `sqlite::COLUMNS`), in its order.

@@ -1,8 +1,11 @@
 //! Walking the chain: every position present once and in order, every `prev_hash` the hash
-//! before it, every hash recomputed from the row as stored.
+//! before it, every hash recomputed from the row as stored, and every event as a replay reads
+//! it (from a compact block, on SQLite) the same as its row.
 
+use followfund_contracts::CatalogueError;
 use serde::Serialize;
 
+use super::event::{FoldEvent, RecordedEvent};
 use super::hash::{Hash, chain_hash};
 use super::{READ_PAGE_EVENTS_MAX, Store, StoreError};
 
@@ -37,21 +40,22 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
     let mut expected_position = 1;
     let mut prev_hash = Hash::GENESIS;
     loop {
-        let page = match store
+        let read = store
             .read_all(expected_position, READ_PAGE_EVENTS_MAX)
-            .await
-        {
+            .await;
+        let page = match read {
             Ok(page) => page,
-            Err(StoreError::Corrupt { position, reason }) => {
-                let fault = Fault { position, reason };
-                return Ok(report(expected_position, prev_hash, Some(fault)));
-            }
-            Err(other) => return Err(other),
+            Err(error) => return Ok(report(expected_position, prev_hash, Some(fault_of(error)?))),
         };
         if page.is_empty() {
             return Ok(report(expected_position, prev_hash, None));
         }
-        for event in &page {
+        let read = (store.read_fold(expected_position, page.len(), |row| row.to_event())).await;
+        let replayed = match read {
+            Ok(replayed) => replayed,
+            Err(error) => return Ok(report(expected_position, prev_hash, Some(fault_of(error)?))),
+        };
+        for (index, event) in page.iter().enumerate() {
             let fault = |reason: String| {
                 Some(Fault {
                     position: expected_position,
@@ -80,9 +84,35 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
                 );
                 return Ok(report(expected_position, prev_hash, fault(reason)));
             }
+            if let Some(reason) = replayed_differently(event, replayed.get(index)) {
+                return Ok(report(expected_position, prev_hash, fault(reason)));
+            }
             prev_hash = event.hash;
             expected_position += 1;
         }
+    }
+}
+
+/// The fault a read found in what is stored; any other error is the caller's.
+fn fault_of(error: StoreError) -> Result<Fault, StoreError> {
+    match error {
+        StoreError::Corrupt { position, reason } => Ok(Fault { position, reason }),
+        other => Err(other),
+    }
+}
+
+/// How the event a replay reads differs from the row, if it does.
+fn replayed_differently(
+    row: &RecordedEvent,
+    replayed: Option<&Result<FoldEvent, CatalogueError>>,
+) -> Option<String> {
+    match replayed {
+        None => Some("a replay does not read this event".into()),
+        Some(Err(error)) => Some(format!("a replay cannot read this event: {error}")),
+        Some(Ok(replayed)) if *replayed != FoldEvent::from(row.clone()) => {
+            Some("a replay reads this event otherwise than its row says".into())
+        }
+        Some(Ok(_)) => None,
     }
 }
 

@@ -1,0 +1,299 @@
+//! Blocks of events in their compact form. The SQLite appender writes one beside the rows of
+//! each group it commits (ten thousand events at a time during an import), and a replay reads a
+//! block where it read as many rows, and decodes MessagePack where it parsed JSON. The rows stay
+//! the log: a block says again, in another form, what its rows say, and `verify` checks that it
+//! does.
+//!
+//! A block is a MessagePack stream: the format number, the list of the type names its events
+//! use, then for each event the place of its type in that list, its schema version, the
+//! microseconds from the event before it (from zero for the first), the form of its payload and
+//! the payload.
+
+use followfund_contracts::events::Form;
+use followfund_contracts::events::place_of;
+
+use super::StoreError;
+use super::event::{FoldRow, NewEvent, Payload};
+use super::sql::{corrupt, to_i64};
+
+/// The most events one block holds, so that a read finds every block reaching into its range
+/// among those that start at most this far before it.
+pub(crate) const BLOCK_EVENTS_MAX: usize = 10_000;
+/// The block format this build writes and reads.
+const FORMAT: u64 = 1;
+
+/// A block as stored: its first position, how many events follow from it, and its bytes.
+pub(crate) struct Block {
+    pub(crate) first_position: u64,
+    pub(crate) events: usize,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// The blocks of `events`, which take consecutive positions from `first_position`.
+pub(crate) fn blocks<'a>(
+    first_position: u64,
+    events: impl IntoIterator<Item = &'a NewEvent>,
+) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut writer = Writer::default();
+    let mut block_first = first_position;
+    for event in events {
+        if writer.events == BLOCK_EVENTS_MAX {
+            blocks.push(std::mem::take(&mut writer).finish(block_first));
+            block_first += BLOCK_EVENTS_MAX as u64;
+        }
+        writer.push(event);
+    }
+    if writer.events > 0 {
+        blocks.push(writer.finish(block_first));
+    }
+    blocks
+}
+
+#[derive(Default)]
+struct Writer {
+    types: Vec<&'static str>,
+    body: Vec<u8>,
+    events: usize,
+    last_micros: i64,
+}
+
+impl Writer {
+    fn push(&mut self, event: &NewEvent) {
+        let type_index = match self.types.iter().position(|t| *t == event.event_type) {
+            Some(index) => index,
+            None => {
+                self.types.push(event.event_type);
+                self.types.len() - 1
+            }
+        };
+        let micros = event.occurred_at.timestamp_micros();
+        let body = &mut self.body;
+        written(rmp::encode::write_uint(body, type_index as u64).map(drop));
+        written(rmp::encode::write_uint(body, u64::from(event.schema_version)).map(drop));
+        written(rmp::encode::write_sint(body, micros - self.last_micros).map(drop));
+        written(rmp::encode::write_uint(body, u64::from(event.compact.form.number())).map(drop));
+        written(rmp::encode::write_bin(body, &event.compact.bytes));
+        self.last_micros = micros;
+        self.events += 1;
+    }
+
+    fn finish(self, first_position: u64) -> Block {
+        let mut bytes = Vec::with_capacity(self.body.len() + 32 * self.types.len());
+        written(rmp::encode::write_uint(&mut bytes, FORMAT).map(drop));
+        written(rmp::encode::write_array_len(&mut bytes, self.types.len() as u32).map(drop));
+        for name in &self.types {
+            written(rmp::encode::write_str(&mut bytes, name));
+        }
+        bytes.extend_from_slice(&self.body);
+        Block {
+            first_position,
+            events: self.events,
+            bytes,
+        }
+    }
+}
+
+fn written<E: std::fmt::Debug>(result: Result<(), E>) {
+    result.expect("writing to memory does not fail");
+}
+
+/// Passes each event of a block, which holds `events` events from `first_position`, to `read`
+/// if its position falls in `from..until`, in position order.
+pub(crate) fn read<T>(
+    block: &[u8],
+    first_position: u64,
+    events: u64,
+    (from, until): (u64, u64),
+    read: fn(FoldRow<'_>) -> T,
+    out: &mut Vec<T>,
+) -> Result<(), StoreError> {
+    let bad = |what: &str| corrupt(to_i64(first_position), &format!("the block here {what}"));
+    let mut rest = block;
+    let format: u64 = rmp::decode::read_int(&mut rest).map_err(|_| bad("has no format"))?;
+    if format != FORMAT {
+        return Err(bad(&format!(
+            "is in format {format}, which this build cannot read"
+        )));
+    }
+    let types = type_table(&mut rest).ok_or_else(|| bad("has a bad list of types"))?;
+    let mut micros = 0i64;
+    for position in first_position..first_position + events {
+        if position >= until {
+            break;
+        }
+        let event = next_event(&mut rest, &types).ok_or_else(|| bad("is cut short"))?;
+        micros += event.micros_since_last;
+        if position < from {
+            continue;
+        }
+        let occurred_at = chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| corrupt(to_i64(position), "a time is out of range"))?;
+        out.push(read(FoldRow {
+            position,
+            event_type: event.type_name,
+            schema_version: event.schema_version,
+            occurred_at,
+            data: event.payload,
+        }));
+    }
+    Ok(())
+}
+
+/// The type names a block lists, each with its place in the catalogue (none for a name this
+/// build does not know: its events then fail to decode, naming it).
+fn type_table<'a>(rest: &mut &'a [u8]) -> Option<Vec<(&'a str, Option<usize>)>> {
+    let count = rmp::decode::read_array_len(rest).ok()?;
+    (0..count)
+        .map(|_| {
+            let name = take_str(rest)?;
+            Some((name, place_of(name)))
+        })
+        .collect()
+}
+
+struct BlockEvent<'a> {
+    type_name: &'a str,
+    schema_version: u32,
+    micros_since_last: i64,
+    payload: Payload<'a>,
+}
+
+fn next_event<'a>(
+    rest: &mut &'a [u8],
+    types: &[(&'a str, Option<usize>)],
+) -> Option<BlockEvent<'a>> {
+    let type_index: usize = rmp::decode::read_int(rest).ok()?;
+    let (type_name, place) = *types.get(type_index)?;
+    let schema_version = rmp::decode::read_int(rest).ok()?;
+    let micros_since_last = rmp::decode::read_int(rest).ok()?;
+    let form = Form::numbered(rmp::decode::read_int(rest).ok()?)?;
+    let bytes = take_bin(rest)?;
+    let payload = match form {
+        Form::Json => Payload::Json(std::str::from_utf8(bytes).ok()?),
+        Form::MessagePack => Payload::MessagePack {
+            place: place.unwrap_or(usize::MAX),
+            bytes,
+        },
+    };
+    Some(BlockEvent {
+        type_name,
+        schema_version,
+        micros_since_last,
+        payload,
+    })
+}
+
+fn take_bin<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = rmp::decode::read_bin_len(rest).ok()? as usize;
+    take(rest, len)
+}
+
+fn take_str<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
+    let len = rmp::decode::read_str_len(rest).ok()? as usize;
+    std::str::from_utf8(take(rest, len)?).ok()
+}
+
+fn take<'a>(rest: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    if rest.len() < len {
+        return None;
+    }
+    let (taken, after) = rest.split_at(len);
+    *rest = after;
+    Some(taken)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, Utc};
+    use followfund_contracts::Event;
+    use followfund_contracts::events::ReferralAccepted;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::event::{Actor, FoldEvent};
+
+    fn start() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-04-01T09:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    /// `count` acceptances, a minute apart but for one that goes back in time.
+    fn accepted(count: usize) -> Vec<NewEvent> {
+        (0..count)
+            .map(|n| {
+                let event = Event::ReferralAccepted(ReferralAccepted {
+                    referral_id: Uuid::from_u128(n as u128),
+                });
+                let minutes = if n == 3 { -5 } else { n as i64 };
+                let at = start() + Duration::minutes(minutes);
+                NewEvent::new("referral-x", &event, Actor::admin_cli(), at).unwrap()
+            })
+            .collect()
+    }
+
+    fn read_all(blocks: &[Block], from: u64, until: u64) -> Vec<FoldEvent> {
+        let mut read = Vec::new();
+        for block in blocks {
+            let events = block.events as u64;
+            let range = (from, until);
+            let owned = |row: FoldRow<'_>| row.to_event().unwrap();
+            super::read(
+                &block.bytes,
+                block.first_position,
+                events,
+                range,
+                owned,
+                &mut read,
+            )
+            .unwrap_or_else(|error| panic!("{error}"));
+        }
+        read
+    }
+
+    #[test]
+    fn a_group_larger_than_a_block_is_split_at_ten_thousand_events() {
+        let events = accepted(BLOCK_EVENTS_MAX * 2 + 5);
+        let blocks = blocks(101, &events);
+        let shape: Vec<(u64, usize)> = blocks
+            .iter()
+            .map(|b| (b.first_position, b.events))
+            .collect();
+        assert_eq!(shape, [(101, 10_000), (10_101, 10_000), (20_101, 5)]);
+        let read = read_all(&blocks, 101, 20_106);
+        assert_eq!(read.len(), events.len());
+        for (position, (read, written)) in (101..).zip(read.iter().zip(&events)) {
+            assert_eq!(read.position, position);
+            assert_eq!(read.event_type, written.event_type);
+            assert_eq!(read.occurred_at, written.occurred_at, "{position}");
+            assert_eq!(read.data, written.data);
+        }
+    }
+
+    #[test]
+    fn a_read_takes_only_the_positions_asked_for() {
+        let blocks = blocks(1, &accepted(10));
+        let read = read_all(&blocks, 3, 6);
+        let positions: Vec<u64> = read.iter().map(|e| e.position).collect();
+        assert_eq!(positions, [3, 4, 5]);
+        assert_eq!(read[1].occurred_at, start() - Duration::minutes(5));
+        assert!(read_all(&blocks, 11, 20).is_empty());
+    }
+
+    #[test]
+    fn a_block_cut_short_or_of_another_format_is_refused_naming_its_position() {
+        let block = blocks(41, &accepted(3)).pop().unwrap();
+        let mut out = Vec::new();
+        let cut = &block.bytes[..block.bytes.len() - 4];
+        let error = super::read(cut, 41, 3, (41, 44), |row| row.position, &mut out).unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Corrupt { position: 41, reason } if reason.contains("cut short")),
+            "{error}"
+        );
+        let mut later = block.bytes.clone();
+        later[0] = 2;
+        let error = super::read(&later, 41, 3, (41, 44), |row| row.position, &mut out).unwrap_err();
+        assert!(error.to_string().contains("format 2"), "{error}");
+    }
+}
