@@ -31,8 +31,7 @@ pub(crate) struct TypeId(u8);
 
 impl TypeId {
     /// The place of `name`, which must be in the catalogue: names come from decoded events.
-    /// They are the catalogue's own strings, found by address before any is compared by text:
-    /// the ledger asks this for every posting.
+    /// They are the catalogue's own strings, found by address before any is compared by text.
     pub(crate) fn of(name: Name) -> TypeId {
         let catalogue = catalogue();
         let index = (catalogue
@@ -41,6 +40,11 @@ impl TypeId {
         .or_else(|| catalogue.iter().position(|entry| entry.name == name))
         .expect("an event's type is in the catalogue");
         TypeId(u8::try_from(index).expect("fewer than 256 event types"))
+    }
+
+    /// The type of `event`, found from its variant: the ledger asks this for every posting.
+    pub(crate) fn of_event(event: &followfund_contracts::Event) -> TypeId {
+        TypeId(u8::try_from(event.place()).expect("fewer than 256 event types"))
     }
 
     /// The type's name.
@@ -89,6 +93,12 @@ mod tests {
         for entry in catalogue() {
             assert_eq!(TypeId::of(entry.name).name(), entry.name);
         }
+        let event = followfund_contracts::Event::ReferralAccepted(
+            followfund_contracts::events::ReferralAccepted {
+                referral_id: uuid::Uuid::nil(),
+            },
+        );
+        assert_eq!(TypeId::of_event(&event), TypeId::of("referral.accepted"));
         assert!(serde_json::from_str::<TypeId>("250").is_err());
         assert_eq!(fingerprint(), fingerprint());
     }

@@ -207,31 +207,30 @@ impl Tariff {
             .is_none_or(|funded| sessions_charged < funded)
     }
 
-    /// Applies the cap per referral, in clause order, to what the elements would pay.
+    /// Applies the cap per referral, in clause order, to what the elements would pay, in
+    /// pence: published tariffs are to the penny (see [`Tariff::check`]), and so is what a
+    /// prescription has been paid.
     fn capped(&self, elements: &[(Clause, Option<Money>)], paid: Money) -> Charges {
-        let mut room = self.cap_per_referral.map(|cap| {
-            cap.checked_sub(paid)
-                .unwrap_or(Money::zero())
-                .max(Money::zero())
-        });
+        let pence = |amount: Money| {
+            amount
+                .to_pence()
+                .expect("tariff amounts and earnings are to the penny")
+        };
+        let mut room = (self.cap_per_referral).map(|cap| (pence(cap) - pence(paid)).max(0));
         let mut charges = Charges::none();
         for (clause, amount) in elements {
-            let Some(amount) = amount.filter(|amount| !amount.is_zero()) else {
+            let Some(amount) = amount.map(pence).filter(|amount| *amount != 0) else {
                 continue;
             };
             let payable = room.map_or(amount, |room| amount.min(room));
             if let Some(room) = room.as_mut() {
-                *room = room
-                    .checked_sub(payable)
-                    .expect("payable never exceeds the room left");
+                *room -= payable;
+                assert!(*room >= 0, "payable never exceeds the room left");
             }
-            let capped = amount
-                .checked_sub(payable)
-                .expect("payable never exceeds the amount");
             charges.push(Charge {
                 clause: *clause,
-                amount: payable,
-                capped,
+                amount: Money::from_pence(payable),
+                capped: Money::from_pence(amount - payable),
             });
         }
         charges

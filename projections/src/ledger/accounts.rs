@@ -128,22 +128,23 @@ impl AccountId {
 }
 
 /// Every account posted to, numbered in the order first used, with its balance (debits less
-/// credits).
+/// credits) in pence: postings are to the penny, and whole numbers add in an instruction where
+/// decimals took dozens, twice for every posting.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Accounts {
     names: Interner<Account>,
-    balances: Vec<Money>,
+    balances_pence: Vec<i64>,
 }
 
 impl Accounts {
     /// The number of `account`, numbering it if it is new.
     pub(crate) fn id(&mut self, account: &Account) -> AccountId {
         let id = self.names.id(account);
-        if self.balances.len() < self.names.len() {
-            self.balances.push(Money::zero());
+        if self.balances_pence.len() < self.names.len() {
+            self.balances_pence.push(0);
         }
         assert_eq!(
-            self.balances.len(),
+            self.balances_pence.len(),
             self.names.len(),
             "a balance per account"
         );
@@ -163,20 +164,22 @@ impl Accounts {
 
     /// The balance of an account; zero for one never posted to.
     pub(crate) fn balance(&self, account: &Account) -> Money {
-        self.names
-            .find(account)
-            .map_or_else(Money::zero, |id| self.balances[id as usize])
+        self.names.find(account).map_or_else(Money::zero, |id| {
+            Money::from_pence(self.balances_pence[id as usize])
+        })
     }
 
-    /// Adds `amount` (negative for a credit) to an account's balance.
-    pub(crate) fn change(&mut self, id: AccountId, amount: Money) {
-        let balance = &mut self.balances[id.0 as usize];
-        *balance = add(*balance, amount);
+    /// Adds `pence` (negative for a credit) to an account's balance.
+    pub(crate) fn change(&mut self, id: AccountId, pence: i64) {
+        let balance = &mut self.balances_pence[id.0 as usize];
+        *balance = balance
+            .checked_add(pence)
+            .expect("ledger sums stay far below 2^63 pence");
     }
 
-    /// Every balance, in the order the accounts were first used.
-    pub(crate) fn balances(&self) -> impl Iterator<Item = Money> + use<'_> {
-        self.balances.iter().copied()
+    /// The sum of every balance: zero, always.
+    pub(crate) fn balances_sum(&self) -> Money {
+        Money::from_pence(self.balances_pence.iter().copied().fold(0, add))
     }
 
     /// The sum of the balances of `organisation`'s accounts of `kind` in `year`, whatever their
@@ -188,20 +191,22 @@ impl Accounts {
         year: FinancialYear,
     ) -> Money {
         // The account without a counterparty sorts before every account with one.
-        self.names
+        let pence = self
+            .names
             .range(Account::of(kind, organisation, year)..)
             .take_while(|(account, _)| {
                 account.kind == kind && account.organisation == *organisation
             })
             .filter(|(account, _)| account.financial_year == year)
-            .map(|(_, id)| self.balances[id as usize])
-            .fold(Money::zero(), add)
+            .map(|(_, id)| self.balances_pence[id as usize])
+            .fold(0, add);
+        Money::from_pence(pence)
     }
 }
 
-fn add(a: Money, b: Money) -> Money {
+fn add(a: i64, b: i64) -> i64 {
     a.checked_add(b)
-        .expect("ledger sums stay far below the limit")
+        .expect("ledger sums stay far below 2^63 pence")
 }
 
 /// Why money moved: the fact, and the tariff clause or rule that priced it.

@@ -27,21 +27,24 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    /// The entry for a posting; its prescription is where the entry is kept.
-    pub(super) fn of(posting: &Posting) -> Entry {
-        let amount_pence = posting
-            .amount
-            .to_pence()
-            .expect("postings are to the penny and far below 2^63 pence");
+    /// The entry for a posting of `amount_pence` from `credit` to `debit`, for `cause`, whose
+    /// fact is of `event_type`; its prescription is where the entry is kept.
+    pub(super) fn new(
+        cause: &Cause,
+        event_type: TypeId,
+        (debit, credit): (AccountId, AccountId),
+        amount_pence: i64,
+    ) -> Entry {
+        debug_assert_eq!(event_type.name(), cause.event_type);
         Entry {
-            position: posting.cause.position,
+            position: cause.position,
             amount_pence,
-            debit: posting.debit,
-            credit: posting.credit,
-            on: posting.cause.on,
-            agreement_version: posting.cause.agreement_version,
-            event_type: TypeId::of(posting.cause.event_type),
-            rule: posting.cause.rule,
+            debit,
+            credit,
+            on: cause.on,
+            agreement_version: cause.agreement_version,
+            event_type,
+            rule: cause.rule,
         }
     }
 

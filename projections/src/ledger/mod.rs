@@ -32,6 +32,7 @@ use entries::{Entries, Entry};
 use funding::ChargedSession;
 
 use crate::Fact;
+use crate::event_type::TypeId;
 use crate::records::Records;
 
 /// Sessions a prescription whose tariff funds any number is expected to have, for the room
@@ -80,13 +81,11 @@ pub struct PaymentRun {
     pub parts_recorded: std::collections::BTreeSet<u32>,
 }
 
-/// The figures of a prescription's funding that price its next fact.
-struct Standing {
-    open: bool,
-    attended: u32,
-    sessions_charged: u32,
-    earned: Money,
-    session_recorded: bool,
+/// What pricing a fact about a funded prescription reads and changes.
+struct Pricing<'a> {
+    accounts: &'a mut Accounts,
+    funding: &'a mut Funding,
+    version: &'a AgreementVersion,
 }
 
 /// An anchor's budget for a year, as the ledger stands.
@@ -144,7 +143,7 @@ impl Ledger {
 
     /// The sum of every balance: zero, always.
     pub fn balances_sum(&self) -> Money {
-        self.accounts.balances().fold(Money::zero(), add)
+        self.accounts.balances_sum()
     }
 
     /// The funding of a prescription issued under an agreement.
@@ -381,10 +380,15 @@ impl Ledger {
     }
 
     fn attend(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid) {
-        let Some((funding, version)) = self.priced(fact, prescription_id, Some(session_id)) else {
+        let Some(Pricing {
+            accounts,
+            funding,
+            version,
+        }) = self.priced(fact, prescription_id)
+        else {
             return;
         };
-        if !funding.open || funding.session_recorded {
+        if !funding.open || funding.charged(session_id) {
             return;
         }
         let charges = version.tariff.price_attendance(
@@ -392,18 +396,8 @@ impl Ledger {
             funding.sessions_charged,
             funding.earned,
         );
-        let version_number = version.version;
-        self.earn(
-            fact,
-            prescription_id,
-            Some(session_id),
-            version_number,
-            charges,
-        );
-        let funding = self
-            .funding
-            .get_mut(&prescription_id)
-            .expect("priced above");
+        let why = (fact, prescription_id, version.version);
+        earn(accounts, funding, why, Some(session_id), &charges);
         funding.attended += 1;
         funding.sessions_charged += 1;
         let charged = funding
@@ -415,39 +409,39 @@ impl Ledger {
     }
 
     fn miss(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid, notice_given: bool) {
-        let Some((funding, version)) = self.priced(fact, prescription_id, Some(session_id)) else {
+        let Some(Pricing {
+            accounts,
+            funding,
+            version,
+        }) = self.priced(fact, prescription_id)
+        else {
             return;
         };
-        if !funding.open || notice_given || funding.session_recorded {
+        if !funding.open || notice_given || funding.charged(session_id) {
             return;
         }
         let charges =
             version
                 .tariff
                 .price_missed(notice_given, funding.sessions_charged, funding.earned);
-        let version_number = version.version;
-        self.earn(
-            fact,
-            prescription_id,
-            Some(session_id),
-            version_number,
-            charges,
-        );
-        self.funding
-            .get_mut(&prescription_id)
-            .expect("priced above")
-            .sessions_charged += 1;
+        let why = (fact, prescription_id, version.version);
+        earn(accounts, funding, why, Some(session_id), &charges);
+        funding.sessions_charged += 1;
     }
 
     fn complete(&mut self, fact: &Fact, prescription_id: Uuid) {
-        if let Some((funding, version)) = self.priced(fact, prescription_id, None)
+        if let Some(Pricing {
+            accounts,
+            funding,
+            version,
+        }) = self.priced(fact, prescription_id)
             && funding.open
         {
             let charges = version
                 .tariff
                 .price_completion(funding.attended, funding.earned);
-            let version_number = version.version;
-            self.earn(fact, prescription_id, None, version_number, charges);
+            let why = (fact, prescription_id, version.version);
+            earn(accounts, funding, why, None, &charges);
         }
         self.release(fact, prescription_id);
     }
@@ -597,99 +591,23 @@ impl Ledger {
             .fit();
     }
 
-    /// Where a prescription's funding stands, and the agreement version in force on the fact's
-    /// date. Only the figures pricing needs are copied: this runs for every session folded.
-    fn priced(
-        &self,
-        fact: &Fact,
-        prescription_id: Uuid,
-        session_id: Option<Uuid>,
-    ) -> Option<(Standing, AgreementVersion)> {
-        let funding = self.funding.get(&prescription_id)?;
-        let agreement = self.agreements.get(funding.agreement_id)?;
-        let version = agreement.pricing(date(fact))?;
-        let standing = Standing {
-            open: funding.open,
-            attended: funding.attended,
-            sessions_charged: funding.sessions_charged,
-            earned: funding.earned,
-            session_recorded: session_id.is_some_and(|id| funding.charged(id)),
-        };
-        Some((standing, version.clone()))
-    }
-
-    /// Turns commitment into what the provider has earned, committing more first if a later
-    /// version of the tariff pays more than was set aside. This runs for every session charged,
-    /// so it finds the prescription once and posts to its accounts by their kept numbers.
-    fn earn(
-        &mut self,
-        fact: &Fact,
-        prescription_id: Uuid,
-        session_id: Option<Uuid>,
-        version: u32,
-        charges: Charges,
-    ) {
+    /// A prescription's funding, to change, and the agreement version that prices what
+    /// happens on the fact's date, with the accounts to post to: found once for every session
+    /// folded.
+    fn priced(&mut self, fact: &Fact, prescription_id: Uuid) -> Option<Pricing<'_>> {
         let Ledger {
-            accounts, funding, ..
+            agreements,
+            accounts,
+            funding,
+            ..
         } = self;
-        let funding = funding
-            .get_mut(&prescription_id)
-            .expect("a funded prescription");
-        for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
-            if funding.committed < charge.amount {
-                let top_up = sub(charge.amount, funding.committed);
-                let why = cause(
-                    fact,
-                    Some(prescription_id),
-                    Some(version),
-                    Rule::CommitmentTopUp,
-                );
-                let committed = funding.committed_account_id(accounts);
-                let budget =
-                    Account::of(AccountKind::Budget, &funding.anchor, funding.financial_year);
-                let budget = accounts.id(&budget);
-                record(
-                    accounts,
-                    &mut funding.postings,
-                    committed,
-                    budget,
-                    top_up,
-                    why,
-                );
-                funding.committed = add(funding.committed, top_up);
-            }
-            let why = cause(
-                fact,
-                Some(prescription_id),
-                Some(version),
-                Rule::Tariff(charge.clause),
-            );
-            let earned = funding.earned_account_id(accounts);
-            let committed = funding.committed_account_id(accounts);
-            record(
-                accounts,
-                &mut funding.postings,
-                earned,
-                committed,
-                charge.amount,
-                why,
-            );
-            funding.committed = sub(funding.committed, charge.amount);
-            funding.earned = add(funding.earned, charge.amount);
-            if funding.anchor != funding.provider {
-                funding.accruals.push(Accrual {
-                    position: fact.position,
-                    on: date(fact),
-                    kind: PaymentLineKind::Payment,
-                    amount: charge.amount,
-                });
-            }
-        }
-        if let Some(session_id) = session_id {
-            funding
-                .sessions
-                .push(ChargedSession::charged(session_id, fact.position));
-        }
+        let funding = funding.get_mut(&prescription_id)?;
+        let version = agreements.get(funding.agreement_id)?.pricing(date(fact))?;
+        Some(Pricing {
+            accounts,
+            funding,
+            version,
+        })
     }
 
     /// Where a prescription's earnings go: a payable to the provider, or self-delivered cost
@@ -719,7 +637,63 @@ impl Ledger {
                     .postings
             }
         };
-        record(&mut self.accounts, entries, debit, credit, amount, cause);
+        record(&mut self.accounts, entries, (debit, credit), amount, cause);
+    }
+}
+
+/// Turns commitment into what the provider has earned, committing more first if a later
+/// version of the tariff pays more than was set aside, and records the session charged, if
+/// any. `why` is the fact, its prescription and the agreement version that priced it.
+fn earn(
+    accounts: &mut Accounts,
+    funding: &mut Funding,
+    why: (&Fact, Uuid, u32),
+    session_id: Option<Uuid>,
+    charges: &Charges,
+) {
+    let (fact, prescription_id, version) = why;
+    let event_type = TypeId::of_event(&fact.event);
+    let cause = |rule| {
+        let cause = cause(fact, Some(prescription_id), Some(version), rule);
+        (cause, event_type)
+    };
+    for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
+        if funding.committed < charge.amount {
+            let top_up = sub(charge.amount, funding.committed);
+            let committed = funding.committed_account_id(accounts);
+            let budget = Account::of(AccountKind::Budget, &funding.anchor, funding.financial_year);
+            let budget = accounts.id(&budget);
+            let why = cause(Rule::CommitmentTopUp);
+            let accounts_moved = (committed, budget);
+            record_typed(accounts, &mut funding.postings, accounts_moved, top_up, why);
+            funding.committed = add(funding.committed, top_up);
+        }
+        let earned = funding.earned_account_id(accounts);
+        let committed = funding.committed_account_id(accounts);
+        let why = cause(Rule::Tariff(charge.clause));
+        let accounts_moved = (earned, committed);
+        record_typed(
+            accounts,
+            &mut funding.postings,
+            accounts_moved,
+            charge.amount,
+            why,
+        );
+        funding.committed = sub(funding.committed, charge.amount);
+        funding.earned = add(funding.earned, charge.amount);
+        if funding.anchor != funding.provider {
+            funding.accruals.push(Accrual {
+                position: fact.position,
+                on: date(fact),
+                kind: PaymentLineKind::Payment,
+                amount: charge.amount,
+            });
+        }
+    }
+    if let Some(session_id) = session_id {
+        funding
+            .sessions
+            .push(ChargedSession::charged(session_id, fact.position));
     }
 }
 
@@ -728,22 +702,35 @@ impl Ledger {
 fn record(
     accounts: &mut Accounts,
     entries: &mut Entries,
-    debit: AccountId,
-    credit: AccountId,
+    (debit, credit): (AccountId, AccountId),
     amount: Money,
     cause: Cause,
 ) {
-    assert!(!amount.is_negative(), "postings move positive amounts");
-    assert_eq!(amount.round_to_penny(), amount, "postings are to the penny");
-    assert!(!amount.is_zero(), "a posting moves money");
-    accounts.change(debit, amount);
-    accounts.change(credit, sub(Money::zero(), amount));
-    entries.push(&Entry::of(&Posting {
-        debit,
-        credit,
+    let event_type = TypeId::of(cause.event_type);
+    record_typed(
+        accounts,
+        entries,
+        (debit, credit),
         amount,
-        cause,
-    }));
+        (cause, event_type),
+    );
+}
+
+/// As [`record`], for a cause whose event type is known by its place.
+fn record_typed(
+    accounts: &mut Accounts,
+    entries: &mut Entries,
+    (debit, credit): (AccountId, AccountId),
+    amount: Money,
+    (cause, event_type): (Cause, TypeId),
+) {
+    let pence = amount
+        .to_pence()
+        .expect("postings are to the penny and far below 2^63 pence");
+    assert!(pence > 0, "a posting moves a positive amount of money");
+    accounts.change(debit, pence);
+    accounts.change(credit, -pence);
+    entries.push(&Entry::new(&cause, event_type, (debit, credit), pence));
 }
 
 fn cause(
