@@ -103,40 +103,6 @@ pub(crate) mod ids {
     }
 }
 
-/// Sets of ids by key, each id as its [`Halves`]. A set is read back whole and built from its
-/// sorted ids at once, where reading it id by id inserted each into the tree in turn.
-pub(crate) mod id_sets {
-    use std::collections::{BTreeMap, BTreeSet};
-
-    use serde::Serialize;
-    use uuid::Uuid;
-
-    use super::*;
-
-    pub(crate) fn serialize<K: Serialize, S: Serializer>(
-        sets: &BTreeMap<K, BTreeSet<Uuid>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        struct Set<'a>(&'a BTreeSet<Uuid>);
-        impl Serialize for Set<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.iter().copied().map(Halves::from))
-            }
-        }
-        serializer.collect_map(sets.iter().map(|(key, set)| (key, Set(set))))
-    }
-
-    pub(crate) fn deserialize<'de, K: Deserialize<'de> + Ord, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<BTreeMap<K, BTreeSet<Uuid>>, D::Error> {
-        let sets = BTreeMap::<K, Vec<Halves>>::deserialize(deserializer)?;
-        let sets = sets
-            .into_iter()
-            .map(|(key, halves)| (key, halves.into_iter().map(Uuid::from).collect()));
-        Ok(sets.collect())
-    }
-}
-
 /// An instant as whole microseconds since the Unix epoch: the log's own precision.
 pub(crate) use chrono::serde::ts_microseconds as instant;
 /// An optional instant as whole microseconds since the Unix epoch.
@@ -271,7 +237,6 @@ pub(crate) fn with_bytes<'de, D: Deserializer<'de>, T>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
 
     use chrono::{DateTime, NaiveDate, Utc};
     use followfund_contracts::Money;
@@ -299,20 +264,11 @@ mod tests {
         maybe: Option<Uuid>,
         #[serde(with = "super::ids")]
         ids: Vec<Uuid>,
-        #[serde(with = "super::id_sets")]
-        sets: BTreeMap<String, BTreeSet<Uuid>>,
     }
 
     #[test]
     fn each_form_reads_back_what_it_wrote() {
         let id = Uuid::from_u128(0x0193_5f2a_7c1e_7b3d_9a4f_12c8_e6b0_d517);
-        let sets = BTreeMap::from([
-            (
-                "A81001".to_string(),
-                BTreeSet::from([id, Uuid::max(), Uuid::nil()]),
-            ),
-            ("Y02000".to_string(), BTreeSet::new()),
-        ]);
         for (rule, state) in Rule::ALL.iter().zip(SessionState::ALL.iter().cycle()) {
             let fields = Fields {
                 on: NaiveDate::from_ymd_opt(2023, 3, 31).unwrap(),
@@ -323,7 +279,6 @@ mod tests {
                 id,
                 maybe: Some(id),
                 ids: vec![Uuid::max(), id],
-                sets: sets.clone(),
             };
             let bytes = rmp_serde::to_vec(&fields).unwrap();
             let back = rmp_serde::from_slice::<Fields>(&bytes).unwrap();
@@ -340,7 +295,6 @@ mod tests {
     fn a_place_past_the_list_is_refused() {
         let amount = Bin(Money::zero().as_decimal().serialize().to_vec());
         let no_id = ((0_u64, 0_u64), None::<(u64, u64)>, Vec::<(u64, u64)>::new());
-        let no_sets = BTreeMap::<String, Vec<(u64, u64)>>::new();
         let fields = (
             739_000_i32,
             0_i64,
@@ -350,7 +304,6 @@ mod tests {
             no_id.0,
             no_id.1,
             no_id.2,
-            no_sets,
         );
         let bytes = rmp_serde::to_vec(&fields).unwrap();
         let refused = rmp_serde::from_slice::<Fields>(&bytes).unwrap_err();

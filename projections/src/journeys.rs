@@ -5,7 +5,7 @@
 mod journey;
 mod prescription;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use followfund_contracts::events::{
     PrescriptionIssued, PrescriptionWaitlisted, ReferralReason, ReferralReceived,
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
+use crate::id_list::IdList;
 use crate::records::Records;
 
 pub use journey::{CarePlan, Journey, ReferralStatus};
@@ -26,10 +27,8 @@ pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionS
 pub struct Journeys {
     journeys: Records<Journey>,
     prescriptions: Records<Prescription>,
-    #[serde(with = "crate::compact::id_sets")]
-    referrals_by_organisation: BTreeMap<OdsCode, BTreeSet<Uuid>>,
-    #[serde(with = "crate::compact::id_sets")]
-    prescriptions_by_provider: BTreeMap<OdsCode, BTreeSet<Uuid>>,
+    referrals_by_organisation: BTreeMap<OdsCode, IdList>,
+    prescriptions_by_provider: BTreeMap<OdsCode, IdList>,
     /// Events naming a referral or prescription the log has not introduced. Commands validate
     /// before they append, so these come only from imports of partial histories (a service's
     /// records that begin mid-journey, say). Folding never rejects, so they are left out of
@@ -191,14 +190,14 @@ impl Journeys {
             });
             return;
         }
-        self.add_prescription(fact, issue.referral_id, || {
-            Prescription::issued(fact, issue)
+        self.add_prescription(fact, issue.referral_id, |journey| {
+            Prescription::issued(fact, issue, journey)
         });
     }
 
     fn waitlist(&mut self, fact: &Fact, waiting: &PrescriptionWaitlisted) {
-        self.add_prescription(fact, waiting.referral_id, || {
-            Prescription::waitlisted(fact, waiting)
+        self.add_prescription(fact, waiting.referral_id, |journey| {
+            Prescription::waitlisted(fact, waiting, journey)
         });
     }
 
@@ -206,14 +205,15 @@ impl Journeys {
         &mut self,
         fact: &Fact,
         referral_id: Uuid,
-        make: impl FnOnce() -> Prescription,
+        make: impl FnOnce(u32) -> Prescription,
     ) {
-        let prescription = make();
-        let prescription_id = prescription.prescription_id;
-        let Some(journey) = self.journeys.get_mut(&referral_id) else {
+        let Some(journey_place) = self.journeys.place(&referral_id) else {
             self.orphans += 1;
             return;
         };
+        let prescription = make(journey_place);
+        let prescription_id = prescription.prescription_id;
+        let journey = self.journeys.at_mut(journey_place);
         journey.record(fact.position);
         if self.prescriptions.contains(&prescription_id) {
             return;
@@ -290,10 +290,8 @@ impl Journeys {
             return;
         };
         change(prescription);
-        let journey = self
-            .journeys
-            .get_mut(&prescription.referral_id)
-            .expect("a prescription is issued only on a known referral");
+        let journey = self.journeys.at_mut(prescription.journey_place);
+        debug_assert_eq!(journey.referral_id, prescription.referral_id);
         journey.record(fact.position);
     }
 
@@ -426,16 +424,15 @@ impl Journeys {
             self.prescriptions.len(),
             "prescriptions listed once"
         );
-        for (referral_id, journey) in self.journeys.iter() {
+        for (place, (referral_id, journey)) in self.journeys.iter().enumerate() {
             assert_eq!(
                 referral_id, journey.referral_id,
                 "journeys keyed by referral"
             );
             for prescription_id in &journey.prescriptions {
-                assert_eq!(
-                    self.prescription_known(prescription_id).referral_id,
-                    referral_id
-                );
+                let prescription = self.prescription_known(prescription_id);
+                assert_eq!(prescription.referral_id, referral_id);
+                assert_eq!(prescription.journey_place as usize, place);
             }
         }
     }
@@ -443,9 +440,9 @@ impl Journeys {
 
 /// Removes a referral from an organisation's index entry, dropping the entry once empty so that
 /// the index holds only organisations with referrals.
-fn unindex(index: &mut BTreeMap<OdsCode, BTreeSet<Uuid>>, organisation: &OdsCode, id: Uuid) {
+fn unindex(index: &mut BTreeMap<OdsCode, IdList>, organisation: &OdsCode, id: Uuid) {
     if let Some(ids) = index.get_mut(organisation) {
-        ids.remove(&id);
+        ids.remove(id);
         if ids.is_empty() {
             index.remove(organisation);
         }

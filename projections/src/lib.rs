@@ -13,6 +13,7 @@ mod arrs;
 mod compact;
 mod event_type;
 mod fit;
+mod id_list;
 mod interner;
 mod journeys;
 mod ledger;

@@ -72,7 +72,8 @@ impl<T> Records<T> {
         &self.chunks[at / CHUNK_RECORDS][at % CHUNK_RECORDS]
     }
 
-    fn at_mut(&mut self, at: u32) -> &mut T {
+    /// The record at place `at`, to change.
+    pub(crate) fn at_mut(&mut self, at: u32) -> &mut T {
         let at = at as usize;
         &mut self.chunks[at / CHUNK_RECORDS][at % CHUNK_RECORDS]
     }

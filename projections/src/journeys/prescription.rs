@@ -141,19 +141,30 @@ pub struct Prescription {
     /// faster to search than a map.
     #[serde(with = "crate::compact::packed")]
     sessions: Vec<SessionRecord>,
+    /// The place of its referral's journey among the journeys, so that each of its facts
+    /// reaches the journey without looking the referral up.
+    pub(crate) journey_place: u32,
 }
 
 impl Prescription {
     /// A prescription as `prescription.waitlisted` creates it: issued later, from the queue.
-    pub(crate) fn waitlisted(fact: &Fact, waiting: &PrescriptionWaitlisted) -> Prescription {
+    pub(crate) fn waitlisted(
+        fact: &Fact,
+        waiting: &PrescriptionWaitlisted,
+        journey_place: u32,
+    ) -> Prescription {
         Prescription {
             status: PrescriptionStatus::Waitlisted,
-            ..Prescription::issued(fact, &waiting.issue())
+            ..Prescription::issued(fact, &waiting.issue(), journey_place)
         }
     }
 
-    /// A prescription as `prescription.issued` creates it.
-    pub(crate) fn issued(fact: &Fact, issue: &PrescriptionIssued) -> Prescription {
+    /// A prescription as `prescription.issued` creates it, on the journey at `journey_place`.
+    pub(crate) fn issued(
+        fact: &Fact,
+        issue: &PrescriptionIssued,
+        journey_place: u32,
+    ) -> Prescription {
         Prescription {
             prescription_id: issue.prescription_id,
             referral_id: issue.referral_id,
@@ -164,6 +175,7 @@ impl Prescription {
             issued_position: fact.position,
             status: PrescriptionStatus::Issued,
             sessions: Vec::with_capacity(SESSIONS_EXPECTED),
+            journey_place,
         }
     }
 
