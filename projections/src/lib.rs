@@ -62,6 +62,9 @@ pub struct Fact {
 /// Pages shorter than this are folded on one thread: a thread costs more than they save.
 const PAGE_FACTS_FOR_TWO_THREADS: usize = 256;
 
+/// Facts whose records are read into the cache together before they are folded.
+const WARM_FACTS: usize = 256;
+
 /// Every read model, folded together so that all of them stand at the same position.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadModels {
@@ -178,15 +181,21 @@ impl ReadModels {
         } = self;
         std::thread::scope(|scope| {
             scope.spawn(|| {
-                for fact in facts {
-                    journeys.apply(fact);
-                    sib.apply(fact);
+                for window in facts.chunks(WARM_FACTS) {
+                    std::hint::black_box(journeys.warm(window));
+                    for fact in window {
+                        journeys.apply(fact);
+                        sib.apply(fact);
+                    }
                 }
             });
-            for fact in facts {
-                organisations.apply(fact);
-                ledger.apply(fact);
-                arrs.apply(fact);
+            for window in facts.chunks(WARM_FACTS) {
+                std::hint::black_box(ledger.warm(window));
+                for fact in window {
+                    organisations.apply(fact);
+                    ledger.apply(fact);
+                    arrs.apply(fact);
+                }
             }
         });
         *position = facts.last().expect("a page of facts").position;

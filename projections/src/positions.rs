@@ -26,6 +26,11 @@ impl Positions {
             .expect("fewer than 2^32 positions");
     }
 
+    /// The last byte written, for a read that only brings the list's end into the cache.
+    pub(crate) fn last_byte(&self) -> u64 {
+        self.bytes.last().copied().map_or(0, u64::from)
+    }
+
     /// Gives back the room the list grew into; it may still grow again.
     pub(crate) fn fit(&mut self) {
         crate::fit::fit(&mut self.bytes);

@@ -121,6 +121,11 @@ impl Entries {
         crate::fit::fit(&mut self.bytes);
     }
 
+    /// The last byte written, for a read that only brings the list's end into the cache.
+    pub(super) fn last_byte(&self) -> u64 {
+        self.bytes.last().copied().map_or(0, u64::from)
+    }
+
     /// The entries, in the order made.
     pub(super) fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
         Reader::new(&self.bytes).map(|entry| entry.expect("entries were checked when made or read"))
