@@ -14,6 +14,12 @@ pub(crate) fn put(bytes: &mut Vec<u8>, mut value: u64) {
     }
 }
 
+/// The bytes [`put`] writes for `value`.
+pub(crate) fn len(value: u64) -> usize {
+    let bits = 64 - (value | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
 /// Reads the integer at the start of `bytes` and moves past it: `None` when the bytes end
 /// inside it or it does not fit in 64 bits.
 pub(crate) fn take(bytes: &mut &[u8]) -> Option<u64> {
@@ -60,6 +66,7 @@ mod tests {
             put(&mut bytes, value);
         }
         assert_eq!(bytes.len(), 1 + 1 + 2 + 10);
+        assert_eq!([0, 127, 128, u64::MAX].map(len), [1, 1, 2, 10]);
         let mut rest = bytes.as_slice();
         let read: Vec<u64> = std::iter::from_fn(|| take(&mut rest)).collect();
         assert_eq!(read, [0, 127, 128, u64::MAX]);
@@ -90,8 +97,9 @@ mod tests {
             }
             let mut rest = bytes.as_slice();
             let read: Vec<u64> = std::iter::from_fn(|| take(&mut rest)).collect();
-            prop_assert_eq!(read, values);
+            prop_assert_eq!(read, values.clone());
             prop_assert_eq!(unzigzag(zigzag(signed)), signed);
+            prop_assert_eq!(values.iter().map(|v| len(*v)).sum::<usize>(), bytes.len());
         }
     }
 }

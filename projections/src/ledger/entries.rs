@@ -12,6 +12,10 @@ use crate::compact;
 use crate::event_type::TypeId;
 use crate::varint;
 
+/// A full list grows by this fraction of its length (or by the entry, if larger): the copies
+/// stay linear in the bytes written, and the room unused stays under an eighth.
+const ENTRIES_GROWTH_DIVISOR: usize = 8;
+
 /// A posting without the prescription it is kept with, its amount in pence and its event type
 /// by number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,22 +102,45 @@ impl Entries {
         );
         assert!(entry.amount_pence >= 0, "postings move positive amounts");
         let day = entry.on.num_days_from_ce();
+        let day_change = varint::zigzag(i64::from(day) - i64::from(self.last_day));
+        let agreement_version = entry.agreement_version.map_or(0, |v| u64::from(v) + 1);
+        let encoded_bytes = [
+            entry.position - self.last_position,
+            entry.amount_pence.unsigned_abs(),
+            u64::from(entry.debit.number()),
+            u64::from(entry.credit.number()),
+            day_change,
+            agreement_version,
+        ]
+        .map(varint::len)
+        .iter()
+        .sum::<usize>()
+            + 2;
+        self.make_room(encoded_bytes);
+        let len_before = self.bytes.len();
         let bytes = &mut self.bytes;
         varint::put(bytes, entry.position - self.last_position);
         varint::put(bytes, entry.amount_pence.unsigned_abs());
         varint::put(bytes, u64::from(entry.debit.number()));
         varint::put(bytes, u64::from(entry.credit.number()));
-        varint::put(
-            bytes,
-            varint::zigzag(i64::from(day) - i64::from(self.last_day)),
-        );
-        varint::put(
-            bytes,
-            entry.agreement_version.map_or(0, |v| u64::from(v) + 1),
-        );
+        varint::put(bytes, day_change);
+        varint::put(bytes, agreement_version);
         bytes.push(entry.event_type.place());
         bytes.push(compact::place(entry.rule));
+        debug_assert_eq!(bytes.len() - len_before, encoded_bytes);
         (self.last_position, self.last_day) = (entry.position, day);
+    }
+
+    /// Makes room for `needed` more bytes, growing a full list by an eighth rather than doubling
+    /// it: a funding's list is made the size its sessions need and fitted when it closes, and a
+    /// payment run's settlement that then added one posting to a closed funding doubled its
+    /// list, leaving some 150 MB of a national year's postings unused.
+    fn make_room(&mut self, needed: usize) {
+        let spare = self.bytes.capacity() - self.bytes.len();
+        if spare < needed {
+            let growth = needed.max(self.bytes.len() / ENTRIES_GROWTH_DIVISOR);
+            self.bytes.reserve_exact(growth);
+        }
     }
 
     /// Gives back the room the list grew into; it may still grow again.
@@ -272,6 +299,25 @@ mod tests {
         assert_eq!(entries.bytes.len() - first, 2 + 2 + 2 + 1 + 1 + 1 + 1 + 1);
         let read: Vec<Entry> = entries.iter().collect();
         assert_eq!(read[1], entry(18_004_321, 2_500, day(739_001), Some(1)));
+    }
+
+    #[test]
+    fn a_fitted_list_grows_by_an_eighth_not_by_doubling() {
+        let mut entries = Entries::default();
+        for session in 0..16 {
+            entries.push(&entry(1_000 + session, 2_500, day(739_000), Some(1)));
+        }
+        entries.fit();
+        let fitted_bytes = entries.bytes.len();
+        assert_eq!(entries.bytes.capacity(), fitted_bytes);
+        // A payment run settles the closed funding: one more posting.
+        entries.push(&entry(2_000, 30_000, day(739_030), None));
+        let unused_bytes = entries.bytes.capacity() - entries.bytes.len();
+        assert!(entries.bytes.len() > fitted_bytes);
+        assert!(
+            unused_bytes <= fitted_bytes / ENTRIES_GROWTH_DIVISOR,
+            "{unused_bytes} bytes unused after {fitted_bytes}"
+        );
     }
 
     #[test]
