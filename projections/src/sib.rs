@@ -192,6 +192,9 @@ impl Sib {
             }
             Event::OutcomeMeasured(e) => {
                 if let Some(person) = self.people.get_mut(&e.referral_id) {
+                    // A person has a few measures (a baseline and follow-ups), and a list
+                    // grown by doubling starts at room for four.
+                    person.measures.reserve_exact(1);
                     person.measures.push(Measure {
                         instrument: e.instrument,
                         stage: e.stage,

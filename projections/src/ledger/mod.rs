@@ -569,6 +569,7 @@ impl Ledger {
         for line in &run.lines {
             recorded.lines.push(line);
         }
+        recorded.lines.fit();
         recorded.parts_recorded.insert(run.part);
     }
 

@@ -63,6 +63,13 @@ impl RunLines {
         place as u64
     }
 
+    /// Gives back the room the lists grew into while a part's lines were added: a national
+    /// year's runs hold about a hundred megabytes of lines.
+    pub(super) fn fit(&mut self) {
+        crate::fit::fit(&mut self.bytes);
+        crate::fit::fit(&mut self.providers);
+    }
+
     /// How many lines there are.
     pub fn len(&self) -> usize {
         self.count as usize
@@ -253,6 +260,25 @@ mod tests {
             amount: Money::from_pence(pence),
             positions: positions.to_vec(),
         }
+    }
+
+    #[test]
+    fn a_fitted_list_keeps_its_lines_and_no_spare_room() {
+        let mut lines = RunLines::default();
+        for id in 0..100 {
+            lines.push(&line(
+                "VCS01",
+                id,
+                PaymentLineKind::Payment,
+                2_500,
+                &[1_000 + id as u64],
+            ));
+        }
+        let before: Vec<PaymentLine> = lines.iter().collect();
+        assert!(lines.bytes.capacity() > lines.bytes.len());
+        lines.fit();
+        assert_eq!(lines.bytes.capacity(), lines.bytes.len());
+        assert_eq!(lines.iter().collect::<Vec<_>>(), before);
     }
 
     #[test]

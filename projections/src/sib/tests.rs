@@ -144,6 +144,28 @@ fn the_cohorts_average_star_gain_earns_its_share_of_the_pot_on_the_sliding_scale
     assert_eq!(figures.outcomes[1].earned, Money::zero());
 }
 
+#[test]
+fn a_persons_measures_take_the_room_they_use() {
+    let mut history = History::new();
+    let referral = id(300);
+    history.push_on(
+        referred(referral, "WTW01", AgeBand::From55To64),
+        day(2016, 1, 4),
+    );
+    for (stage, score) in [(MeasureStage::Baseline, 1), (MeasureStage::FollowUp, 9)] {
+        let items = vec![score; 8];
+        history.push_on(
+            measured(referral, Instrument::WellbeingStar, stage, items),
+            day(2016, 2, 1),
+        );
+    }
+    let sib = history.fold().sib;
+    let measures = &sib.person(referral).unwrap().measures;
+    assert_eq!(measures.len(), 2);
+    // Grown by doubling, the list would hold room for four.
+    assert_eq!(measures.capacity(), 2);
+}
+
 /// WEMWBS +3 at 6 months, with 30 days either side: baseline 40 on 1 May 2026, so the window runs
 /// from 2 October to 1 December. A follow-up of 50 on 15 December is outside it: expired, not
 /// met. One of 50 on 10 November is met; one of 42 then falls short.
