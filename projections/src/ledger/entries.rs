@@ -102,32 +102,21 @@ impl Entries {
         );
         assert!(entry.amount_pence >= 0, "postings move positive amounts");
         let day = entry.on.num_days_from_ce();
-        let day_change = varint::zigzag(i64::from(day) - i64::from(self.last_day));
-        let agreement_version = entry.agreement_version.map_or(0, |v| u64::from(v) + 1);
-        let encoded_bytes = [
+        let fields = [
             entry.position - self.last_position,
             entry.amount_pence.unsigned_abs(),
             u64::from(entry.debit.number()),
             u64::from(entry.credit.number()),
-            day_change,
-            agreement_version,
-        ]
-        .map(varint::len)
-        .iter()
-        .sum::<usize>()
-            + 2;
+            varint::zigzag(i64::from(day) - i64::from(self.last_day)),
+            entry.agreement_version.map_or(0, |v| u64::from(v) + 1),
+        ];
+        let places = [entry.event_type.place(), compact::place(entry.rule)];
+        let encoded_bytes = fields.map(varint::len).iter().sum::<usize>() + places.len();
         self.make_room(encoded_bytes);
-        let len_before = self.bytes.len();
-        let bytes = &mut self.bytes;
-        varint::put(bytes, entry.position - self.last_position);
-        varint::put(bytes, entry.amount_pence.unsigned_abs());
-        varint::put(bytes, u64::from(entry.debit.number()));
-        varint::put(bytes, u64::from(entry.credit.number()));
-        varint::put(bytes, day_change);
-        varint::put(bytes, agreement_version);
-        bytes.push(entry.event_type.place());
-        bytes.push(compact::place(entry.rule));
-        debug_assert_eq!(bytes.len() - len_before, encoded_bytes);
+        for field in fields {
+            varint::put(&mut self.bytes, field);
+        }
+        self.bytes.extend_from_slice(&places);
         (self.last_position, self.last_day) = (entry.position, day);
     }
 
