@@ -405,13 +405,10 @@ impl Ledger {
             accounts,
             funding,
             version,
-        }) = self.priced(fact, prescription_id)
+        }) = self.session_priced(fact, prescription_id, session_id)
         else {
             return;
         };
-        if !funding.open || funding.charged(session_id) {
-            return;
-        }
         let charges = version.tariff.price_attendance(
             funding.attended,
             funding.sessions_charged,
@@ -430,17 +427,17 @@ impl Ledger {
     }
 
     fn miss(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid, notice_given: bool) {
+        if notice_given {
+            return;
+        }
         let Some(Pricing {
             accounts,
             funding,
             version,
-        }) = self.priced(fact, prescription_id)
+        }) = self.session_priced(fact, prescription_id, session_id)
         else {
             return;
         };
-        if !funding.open || notice_given || funding.charged(session_id) {
-            return;
-        }
         let charges =
             version
                 .tariff
@@ -630,6 +627,18 @@ impl Ledger {
             funding,
             version,
         })
+    }
+
+    /// As [`Ledger::priced`], for a session not yet charged while its prescription is open:
+    /// a session recorded twice is charged once.
+    fn session_priced(
+        &mut self,
+        fact: &Fact,
+        prescription_id: Uuid,
+        session_id: Uuid,
+    ) -> Option<Pricing<'_>> {
+        let pricing = self.priced(fact, prescription_id)?;
+        (pricing.funding.open && !pricing.funding.charged(session_id)).then_some(pricing)
     }
 
     /// Where a prescription's earnings go: a payable to the provider, or self-delivered cost
