@@ -211,13 +211,13 @@ impl NewEvent {
         check_no_personal_data(&stream, &actor)?;
         let event = decode()?;
         let data = event.encode();
-        let compact = event.compact();
         if data.len() > EVENT_PAYLOAD_BYTES_MAX {
             return Err(EventError::PayloadTooLarge {
                 event_type: event.type_name().to_string(),
                 bytes: data.len(),
             });
         }
+        let compact = event.compact();
         Ok(NewEvent {
             event_id,
             stream,
