@@ -422,6 +422,17 @@ impl FoldEvent {
     }
 }
 
+impl FoldEvent {
+    /// Whether it says what the stored `row` says.
+    pub(crate) fn says_what(&self, row: &RecordedEvent) -> bool {
+        self.position == row.position
+            && self.event_type == row.event_type
+            && self.schema_version == row.schema_version
+            && self.occurred_at == row.occurred_at
+            && self.data == row.data
+    }
+}
+
 impl From<RecordedEvent> for FoldEvent {
     fn from(event: RecordedEvent) -> FoldEvent {
         FoldEvent {

@@ -109,7 +109,7 @@ fn replayed_differently(
     match replayed {
         None => Some("a replay does not read this event".into()),
         Some(Err(error)) => Some(format!("a replay cannot read this event: {error}")),
-        Some(Ok(replayed)) if *replayed != FoldEvent::from(row.clone()) => {
+        Some(Ok(replayed)) if !replayed.says_what(row) => {
             Some("a replay reads this event otherwise than its row says".into())
         }
         Some(Ok(_)) => None,
