@@ -830,6 +830,35 @@ async fn sqlite_copies_its_wal_into_the_database_file_in_the_background() {
     );
 }
 
+/// A snapshot writes megabytes into the WAL at once; left there, the next process to open the
+/// file reads all of it to rebuild the WAL's index, and every read looks its pages up there.
+#[tokio::test]
+async fn sqlite_empties_its_wal_after_saving_a_snapshot() {
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    let wal = format!("{}-wal", db.url.trim_start_matches("sqlite://"));
+    let snapshot = Snapshot {
+        version: 1,
+        position: 0,
+        state: patterned(2 * SNAPSHOT_CHUNK_BYTES + 5, 251),
+    };
+    store.snapshot_save("models", &snapshot).await.unwrap();
+    let mut wal_bytes = u64::MAX;
+    for _ in 0..200 {
+        wal_bytes = std::fs::metadata(&wal).map_or(0, |wal| wal.len());
+        if wal_bytes == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(wal_bytes, 0, "the snapshot's pages left the WAL");
+    let loaded = store.snapshot_load("models").await.unwrap();
+    assert!(
+        loaded == Some(snapshot),
+        "the snapshot reads back from the file"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_keeps_every_event_across_rewinds_of_its_wal() {
     // The writer rewinds the WAL to its start every 50,000 events; 60,000 cross that once,

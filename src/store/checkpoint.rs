@@ -3,6 +3,8 @@
 //! append waited for pages of earlier appends to be written out: during a large import that was
 //! more than half of every commit.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -15,6 +17,8 @@ const BUSY_TIMEOUT_MS: u64 = 10_000;
 #[derive(Clone)]
 pub struct Checkpointer {
     ask: mpsc::SyncSender<()>,
+    /// Whether the next run also empties the WAL file.
+    truncate: Arc<AtomicBool>,
 }
 
 impl Checkpointer {
@@ -22,12 +26,13 @@ impl Checkpointer {
     /// dropped.
     pub fn start(path: &str) -> Checkpointer {
         let (ask, asked) = mpsc::sync_channel(1);
-        let path = path.to_owned();
+        let truncate = Arc::new(AtomicBool::new(false));
+        let (path, asked_truncate) = (path.to_owned(), truncate.clone());
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&path, asked))
+            .spawn(move || run(&path, asked, &asked_truncate))
             .expect("a thread starts");
-        Checkpointer { ask }
+        Checkpointer { ask, truncate }
     }
 
     /// Asks for a checkpoint after a commit.
@@ -35,9 +40,20 @@ impl Checkpointer {
         // Full means one is already asked for, which covers this commit too.
         let _ = self.ask.try_send(());
     }
+
+    /// Asks for a checkpoint that also empties the WAL file, after a commit that wrote far more
+    /// than appends do (a snapshot). The next process to open the file rebuilds its index of
+    /// the WAL by reading the whole file, and until a checkpoint reaches the WAL's end every read
+    /// looks its pages up there: after a national snapshot, 1.5 GB of WAL made a restart's load
+    /// of that snapshot 4.35 s where 3.8 to 4.0 s without.
+    pub fn ask_truncate(&self) {
+        // Set before asking: a run already asked for reads it when it starts.
+        self.truncate.store(true, Ordering::Release);
+        self.ask();
+    }
 }
 
-fn run(path: &str, asked: mpsc::Receiver<()>) {
+fn run(path: &str, asked: mpsc::Receiver<()>, truncate: &AtomicBool) {
     let mut connection = None;
     while asked.recv().is_ok() {
         if connection.is_none() {
@@ -50,7 +66,18 @@ fn run(path: &str, asked: mpsc::Receiver<()>) {
         };
         // PASSIVE copies what it can without waiting for readers or holding up the writer;
         // what it leaves is copied next time.
-        let checkpoint = open.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let mut checkpoint = open.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        // TRUNCATE waits for the writer and the readers, but after PASSIVE has copied the
+        // bulk, only for what came since. Still busy after the wait, it is tried next time.
+        if checkpoint.is_ok() && truncate.swap(false, Ordering::AcqRel) {
+            let busy = open.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+            if busy.as_ref().is_ok_and(|busy| *busy != 0) {
+                truncate.store(true, Ordering::Release);
+            }
+            checkpoint = busy.map(drop);
+        }
         if let Err(error) = checkpoint {
             tracing::warn!(%error, "a WAL checkpoint failed; the next commit asks again");
             connection = None;

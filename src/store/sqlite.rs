@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::beside::{
     SnapshotPart, SnapshotReader, TokenRecord, micros_to_time, snapshot_cut_short,
 };
+use super::checkpoint::Checkpointer;
 use super::event::{FoldRow, RecordedEvent};
 use super::plan::{AppendRequest, Appended};
 use super::sql::{TOKENS_REVOKED_COUNT, to_i64, to_u64};
@@ -38,6 +39,7 @@ pub struct SqliteLog {
     readers: SqlitePool,
     appends: Appends,
     fold: FoldReader,
+    checkpointer: Checkpointer,
 }
 
 impl SqliteLog {
@@ -60,11 +62,13 @@ impl SqliteLog {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
+        let checkpointer = Checkpointer::start(path);
         Ok(SqliteLog {
             writer,
             readers,
-            appends: Appends::start(path).await?,
+            appends: Appends::start(path, checkpointer.clone()).await?,
             fold: FoldReader::new(path),
+            checkpointer,
         })
     }
 
@@ -282,6 +286,7 @@ impl SqliteLog {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.checkpointer.ask_truncate();
         Ok(bytes)
     }
 }

@@ -61,8 +61,11 @@ struct Group {
 
 impl Appends {
     /// Opens the writer connection to the file at `path` (whose schema is up to date) and
-    /// starts its thread.
-    pub(super) async fn start(path: &str) -> Result<Appends, StoreError> {
+    /// starts its thread, which asks `checkpointer` to copy the WAL back as it grows.
+    pub(super) async fn start(
+        path: &str,
+        checkpointer: Checkpointer,
+    ) -> Result<Appends, StoreError> {
         let opening = path.to_owned();
         let opened = tokio::task::spawn_blocking(move || open(&opening));
         let connection = opened.await.expect("opening does not panic")?;
@@ -71,7 +74,7 @@ impl Appends {
             heads: StreamHeads::default(),
             keys: StreamKeys::default(),
             checkpoints: Checkpoints {
-                checkpointer: Checkpointer::start(path),
+                checkpointer,
                 events_since: 0,
                 events_since_rewound: 0,
             },
