@@ -225,10 +225,28 @@ async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(
             })
         })
         .buffered(CATCH_UP_READS_AT_ONCE);
-    while let Some(page) = pages.next().await {
-        let page = page.expect("reading a page does not panic")?;
-        models.apply_all(&page);
+    // The fold runs on a thread of its own for the whole catch-up, fed page by page.
+    let (send, read) = tokio::sync::mpsc::channel::<Vec<Fact>>(1);
+    let mut folding = std::mem::take(models);
+    let folded = tokio::task::spawn_blocking(move || {
+        let mut read = read;
+        folding.apply_pages(std::iter::from_fn(|| read.blocking_recv()));
+        folding
+    });
+    let outcome: Result<(), RunnerError> = async {
+        while let Some(page) = pages.next().await {
+            let page = page.expect("reading a page does not panic")?;
+            // Refused only when the fold stopped, whose panic shows when it is joined below.
+            if send.send(page).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
     }
+    .await;
+    drop(send);
+    *models = folded.await.expect("folding does not panic");
+    outcome?;
     assert!(models.position() >= head, "catching up reaches the head");
     Ok(())
 }

@@ -332,6 +332,10 @@ proptest! {
         }
         prop_assert_eq!(paged.position(), long.len() as u64);
         prop_assert_eq!(&paged, &one_by_one);
+
+        let mut streamed = ReadModels::new();
+        streamed.apply_pages(long.chunks(page).map(<[Fact]>::to_vec));
+        prop_assert_eq!(&streamed, &one_by_one);
     }
 
     #[test]
