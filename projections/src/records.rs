@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use serde::de::{Error as _, SeqAccess, Visitor};
-use serde::ser::SerializeSeq;
+use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
+use serde::ser::{Error as _, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::compact::Halves;
+use crate::compact::{self, Halves};
 
 /// Records stored this many to a chunk, so that growing never copies more than one chunk and
 /// never leaves more than one chunk's worth of room unused.
@@ -126,41 +126,122 @@ impl<T: PartialEq> PartialEq for Records<T> {
 
 impl<T: Eq> Eq for Records<T> {}
 
-/// A snapshot holds each id with its record, in order; the index is rebuilt as they are read,
-/// one at a time, so that loading never holds the records twice.
+/// A snapshot holds the count of records, then the records in blocks of [`CHUNK_RECORDS`], each
+/// block one byte string holding a MessagePack list of ids with their records. The index is
+/// rebuilt as each block is read, so loading never holds the records twice. Read from a stream,
+/// every string and number of every record went through the stream's reader a call at a time,
+/// and strings through a growing buffer; a block is read whole and decoded where it lies.
 impl<T: Serialize> Serialize for Records<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // The length goes first: a MessagePack encoder given none holds the whole list in
-        // memory to count it, and the chunks' flattened iterator cannot say.
-        let mut seq = serializer.serialize_seq(Some(self.len()))?;
-        for (id, record) in self.iter() {
-            seq.serialize_element(&(Halves::from(id), record))?;
+        let mut seq = serializer.serialize_seq(Some(1 + self.chunks.len()))?;
+        seq.serialize_element(&(self.len() as u64))?;
+        let mut block = Vec::new();
+        for (ids, records) in self.ids.chunks(CHUNK_RECORDS).zip(&self.chunks) {
+            debug_assert_eq!(ids.len(), records.len());
+            block.clear();
+            let pairs = Pairs(ids, records);
+            rmp_serde::encode::write(&mut block, &pairs).map_err(S::Error::custom)?;
+            seq.serialize_element(&Bytes(&block))?;
         }
         seq.end()
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Records<T> {
+/// A block's ids with their records, as one list of pairs.
+struct Pairs<'a, T>(&'a [Uuid], &'a [T]);
+
+impl<T: Serialize> Serialize for Pairs<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Pairs(ids, records) = self;
+        let pairs = ids.iter().zip(*records);
+        serializer.collect_seq(pairs.map(|(id, record)| (Halves::from(*id), record)))
+    }
+}
+
+/// Bytes written as one byte string.
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Records<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Records<T>, D::Error> {
-        struct Each<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for Each<T> {
+        struct Blocks<T>(std::marker::PhantomData<T>);
+        impl<'de, T: DeserializeOwned> Visitor<'de> for Blocks<T> {
             type Value = Records<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of ids with their records")
+                f.write_str("a count of records, then blocks of ids with their records")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Records<T>, A::Error> {
+                let count: u64 = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::custom("no count of records"))?;
                 let mut records = Records::default();
-                records.index.reserve(seq.size_hint().unwrap_or(0));
-                while let Some((halves, record)) = seq.next_element::<(Halves, T)>()? {
-                    let id = Uuid::from(halves);
-                    if records.insert_new(id, record).is_none() {
-                        return Err(A::Error::custom(format!("id {id} is recorded twice")));
-                    }
+                // A count no block could hold is not reserved for.
+                let reserve = usize::try_from(count).unwrap_or(usize::MAX);
+                records.index.reserve(reserve.min(RESERVE_RECORDS_MAX));
+                while seq.next_element_seed(Block(&mut records))?.is_some() {}
+                match records.len() as u64 == count {
+                    true => Ok(records),
+                    false => Err(A::Error::custom(format!(
+                        "{} records where the count says {count}",
+                        records.len()
+                    ))),
                 }
-                Ok(records)
             }
         }
-        deserializer.deserialize_seq(Each(std::marker::PhantomData))
+        deserializer.deserialize_seq(Blocks(std::marker::PhantomData))
+    }
+}
+
+/// The most records a snapshot's count reserves room for before they are read.
+const RESERVE_RECORDS_MAX: usize = 1 << 26;
+
+/// Reads one block into the records.
+struct Block<'r, T>(&'r mut Records<T>);
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Block<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        compact::with_bytes(deserializer, |bytes| {
+            let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
+            Each(self.0)
+                .deserialize(&mut decoder)
+                .map_err(|error| error.to_string())
+        })
+    }
+}
+
+/// Reads a block's pairs, adding each record under its id.
+struct Each<'r, T>(&'r mut Records<T>);
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Each<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Each<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of ids with their records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some((halves, record)) = seq.next_element::<(Halves, T)>()? {
+            let id = Uuid::from(halves);
+            if self.0.insert_new(id, record).is_none() {
+                return Err(A::Error::custom(format!("id {id} is recorded twice")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -201,17 +282,72 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_reads_back_equal_and_refuses_an_id_twice() {
+    fn a_snapshot_reads_back_equal_in_blocks() {
         let mut records = Records::default();
-        for n in 1..=10 {
+        let count = CHUNK_RECORDS as u128 * 2 + 3;
+        for n in 1..=count {
             records.insert(id(n), format!("record {n}"));
         }
+        let bytes = rmp_serde::to_vec(&records).unwrap();
+        let loaded: Records<String> = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(loaded, records);
+        assert_eq!(
+            loaded.get(&id(4_100)).map(String::as_str),
+            Some("record 4100")
+        );
         let text = serde_json::to_string(&records).unwrap();
         let loaded: Records<String> = serde_json::from_str(&text).unwrap();
-        assert_eq!(loaded, records);
-        assert_eq!(loaded.get(&id(4)).map(String::as_str), Some("record 4"));
-        let twice = text.replace("[[0,2],", "[[0,1],");
-        assert_ne!(twice, text);
-        assert!(serde_json::from_str::<Records<String>>(&twice).is_err());
+        assert_eq!(loaded, records, "a self-describing form reads back too");
+        let empty = rmp_serde::to_vec(&Records::<String>::default()).unwrap();
+        let empty: Records<String> = rmp_serde::from_slice(&empty).unwrap();
+        assert_eq!(empty.len(), 0);
+    }
+
+    /// A snapshot's form written by hand: the count, then each block's pairs.
+    fn written(count: u64, blocks: &[&[(u128, &str)]]) -> Vec<u8> {
+        let blocks: Vec<Vec<u8>> = blocks
+            .iter()
+            .map(|pairs| {
+                let pairs: Vec<(Halves, &str)> = pairs
+                    .iter()
+                    .map(|(n, text)| (Halves::from(id(*n)), *text))
+                    .collect();
+                rmp_serde::to_vec(&pairs).unwrap()
+            })
+            .collect();
+        // A short array, a small count and short byte strings, in MessagePack's markers.
+        let mut bytes = vec![0x90 + 1 + blocks.len() as u8, u8::try_from(count).unwrap()];
+        for block in &blocks {
+            bytes.extend([0xc4, u8::try_from(block.len()).unwrap()]);
+            bytes.extend(block);
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_snapshot_refuses_an_id_twice_and_a_count_that_disagrees() {
+        let read = |bytes: Vec<u8>| rmp_serde::from_slice::<Records<String>>(&bytes);
+        let good = read(written(3, &[&[(1, "a"), (2, "b")], &[(3, "c")]])).unwrap();
+        assert_eq!(good.get(&id(3)).map(String::as_str), Some("c"));
+
+        let twice = read(written(3, &[&[(1, "a"), (2, "b")], &[(1, "c")]]));
+        let error = twice.unwrap_err().to_string();
+        assert!(error.contains("is recorded twice"), "{error}");
+
+        let short = read(written(4, &[&[(1, "a"), (2, "b")], &[(3, "c")]]));
+        let error = short.unwrap_err().to_string();
+        assert!(
+            error.contains("3 records where the count says 4"),
+            "{error}"
+        );
+
+        let mut not_pairs = written(1, &[]);
+        not_pairs[0] += 1;
+        not_pairs.extend([0xc4, 1, 0xc1]);
+        let error = read(not_pairs).unwrap_err().to_string();
+        assert!(
+            !error.contains("count says"),
+            "a block that is not MessagePack: {error}"
+        );
     }
 }
