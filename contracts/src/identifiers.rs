@@ -144,8 +144,7 @@ impl Serialize for OdsCode {
 
 impl<'de> Deserialize<'de> for OdsCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Cow::<'de, str>::deserialize(deserializer)?;
-        OdsCode::parse(&text).map_err(serde::de::Error::custom)
+        crate::text::parse_str(deserializer, "an ODS code", OdsCode::parse)
     }
 }
 
@@ -218,8 +217,7 @@ impl Serialize for PcnCode {
 
 impl<'de> Deserialize<'de> for PcnCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Cow::<'de, str>::deserialize(deserializer)?;
-        PcnCode::parse(&text).map_err(serde::de::Error::custom)
+        crate::text::parse_str(deserializer, "a PCN code", PcnCode::parse)
     }
 }
 

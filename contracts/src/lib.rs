@@ -10,6 +10,7 @@ pub mod identifiers;
 pub mod money;
 pub mod roles;
 pub mod terms;
+pub mod text;
 
 pub use events::{CatalogueError, Event, EventType, catalogue, catalogue_markdown};
 pub use identifiers::{IdentifierError, NhsNumber, OdsCode, PcnCode, PersonId, find_nhs_number};

@@ -15,12 +15,13 @@ pub(crate) type Name = &'static str;
 pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<&'static str, D::Error> {
-    let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-    catalogue()
-        .iter()
-        .find(|entry| entry.name == name)
-        .map(|entry| entry.name)
-        .ok_or_else(|| D::Error::custom(format!("unknown event type `{name}`")))
+    followfund_contracts::text::parse_str(deserializer, "an event type", |name| {
+        catalogue()
+            .iter()
+            .find(|entry| entry.name == name)
+            .map(|entry| entry.name)
+            .ok_or_else(|| format!("unknown event type `{name}`"))
+    })
 }
 
 /// An event type by its place in the catalogue. A snapshot holding these is only read back by

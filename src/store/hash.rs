@@ -39,11 +39,12 @@ impl Serialize for Hash {
 
 impl<'de> Deserialize<'de> for Hash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Hash, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text.as_bytes(), &mut bytes)
-            .map_err(|_| serde::de::Error::custom("a hash is 64 hex digits"))?;
-        Ok(Hash(bytes))
+        followfund_contracts::text::parse_str(deserializer, "a hash in hex", |text| {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(text.as_bytes(), &mut bytes)
+                .map_err(|_| "a hash is 64 hex digits")?;
+            Ok::<_, &str>(Hash(bytes))
+        })
     }
 }
 

@@ -65,8 +65,7 @@ impl Serialize for Wte {
 
 impl<'de> Deserialize<'de> for Wte {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Wte, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        crate::text::parse_str(deserializer, "a whole-time equivalent", str::parse)
     }
 }
 

@@ -98,8 +98,7 @@ impl Serialize for FinancialYear {
 
 impl<'de> Deserialize<'de> for FinancialYear {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<FinancialYear, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        crate::text::parse_str(deserializer, "a financial year such as 2023/24", str::parse)
     }
 }
 

@@ -92,8 +92,7 @@ impl Serialize for YearMonth {
 
 impl<'de> Deserialize<'de> for YearMonth {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<YearMonth, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        crate::text::parse_str(deserializer, "a month such as 2023-04", str::parse)
     }
 }
 
