@@ -21,9 +21,39 @@ pub(crate) mod day {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<NaiveDate, D::Error> {
-        let days = i32::deserialize(deserializer)?;
+        date(i32::deserialize(deserializer)?)
+    }
+
+    /// The date of day number `days`.
+    pub(super) fn date<E: serde::de::Error>(days: i32) -> Result<NaiveDate, E> {
         NaiveDate::from_num_days_from_ce_opt(days)
-            .ok_or_else(|| D::Error::custom(format!("day number {days} is not a date")))
+            .ok_or_else(|| E::custom(format!("day number {days} is not a date")))
+    }
+}
+
+/// An optional date with a position, the date as its [`day`] number: as text, each took a
+/// date parser's run to read back.
+pub(crate) mod day_and_position_option {
+    use chrono::{Datelike, NaiveDate};
+    use serde::Serialize;
+
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<(NaiveDate, u64)>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let numbered = value.map(|(on, position)| (on.num_days_from_ce(), position));
+        numbered.serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<(NaiveDate, u64)>, D::Error> {
+        match Option::<(i32, u64)>::deserialize(deserializer)? {
+            Some((days, position)) => Ok(Some((day::date(days)?, position))),
+            None => Ok(None),
+        }
     }
 }
 
@@ -264,6 +294,10 @@ mod tests {
         maybe: Option<Uuid>,
         #[serde(with = "super::ids")]
         ids: Vec<Uuid>,
+        #[serde(with = "super::day_and_position_option")]
+        assessed: Option<(NaiveDate, u64)>,
+        #[serde(with = "super::day_and_position_option")]
+        not_assessed: Option<(NaiveDate, u64)>,
     }
 
     #[test]
@@ -279,6 +313,8 @@ mod tests {
                 id,
                 maybe: Some(id),
                 ids: vec![Uuid::max(), id],
+                assessed: Some((NaiveDate::from_ymd_opt(2022, 5, 3).unwrap(), 41)),
+                not_assessed: None,
             };
             let bytes = rmp_serde::to_vec(&fields).unwrap();
             let back = rmp_serde::from_slice::<Fields>(&bytes).unwrap();
@@ -311,6 +347,19 @@ mod tests {
             refused.to_string().contains("no value is listed at 200"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn a_day_number_past_the_dates_is_refused() {
+        #[derive(Debug, Deserialize)]
+        struct Assessed(
+            #[serde(with = "super::day_and_position_option")]
+            #[allow(dead_code)]
+            Option<(NaiveDate, u64)>,
+        );
+        let bytes = rmp_serde::to_vec(&Some((i32::MAX, 7_u64))).unwrap();
+        let refused = rmp_serde::from_slice::<Assessed>(&bytes).unwrap_err();
+        assert!(refused.to_string().contains("is not a date"), "{refused}");
     }
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]

@@ -98,6 +98,7 @@ pub struct Person {
     /// Where it was received.
     pub position: u64,
     /// The first assessment, if held: its day and position.
+    #[serde(with = "crate::compact::day_and_position_option")]
     pub assessed: Option<(NaiveDate, u64)>,
     /// Measures taken, in the order recorded.
     pub measures: Vec<Measure>,
