@@ -89,8 +89,10 @@ pub struct Person {
     /// The link worker service holding the referral.
     pub provider: OdsCode,
     /// Age band at referral.
+    #[serde(with = "crate::compact::listed")]
     pub age_band: AgeBand,
     /// Long-term conditions at referral.
+    #[serde(with = "crate::compact::listed_list")]
     pub conditions: Vec<LongTermCondition>,
     /// The day the referral was received.
     #[serde(with = "crate::compact::day")]
@@ -108,8 +110,10 @@ pub struct Person {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Measure {
     /// The instrument.
+    #[serde(with = "crate::compact::listed")]
     pub instrument: Instrument,
     /// Baseline or follow-up.
+    #[serde(with = "crate::compact::listed")]
     pub stage: MeasureStage,
     /// The day it was taken.
     #[serde(with = "crate::compact::day")]

@@ -73,17 +73,22 @@ pub struct Journey {
     /// The referring organisation, when it has a code.
     pub referrer: Option<OdsCode>,
     /// Who referred the person.
+    #[serde(with = "crate::compact::listed")]
     pub source: ReferralSource,
     /// Why the person was referred.
+    #[serde(with = "crate::compact::listed_list")]
     pub reasons: Vec<ReferralReason>,
     /// The person's age band when referred.
+    #[serde(with = "crate::compact::listed")]
     pub age_band: AgeBand,
     /// Long-term conditions the person lives with.
+    #[serde(with = "crate::compact::listed_list")]
     pub conditions: Vec<LongTermCondition>,
     /// When the referral was received (valid time).
     #[serde(with = "crate::compact::instant")]
     pub received_at: DateTime<Utc>,
     /// Where the referral stands.
+    #[serde(with = "crate::compact::listed")]
     pub status: ReferralStatus,
     /// When the initial assessment was held; a later assessment does not move it.
     #[serde(with = "crate::compact::instant_option")]

@@ -125,6 +125,7 @@ pub struct Prescription {
     /// The organisation running the activity.
     pub provider: OdsCode,
     /// The kind of activity.
+    #[serde(with = "crate::compact::listed")]
     pub activity_type: ActivityType,
     /// The agreement that prices its sessions; none when the activity is unfunded.
     #[serde(with = "crate::compact::id_option")]
@@ -136,6 +137,7 @@ pub struct Prescription {
     /// The position of the event that issued it.
     pub issued_position: u64,
     /// Where it stands.
+    #[serde(with = "crate::compact::listed")]
     pub status: PrescriptionStatus,
     /// Its sessions, in the order first recorded: a dozen or so, where a list is smaller and
     /// faster to search than a map.

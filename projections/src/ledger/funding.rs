@@ -144,6 +144,7 @@ pub struct Accrual {
     #[serde(with = "crate::compact::day")]
     pub on: NaiveDate,
     /// A payment or a recovery.
+    #[serde(with = "crate::compact::listed")]
     pub kind: PaymentLineKind,
     /// The amount, positive.
     #[serde(with = "followfund_contracts::money::exact_bytes")]
