@@ -13,7 +13,7 @@
 //! SQLite database (rows and compact blocks) takes about 12.0 GB and its NDJSON 11.7 GB of disk; `--no-postgres` skips the
 //! PostgreSQL copy where the disk has no room for a second database of that size.
 //! The restart is measured in this process, while the replayed models are still being freed
-//! beside it; a fresh `followfund serve` logs its own `snapshot_load`, about 1.5 s shorter.
+//! beside it; a fresh `followfund serve` logs its own `snapshot_load`, about 1.7 s shorter.
 
 // A bench's root file finds its modules beside it in benches/, where other benches are found.
 #[path = "year/latency.rs"]
