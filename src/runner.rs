@@ -226,10 +226,9 @@ async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(
         })
         .buffered(CATCH_UP_READS_AT_ONCE);
     // The fold runs on a thread of its own for the whole catch-up, fed page by page.
-    let (send, read) = tokio::sync::mpsc::channel::<Vec<Fact>>(1);
+    let (send, mut read) = tokio::sync::mpsc::channel::<Vec<Fact>>(1);
     let mut folding = std::mem::take(models);
     let folded = tokio::task::spawn_blocking(move || {
-        let mut read = read;
         folding.apply_pages(std::iter::from_fn(|| read.blocking_recv()));
         folding
     });

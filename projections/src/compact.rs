@@ -401,14 +401,9 @@ mod tests {
 
     #[test]
     fn a_day_number_past_the_dates_is_refused() {
-        #[derive(Debug, Deserialize)]
-        struct Assessed(
-            #[serde(with = "super::day_and_position_option")]
-            #[allow(dead_code)]
-            Option<(NaiveDate, u64)>,
-        );
         let bytes = rmp_serde::to_vec(&Some((i32::MAX, 7_u64))).unwrap();
-        let refused = rmp_serde::from_slice::<Assessed>(&bytes).unwrap_err();
+        let mut decoder = rmp_serde::Deserializer::from_read_ref(&bytes);
+        let refused = super::day_and_position_option::deserialize(&mut decoder).unwrap_err();
         assert!(refused.to_string().contains("is not a date"), "{refused}");
     }
 

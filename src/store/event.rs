@@ -420,9 +420,7 @@ impl FoldEvent {
             data: Payload::Json(&self.data),
         }
     }
-}
 
-impl FoldEvent {
     /// Whether it says what the stored `row` says.
     pub(crate) fn says_what(&self, row: &RecordedEvent) -> bool {
         self.position == row.position
