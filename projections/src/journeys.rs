@@ -174,7 +174,7 @@ impl Journeys {
         }
         let journey = Journey::received(fact, referral);
         self.index_referral(&journey.link_worker_organisation, journey.referral_id);
-        self.journeys.insert(journey.referral_id, journey);
+        self.journeys.insert(journey);
     }
 
     /// Moves a referral to the service it was passed to. Scope follows the referral: the
@@ -248,7 +248,7 @@ impl Journeys {
             .entry(prescription.provider.clone())
             .or_default()
             .insert(prescription_id);
-        self.prescriptions.insert(prescription_id, prescription);
+        self.prescriptions.insert(prescription);
     }
 
     fn set_status(&mut self, fact: &Fact, referral_id: Uuid, status: ReferralStatus) {

@@ -3,112 +3,151 @@
 //! inside half-filled nodes and every fact paid for a walk down the tree; here a record takes its
 //! own size, and finding one is a hash and a probe.
 
-use std::collections::HashMap;
-
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as Slot;
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde::ser::{Error as _, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::hash::BuildHasher;
 use uuid::Uuid;
 
-use crate::compact::{self, Halves};
+use crate::compact;
 
 /// Records stored this many to a chunk, so that growing never copies more than one chunk and
 /// never leaves more than one chunk's worth of room unused.
 const CHUNK_RECORDS: usize = 4096;
 
-/// Hashes ids with a seed drawn for each process: ids come from callers, and a fixed seed would
-/// let someone choose ids that collide.
-type Index = HashMap<Uuid, u32, foldhash::fast::RandomState>;
+/// A record that carries its own id, which is how the index finds it.
+pub(crate) trait Keyed {
+    /// The id the record is filed under.
+    fn id(&self) -> Uuid;
+}
 
 /// Records by id, in the order first inserted.
+///
+/// The index holds only each record's place, and a probe compares the id the record carries:
+/// an index of ids with places took 21 bytes a slot at half full, where places take five, and
+/// the probe reads the record it was going to read anyway. Ids are hashed with a seed drawn for
+/// each process: they come from callers, and a fixed seed would let someone choose ids that
+/// collide.
 #[derive(Clone, Debug)]
 pub(crate) struct Records<T> {
-    ids: Vec<Uuid>,
     chunks: Vec<Vec<T>>,
-    index: Index,
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl<T> Default for Records<T> {
     fn default() -> Self {
         Records {
-            ids: Vec::new(),
             chunks: Vec::new(),
-            index: Index::default(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 }
 
-impl<T> Records<T> {
+impl<T: Keyed> Records<T> {
     /// How many records there are.
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        match self.chunks.last() {
+            None => 0,
+            Some(last) => (self.chunks.len() - 1) * CHUNK_RECORDS + last.len(),
+        }
     }
 
     /// Whether `id` has a record.
     pub(crate) fn contains(&self, id: &Uuid) -> bool {
-        self.index.contains_key(id)
+        self.place(id).is_some()
     }
 
     /// The record of `id`.
     pub(crate) fn get(&self, id: &Uuid) -> Option<&T> {
-        let at = *self.index.get(id)?;
+        let at = self.place(id)?;
         Some(self.at(at))
     }
 
     /// The record of `id`, to change.
     pub(crate) fn get_mut(&mut self, id: &Uuid) -> Option<&mut T> {
-        let at = *self.index.get(id)?;
+        let at = self.place(id)?;
         Some(self.at_mut(at))
     }
 
     /// The place of `id`'s record in insertion order.
     pub(crate) fn place(&self, id: &Uuid) -> Option<u32> {
-        self.index.get(id).copied()
+        let hash = self.hasher.hash_one(id);
+        let found = self
+            .index
+            .find(hash, |&at| chunked(&self.chunks, at).id() == *id);
+        found.copied()
     }
 
     /// The record at place `at`.
     pub(crate) fn at(&self, at: u32) -> &T {
-        let at = at as usize;
-        &self.chunks[at / CHUNK_RECORDS][at % CHUNK_RECORDS]
+        chunked(&self.chunks, at)
     }
 
-    /// The record at place `at`, to change.
+    /// The record at place `at`, to change. Its id must stay as it is: the index files it there.
     pub(crate) fn at_mut(&mut self, at: u32) -> &mut T {
         let at = at as usize;
         &mut self.chunks[at / CHUNK_RECORDS][at % CHUNK_RECORDS]
     }
 
     /// Adds the record of a new id; its place is the number of records before it.
-    pub(crate) fn insert(&mut self, id: Uuid, record: T) -> u32 {
-        let inserted = self.insert_new(id, record);
+    pub(crate) fn insert(&mut self, record: T) -> u32 {
+        let inserted = self.insert_new(record);
         inserted.expect("a record is inserted once")
     }
 
-    /// Adds the record of `id` unless it has one already (then `None`): one probe of the
-    /// index, where asking first and inserting after took two, and a snapshot's load asks for
-    /// every record.
-    fn insert_new(&mut self, id: Uuid, record: T) -> Option<u32> {
-        let at = u32::try_from(self.ids.len()).expect("fewer than 2^32 records");
-        match self.index.entry(id) {
-            std::collections::hash_map::Entry::Occupied(_) => return None,
-            std::collections::hash_map::Entry::Vacant(vacant) => vacant.insert(at),
+    /// Adds the record unless its id has one already (then `None`): one probe of the index,
+    /// where asking first and inserting after took two, and a snapshot's load asks for every
+    /// record.
+    fn insert_new(&mut self, record: T) -> Option<u32> {
+        let at = u32::try_from(self.len()).expect("fewer than 2^32 records");
+        let id = record.id();
+        let Records {
+            chunks,
+            index,
+            hasher,
+        } = self;
+        let hash = hasher.hash_one(id);
+        let slot = index.entry(
+            hash,
+            |&known| chunked(chunks, known).id() == id,
+            |&known| hasher.hash_one(chunked(chunks, known).id()),
+        );
+        match slot {
+            Slot::Occupied(_) => return None,
+            Slot::Vacant(vacant) => vacant.insert(at),
         };
-        if self
-            .chunks
+        if chunks
             .last()
             .is_none_or(|chunk| chunk.len() == CHUNK_RECORDS)
         {
-            self.chunks.push(Vec::with_capacity(CHUNK_RECORDS));
+            chunks.push(Vec::with_capacity(CHUNK_RECORDS));
         }
-        self.chunks.last_mut().expect("pushed above").push(record);
-        self.ids.push(id);
-        debug_assert_eq!(self.index.len(), self.ids.len());
+        chunks.last_mut().expect("pushed above").push(record);
+        debug_assert_eq!(self.index.len(), self.len());
         Some(at)
+    }
+
+    /// Makes room in the index for `more` records, so that a load never grows it a step at a
+    /// time: each step hashes every record's id again, reading every record.
+    fn reserve(&mut self, more: usize) {
+        let Records {
+            chunks,
+            index,
+            hasher,
+        } = self;
+        index.reserve(more, |&known| hasher.hash_one(chunked(chunks, known).id()));
     }
 
     /// Every id and record, in the order inserted.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Uuid, &T)> + use<'_, T> {
-        self.ids.iter().copied().zip(self.chunks.iter().flatten())
+        self.chunks
+            .iter()
+            .flatten()
+            .map(|record| (record.id(), record))
     }
 
     /// The records after place `at` (every record when `at` is none), in the order inserted.
@@ -118,43 +157,36 @@ impl<T> Records<T> {
     }
 }
 
-impl<T: PartialEq> PartialEq for Records<T> {
+/// The record at place `at` of `chunks`.
+fn chunked<T>(chunks: &[Vec<T>], at: u32) -> &T {
+    let at = at as usize;
+    &chunks[at / CHUNK_RECORDS][at % CHUNK_RECORDS]
+}
+
+impl<T: PartialEq + Keyed> PartialEq for Records<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.ids == other.ids && self.iter().zip(other.iter()).all(|(a, b)| a.1 == b.1)
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a.1 == b.1)
     }
 }
 
-impl<T: Eq> Eq for Records<T> {}
+impl<T: Eq + Keyed> Eq for Records<T> {}
 
 /// A snapshot holds the count of records, then the records in blocks of [`CHUNK_RECORDS`], each
-/// block one byte string holding a MessagePack list of ids with their records. The index is
-/// rebuilt as each block is read, so loading never holds the records twice. Read from a stream,
-/// every string and number of every record went through the stream's reader a call at a time,
-/// and strings through a growing buffer; a block is read whole and decoded where it lies.
-impl<T: Serialize> Serialize for Records<T> {
+/// block one byte string holding a MessagePack list of records, each carrying its id. The index
+/// is rebuilt as each block is read, so loading never holds the records twice. Read from a
+/// stream, every string and number of every record went through the stream's reader a call at a
+/// time, and strings through a growing buffer; a block is read whole and decoded where it lies.
+impl<T: Serialize + Keyed> Serialize for Records<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(1 + self.chunks.len()))?;
         seq.serialize_element(&(self.len() as u64))?;
         let mut block = Vec::new();
-        for (ids, records) in self.ids.chunks(CHUNK_RECORDS).zip(&self.chunks) {
-            debug_assert_eq!(ids.len(), records.len());
+        for records in &self.chunks {
             block.clear();
-            let pairs = Pairs(ids, records);
-            rmp_serde::encode::write(&mut block, &pairs).map_err(S::Error::custom)?;
+            rmp_serde::encode::write(&mut block, records).map_err(S::Error::custom)?;
             seq.serialize_element(&Bytes(&block))?;
         }
         seq.end()
-    }
-}
-
-/// A block's ids with their records, as one list of pairs.
-struct Pairs<'a, T>(&'a [Uuid], &'a [T]);
-
-impl<T: Serialize> Serialize for Pairs<'_, T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let Pairs(ids, records) = self;
-        let pairs = ids.iter().zip(*records);
-        serializer.collect_seq(pairs.map(|(id, record)| (Halves::from(*id), record)))
     }
 }
 
@@ -167,13 +199,13 @@ impl Serialize for Bytes<'_> {
     }
 }
 
-impl<'de, T: DeserializeOwned> Deserialize<'de> for Records<T> {
+impl<'de, T: DeserializeOwned + Keyed> Deserialize<'de> for Records<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Records<T>, D::Error> {
         struct Blocks<T>(std::marker::PhantomData<T>);
-        impl<'de, T: DeserializeOwned> Visitor<'de> for Blocks<T> {
+        impl<'de, T: DeserializeOwned + Keyed> Visitor<'de> for Blocks<T> {
             type Value = Records<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a count of records, then blocks of ids with their records")
+                f.write_str("a count of records, then blocks of records")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Records<T>, A::Error> {
                 let count: u64 = seq
@@ -182,7 +214,7 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Records<T> {
                 let mut records = Records::default();
                 // A count no block could hold is not reserved for.
                 let reserve = usize::try_from(count).unwrap_or(usize::MAX);
-                records.index.reserve(reserve.min(RESERVE_RECORDS_MAX));
+                records.reserve(reserve.min(RESERVE_RECORDS_MAX));
                 while seq.next_element_seed(Block(&mut records))?.is_some() {}
                 match records.len() as u64 == count {
                     true => Ok(records),
@@ -203,7 +235,7 @@ const RESERVE_RECORDS_MAX: usize = 1 << 26;
 /// Reads one block into the records.
 struct Block<'r, T>(&'r mut Records<T>);
 
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Block<'_, T> {
+impl<'de, T: DeserializeOwned + Keyed> DeserializeSeed<'de> for Block<'_, T> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -216,10 +248,10 @@ impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Block<'_, T> {
     }
 }
 
-/// Reads a block's pairs, adding each record under its id.
+/// Reads a block's records, adding each under its id.
 struct Each<'r, T>(&'r mut Records<T>);
 
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Each<'_, T> {
+impl<'de, T: Deserialize<'de> + Keyed> DeserializeSeed<'de> for Each<'_, T> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -227,17 +259,17 @@ impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Each<'_, T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for Each<'_, T> {
+impl<'de, T: Deserialize<'de> + Keyed> Visitor<'de> for Each<'_, T> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of ids with their records")
+        f.write_str("a list of records")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some((halves, record)) = seq.next_element::<(Halves, T)>()? {
-            let id = Uuid::from(halves);
-            if self.0.insert_new(id, record).is_none() {
+        while let Some(record) = seq.next_element::<T>()? {
+            let id = record.id();
+            if self.0.insert_new(record).is_none() {
                 return Err(A::Error::custom(format!("id {id} is recorded twice")));
             }
         }
@@ -249,8 +281,22 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Each<'_, T> {
 mod tests {
     use super::*;
 
+    /// A record in tests: an id with a number.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    struct Tally(#[serde(with = "crate::compact::id")] Uuid, u128);
+
+    impl Keyed for Tally {
+        fn id(&self) -> Uuid {
+            self.0
+        }
+    }
+
     fn id(n: u128) -> Uuid {
         Uuid::from_u128(n)
+    }
+
+    fn tally(n: u128) -> Tally {
+        Tally(id(n), n * 10)
     }
 
     #[test]
@@ -258,14 +304,14 @@ mod tests {
         let mut records = Records::default();
         let count = CHUNK_RECORDS as u128 * 2 + 3;
         for n in (1..=count).rev() {
-            records.insert(id(n), n * 10);
+            records.insert(tally(n));
         }
         assert_eq!(records.len(), count as usize);
-        assert_eq!(records.get(&id(7)), Some(&70));
+        assert_eq!(records.get(&id(7)), Some(&tally(7)));
         assert_eq!(records.get(&id(count + 1)), None);
-        *records.get_mut(&id(7)).unwrap() += 1;
-        assert_eq!(records.get(&id(7)), Some(&71));
-        let first: Vec<u128> = records.iter().take(2).map(|(_, n)| *n).collect();
+        records.get_mut(&id(7)).unwrap().1 += 1;
+        assert_eq!(records.get(&id(7)).map(|t| t.1), Some(71));
+        let first: Vec<u128> = records.iter().take(2).map(|(_, t)| t.1).collect();
         assert_eq!(first, [count * 10, (count - 1) * 10]);
         let place = records.place(&id(3)).unwrap();
         let rest: Vec<Uuid> = records.after(Some(place)).map(|(id, _)| id).collect();
@@ -277,8 +323,8 @@ mod tests {
     #[should_panic(expected = "a record is inserted once")]
     fn an_id_inserted_twice_is_a_bug() {
         let mut records = Records::default();
-        records.insert(id(1), 1);
-        records.insert(id(1), 2);
+        records.insert(tally(1));
+        records.insert(Tally(id(1), 2));
     }
 
     #[test]
@@ -286,34 +332,25 @@ mod tests {
         let mut records = Records::default();
         let count = CHUNK_RECORDS as u128 * 2 + 3;
         for n in 1..=count {
-            records.insert(id(n), format!("record {n}"));
+            records.insert(tally(n));
         }
         let bytes = rmp_serde::to_vec(&records).unwrap();
-        let loaded: Records<String> = rmp_serde::from_slice(&bytes).unwrap();
+        let loaded: Records<Tally> = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(loaded, records);
-        assert_eq!(
-            loaded.get(&id(4_100)).map(String::as_str),
-            Some("record 4100")
-        );
+        assert_eq!(loaded.get(&id(4_100)), Some(&tally(4_100)));
         let text = serde_json::to_string(&records).unwrap();
-        let loaded: Records<String> = serde_json::from_str(&text).unwrap();
+        let loaded: Records<Tally> = serde_json::from_str(&text).unwrap();
         assert_eq!(loaded, records, "a self-describing form reads back too");
-        let empty = rmp_serde::to_vec(&Records::<String>::default()).unwrap();
-        let empty: Records<String> = rmp_serde::from_slice(&empty).unwrap();
+        let empty = rmp_serde::to_vec(&Records::<Tally>::default()).unwrap();
+        let empty: Records<Tally> = rmp_serde::from_slice(&empty).unwrap();
         assert_eq!(empty.len(), 0);
     }
 
-    /// A snapshot's form written by hand: the count, then each block's pairs.
-    fn written(count: u64, blocks: &[&[(u128, &str)]]) -> Vec<u8> {
+    /// A snapshot's form written by hand: the count, then each block's records.
+    fn written(count: u64, blocks: &[&[u128]]) -> Vec<u8> {
         let blocks: Vec<Vec<u8>> = blocks
             .iter()
-            .map(|pairs| {
-                let pairs: Vec<(Halves, &str)> = pairs
-                    .iter()
-                    .map(|(n, text)| (Halves::from(id(*n)), *text))
-                    .collect();
-                rmp_serde::to_vec(&pairs).unwrap()
-            })
+            .map(|ns| rmp_serde::to_vec(&ns.iter().map(|n| tally(*n)).collect::<Vec<_>>()).unwrap())
             .collect();
         // A short array, a small count and short byte strings, in MessagePack's markers.
         let mut bytes = vec![0x90 + 1 + blocks.len() as u8, u8::try_from(count).unwrap()];
@@ -326,25 +363,25 @@ mod tests {
 
     #[test]
     fn a_snapshot_refuses_an_id_twice_and_a_count_that_disagrees() {
-        let read = |bytes: Vec<u8>| rmp_serde::from_slice::<Records<String>>(&bytes);
-        let good = read(written(3, &[&[(1, "a"), (2, "b")], &[(3, "c")]])).unwrap();
-        assert_eq!(good.get(&id(3)).map(String::as_str), Some("c"));
+        let read = |bytes: Vec<u8>| rmp_serde::from_slice::<Records<Tally>>(&bytes);
+        let good = read(written(3, &[&[1, 2], &[3]])).unwrap();
+        assert_eq!(good.get(&id(3)), Some(&tally(3)));
 
-        let twice = read(written(3, &[&[(1, "a"), (2, "b")], &[(1, "c")]]));
+        let twice = read(written(3, &[&[1, 2], &[1]]));
         let error = twice.unwrap_err().to_string();
         assert!(error.contains("is recorded twice"), "{error}");
 
-        let short = read(written(4, &[&[(1, "a"), (2, "b")], &[(3, "c")]]));
+        let short = read(written(4, &[&[1, 2], &[3]]));
         let error = short.unwrap_err().to_string();
         assert!(
             error.contains("3 records where the count says 4"),
             "{error}"
         );
 
-        let mut not_pairs = written(1, &[]);
-        not_pairs[0] += 1;
-        not_pairs.extend([0xc4, 1, 0xc1]);
-        let error = read(not_pairs).unwrap_err().to_string();
+        let mut not_records = written(1, &[]);
+        not_records[0] += 1;
+        not_records.extend([0xc4, 1, 0xc1]);
+        let error = read(not_records).unwrap_err().to_string();
         assert!(
             !error.contains("count says"),
             "a block that is not MessagePack: {error}"

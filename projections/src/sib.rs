@@ -147,6 +147,13 @@ pub struct Claim {
     pub withdrawn: Option<(u64, YearMonth, WithdrawalReason)>,
 }
 
+/// Filed under its referral.
+impl crate::records::Keyed for Person {
+    fn id(&self) -> Uuid {
+        self.referral_id
+    }
+}
+
 impl Claim {
     /// Whether it still stands: not withdrawn.
     pub fn stands(&self) -> bool {
@@ -182,7 +189,7 @@ impl Sib {
                         assessed: None,
                         measures: Vec::new(),
                     };
-                    self.people.insert(e.referral_id, person);
+                    self.people.insert(person);
                 }
             }
             Event::ReferralRedirected(e) => {

@@ -105,6 +105,13 @@ pub struct Journey {
     pub prescriptions: Vec<Uuid>,
 }
 
+/// Filed under its referral.
+impl crate::records::Keyed for Journey {
+    fn id(&self) -> Uuid {
+        self.referral_id
+    }
+}
+
 impl Journey {
     /// A journey as its `referral.received` starts it.
     pub(crate) fn received(fact: &Fact, referral: &ReferralReceived) -> Journey {

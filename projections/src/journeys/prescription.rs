@@ -148,6 +148,13 @@ pub struct Prescription {
     pub(crate) journey_place: u32,
 }
 
+/// Filed under its id.
+impl crate::records::Keyed for Prescription {
+    fn id(&self) -> Uuid {
+        self.prescription_id
+    }
+}
+
 impl Prescription {
     /// A prescription as `prescription.waitlisted` creates it: issued later, from the queue.
     pub(crate) fn waitlisted(

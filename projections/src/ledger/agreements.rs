@@ -46,6 +46,13 @@ pub struct Agreement {
     pub versions: Vec<AgreementVersion>,
 }
 
+/// Filed under its id.
+impl crate::records::Keyed for Agreement {
+    fn id(&self) -> Uuid {
+        self.agreement_id
+    }
+}
+
 impl Agreement {
     /// The version that prices what happens on `date`: the latest in effect by then, while the
     /// agreement is valid.
@@ -110,7 +117,7 @@ impl Agreements {
         // A second signature under the same id is kept out: terms are published once and
         // amended, never replaced.
         if !self.by_id.contains(&signed.agreement_id) {
-            self.by_id.insert(signed.agreement_id, agreement);
+            self.by_id.insert(agreement);
         }
     }
 

@@ -16,6 +16,9 @@ use crate::compact::Packed;
 /// What one funded prescription has committed and earned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Funding {
+    /// The prescription funded.
+    #[serde(with = "crate::compact::id")]
+    pub prescription_id: Uuid,
     /// The agreement it was issued under.
     #[serde(with = "crate::compact::id")]
     pub agreement_id: Uuid,
@@ -160,11 +163,19 @@ const POSTINGS_BESIDE_SESSIONS: usize = 4;
 /// Accruals a funding holds at once, about: a month's sessions, until a payment run settles them.
 const ACCRUALS_AT_ONCE: usize = 4;
 
+/// Filed under the prescription it funds.
+impl crate::records::Keyed for Funding {
+    fn id(&self) -> Uuid {
+        self.prescription_id
+    }
+}
+
 impl Funding {
     /// A prescription just issued, with its commitment and nothing earned, and room for the
     /// `sessions` its tariff funds: its lists grow with every session, and growing them a step
     /// at a time moved each list several times over.
     pub(super) fn issued(
+        prescription_id: Uuid,
         agreement_id: Uuid,
         anchor: OdsCode,
         provider: OdsCode,
@@ -173,6 +184,7 @@ impl Funding {
         sessions: usize,
     ) -> Funding {
         Funding {
+            prescription_id,
             agreement_id,
             anchor,
             provider,

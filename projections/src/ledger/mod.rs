@@ -376,6 +376,7 @@ impl Ledger {
         let commitment = version.tariff.maximum_cost();
         let sessions = version.tariff.funded_sessions.unwrap_or(SESSIONS_EXPECTED);
         let funding = Funding::issued(
+            issue.prescription_id,
             agreement_id,
             anchor.clone(),
             provider,
@@ -383,7 +384,7 @@ impl Ledger {
             commitment,
             sessions as usize,
         );
-        self.funding.insert(issue.prescription_id, funding);
+        self.funding.insert(funding);
         *self.open_by_agreement.entry(agreement_id).or_default() += 1;
         self.by_anchor
             .entry(anchor.clone())
