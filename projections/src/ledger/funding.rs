@@ -154,9 +154,11 @@ pub struct Accrual {
     pub amount: Money,
 }
 
-/// Bytes a session's posting takes in [`Entries`], about: room is made for the funded sessions'
-/// postings when a prescription is issued.
-const ENTRY_BYTES: usize = 13;
+/// Bytes a funding's postings take in [`Entries`] for each of its sessions, about: four for a
+/// session's after another's, eleven for one after a payment or a fee, and as many again for the
+/// payment. Room is made for them when a prescription is issued; too little, and the list
+/// regrows and moves several times.
+const ENTRY_BYTES: usize = 9;
 /// Postings beyond one a session: the commitment, an engagement fee, a completion fee and the
 /// release.
 const POSTINGS_BESIDE_SESSIONS: usize = 4;
