@@ -176,29 +176,6 @@ pub(crate) mod listed {
     }
 }
 
-/// The `with` form of a list of [`Listed`] values: one byte string of their places.
-pub(crate) mod listed_list {
-    use super::*;
-
-    pub(crate) fn serialize<T: Listed, S: Serializer>(
-        values: &[T],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        let places: Vec<u8> = values.iter().map(|value| place(*value)).collect();
-        serializer.serialize_bytes(&places)
-    }
-
-    pub(crate) fn deserialize<'de, T: Listed, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<T>, D::Error> {
-        with_bytes(deserializer, |places| {
-            let value = |place: &u8| at_place(*place).ok_or(*place);
-            let values = places.iter().map(value).collect::<Result<Vec<T>, u8>>();
-            values.map_err(|place| format!("no value is listed at {place}"))
-        })
-    }
-}
-
 /// A record kept by the ten million in lists of a dozen (a prescription's sessions, a funding's
 /// charged sessions), which a snapshot holds as one byte string a list. Field by field, the
 /// decoder took a marker and a call for every number of every record, and those lists were
@@ -366,33 +343,6 @@ mod tests {
         );
         let bytes = rmp_serde::to_vec(&fields).unwrap();
         let refused = rmp_serde::from_slice::<Fields>(&bytes).unwrap_err();
-        assert!(
-            refused.to_string().contains("no value is listed at 200"),
-            "{refused}"
-        );
-    }
-
-    #[test]
-    fn a_listed_list_reads_back_in_order_and_refuses_a_place_past_the_list() {
-        use followfund_contracts::events::LongTermCondition;
-        #[derive(Debug, PartialEq, Serialize, Deserialize)]
-        struct Conditions(#[serde(with = "super::listed_list")] Vec<LongTermCondition>);
-        let mut all = LongTermCondition::ALL.to_vec();
-        all.reverse();
-        for conditions in [Conditions(all), Conditions(Vec::new())] {
-            let bytes = rmp_serde::to_vec(&conditions).unwrap();
-            assert_eq!(
-                rmp_serde::from_slice::<Conditions>(&bytes).unwrap(),
-                conditions
-            );
-            let text = serde_json::to_string(&conditions).unwrap();
-            assert_eq!(
-                serde_json::from_str::<Conditions>(&text).unwrap(),
-                conditions
-            );
-        }
-        let bytes = rmp_serde::to_vec(&Bin(vec![0, 1, 200])).unwrap();
-        let refused = rmp_serde::from_slice::<Conditions>(&bytes).unwrap_err();
         assert!(
             refused.to_string().contains("no value is listed at 200"),
             "{refused}"

@@ -271,7 +271,7 @@ impl Journeys {
         self.update(fact, referral_id, |journey| {
             journey.plan = Some(CarePlan {
                 plan_id,
-                needs: needs.to_vec(),
+                needs: crate::few::Few::from_slice(needs),
                 position: fact.position,
             });
         });

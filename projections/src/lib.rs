@@ -12,6 +12,7 @@
 mod arrs;
 mod compact;
 mod event_type;
+mod few;
 mod fit;
 mod id_list;
 mod interner;
@@ -32,6 +33,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use followfund_contracts::Event;
 use serde::{Deserialize, Serialize};
+
+pub use few::Few;
 
 pub use arrs::{
     Arrs, ArrsError, Claim, Explanation, LinkWorker, Pcn, PcnMonth, PcnYear, Population,
@@ -101,7 +104,7 @@ impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 24;
+    pub const VERSION: u32 = 25;
 
     /// The version a snapshot of these read models is saved under: [`ReadModels::VERSION`] and
     /// the event catalogue's names in order, because records counted in millions name their

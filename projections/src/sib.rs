@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
+use crate::few::Few;
 use crate::records::Records;
 
 pub use outcomes::{CohortFigures, CohortOutcome, CostFigures, OutcomeStatus, PersonOutcome};
@@ -92,8 +93,8 @@ pub struct Person {
     #[serde(with = "crate::compact::listed")]
     pub age_band: AgeBand,
     /// Long-term conditions at referral.
-    #[serde(with = "crate::compact::listed_list")]
-    pub conditions: Vec<LongTermCondition>,
+    #[serde(with = "crate::few::places")]
+    pub conditions: Few<LongTermCondition>,
     /// The day the referral was received.
     #[serde(with = "crate::compact::day")]
     pub received_on: NaiveDate,
@@ -183,7 +184,7 @@ impl Sib {
                         referral_id: e.referral_id,
                         provider: e.link_worker_organisation.clone(),
                         age_band: e.age_band,
-                        conditions: e.conditions.clone(),
+                        conditions: Few::from_slice(&e.conditions),
                         received_on: on,
                         position,
                         assessed: None,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
+use crate::few::Few;
 use crate::positions::Positions;
 
 /// Where a referral stands. Each status event sets the status it names, whatever came before:
@@ -53,7 +54,8 @@ pub struct CarePlan {
     /// The plan's id.
     pub plan_id: Uuid,
     /// The needs the plan addresses, in full.
-    pub needs: Vec<ReferralReason>,
+    #[serde(with = "crate::few::places")]
+    pub needs: Few<ReferralReason>,
     /// The position of the event that agreed or last amended the plan.
     pub position: u64,
 }
@@ -76,14 +78,14 @@ pub struct Journey {
     #[serde(with = "crate::compact::listed")]
     pub source: ReferralSource,
     /// Why the person was referred.
-    #[serde(with = "crate::compact::listed_list")]
-    pub reasons: Vec<ReferralReason>,
+    #[serde(with = "crate::few::places")]
+    pub reasons: Few<ReferralReason>,
     /// The person's age band when referred.
     #[serde(with = "crate::compact::listed")]
     pub age_band: AgeBand,
     /// Long-term conditions the person lives with.
-    #[serde(with = "crate::compact::listed_list")]
-    pub conditions: Vec<LongTermCondition>,
+    #[serde(with = "crate::few::places")]
+    pub conditions: Few<LongTermCondition>,
     /// When the referral was received (valid time).
     #[serde(with = "crate::compact::instant")]
     pub received_at: DateTime<Utc>,
@@ -124,9 +126,9 @@ impl Journey {
             redirected_from: Vec::new(),
             referrer: referral.referrer.clone(),
             source: referral.source,
-            reasons: referral.reasons.clone(),
+            reasons: Few::from_slice(&referral.reasons),
             age_band: referral.age_band,
-            conditions: referral.conditions.clone(),
+            conditions: Few::from_slice(&referral.conditions),
             received_at: fact.occurred_at,
             status: ReferralStatus::Received,
             assessed_at: None,

@@ -253,7 +253,7 @@ fn an_amended_plan_replaces_the_needs_in_full() {
         .clone()
         .unwrap();
     assert_eq!(
-        plan.needs,
+        *plan.needs,
         [ReferralReason::Financial, ReferralReason::Housing]
     );
     assert_eq!(plan.position, amended_at);
