@@ -21,10 +21,7 @@ pub struct Few<T: Copy + 'static>(Repr<T>);
 #[derive(Clone)]
 enum Repr<T> {
     /// The first `count` values are the list; the rest fill the array.
-    Inline {
-        count: u8,
-        values: [T; INLINE],
-    },
+    Inline { count: u8, values: [T; INLINE] },
     #[expect(
         clippy::box_collection,
         reason = "a thin pointer keeps the list at sixteen bytes"

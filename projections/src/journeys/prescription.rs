@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::compact::{Listed, Packed};
 
 use crate::Fact;
+use crate::journeys::SessionPlace;
 
 /// Where a prescription stands. As for referrals, each status event sets the status it names:
 /// commands keep the order meaningful, and the fold shows what the log holds.
@@ -216,30 +217,41 @@ impl Prescription {
     /// say) is refused by commands, so an import is the only way one reaches the log and the
     /// first word is kept. A retracted session is free to be recorded again, because the
     /// retraction withdrew the only record it had.
-    pub(crate) fn record_session(&mut self, session_id: Uuid, state: SessionState) {
+    /// Returns the session's place among the sessions, which a record again keeps.
+    pub(crate) fn record_session(&mut self, session_id: Uuid, state: SessionState) -> SessionPlace {
         debug_assert_ne!(state, SessionState::Retracted, "retract through `retract`");
         let record = SessionRecord { session_id, state };
-        match self
-            .sessions
-            .iter_mut()
-            .find(|s| s.session_id == session_id)
-        {
-            None => self.sessions.push(record),
-            Some(known) if known.state == SessionState::Retracted => *known = record,
-            Some(_) => {}
-        }
+        let place = match self.place_of(session_id) {
+            None => {
+                self.sessions.push(record);
+                self.sessions.len() - 1
+            }
+            Some(place) => {
+                let known = &mut self.sessions[place];
+                if known.state == SessionState::Retracted {
+                    *known = record;
+                }
+                place
+            }
+        };
+        SessionPlace::try_from(place).expect("fewer than 2^32 sessions")
     }
 
     /// Withdraws an attendance. Only an attendance can be retracted: retracting a session that
-    /// was missed, cancelled, already retracted or never recorded changes nothing.
-    pub(crate) fn retract(&mut self, session_id: Uuid) {
-        if let Some(session) = self
-            .sessions
-            .iter_mut()
-            .find(|s| s.session_id == session_id)
-            && session.state == SessionState::Attended
-        {
+    /// was missed, cancelled, already retracted or never recorded changes nothing. Returns the
+    /// session's place, if it was recorded.
+    pub(crate) fn retract(&mut self, session_id: Uuid) -> Option<SessionPlace> {
+        let place = self.place_of(session_id)?;
+        let session = &mut self.sessions[place];
+        if session.state == SessionState::Attended {
             session.state = SessionState::Retracted;
         }
+        Some(SessionPlace::try_from(place).expect("fewer than 2^32 sessions"))
+    }
+
+    fn place_of(&self, session_id: Uuid) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|s| s.session_id == session_id)
     }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::accounts::{Account, AccountId, AccountKind, Accounts, Rule};
 use super::entries::Entries;
 use crate::compact::Packed;
+use crate::journeys::SessionPlace;
 
 /// What one funded prescription has committed and earned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,14 +56,13 @@ pub struct Funding {
 }
 
 /// A session the ledger charged for (its charges may be nothing, past the funded sessions), in
-/// 24 bytes: its two flags ride below the position, where three fields took 32 and a national
-/// year charges some fifteen million sessions. Below rather than above, so that a snapshot
-/// writes the word in as few bytes as the position alone.
-/// A snapshot holds it packed (see [`Packed`]).
+/// one word: the position of the fact that charged it, the session's place among its
+/// prescription's sessions (see [`SessionPlace`]), and two flags. A national year charges some
+/// fifteen million sessions; with the session's id beside the word they took 24 bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct ChargedSession {
-    pub(super) session_id: Uuid,
-    /// The position shifted up by two, then `PAID` and `ATTENDED` in the lowest bits.
+    /// The position, shifted up by [`ChargedSession::PLACE_BITS`] and the flags' two bits; the
+    /// place; `PAID` and `ATTENDED` in the lowest bits.
     packed: u64,
 }
 
@@ -72,19 +72,37 @@ impl ChargedSession {
     /// A payment run has settled what it earned.
     const PAID: u64 = 1 << 1;
     const FLAG_BITS: u32 = 2;
+    /// Bits for the session's place: a prescription's four-millionth session and those after
+    /// it are not charged (a course runs to about a dozen).
+    const PLACE_BITS: u32 = 22;
+    /// Bits for the position: a log of a trillion events.
+    const POSITION_BITS: u32 = 64 - Self::PLACE_BITS - Self::FLAG_BITS;
 
-    /// A session charged by the fact at `position`, neither attended nor paid yet.
-    pub(super) fn charged(session_id: Uuid, position: u64) -> ChargedSession {
-        assert!(position < 1 << 62, "positions stay below 2^62");
-        ChargedSession {
-            session_id,
-            packed: position << Self::FLAG_BITS,
-        }
+    /// Whether a session at `place` can be charged: its place fits the word.
+    pub(super) fn chargeable(place: SessionPlace) -> bool {
+        place < 1 << Self::PLACE_BITS
+    }
+
+    /// The session at `place`, charged by the fact at `position`, neither attended nor paid yet.
+    pub(super) fn charged(place: SessionPlace, position: u64) -> ChargedSession {
+        assert!(Self::chargeable(place), "a chargeable session's place");
+        assert!(
+            position < 1 << Self::POSITION_BITS,
+            "positions stay below 2^40"
+        );
+        let shifted = (position << Self::PLACE_BITS | u64::from(place)) << Self::FLAG_BITS;
+        ChargedSession { packed: shifted }
     }
 
     /// The fact that charged it: its tariff postings and accruals carry this position.
     pub(super) fn position(&self) -> u64 {
-        self.packed >> Self::FLAG_BITS
+        self.packed >> (Self::PLACE_BITS + Self::FLAG_BITS)
+    }
+
+    /// The session's place among its prescription's sessions.
+    pub(super) fn place(&self) -> SessionPlace {
+        let place = (self.packed >> Self::FLAG_BITS) & ((1 << Self::PLACE_BITS) - 1);
+        SessionPlace::try_from(place).expect("a place of 22 bits")
     }
 
     pub(super) fn attended(&self) -> bool {
@@ -102,9 +120,14 @@ impl ChargedSession {
     pub(super) fn mark_paid(&mut self) {
         self.packed |= Self::PAID;
     }
+
+    /// The flags.
+    fn flags(&self) -> u64 {
+        self.packed & (Self::ATTENDED | Self::PAID)
+    }
 }
 
-const _: () = assert!(std::mem::size_of::<ChargedSession>() == 24);
+const _: () = assert!(std::mem::size_of::<ChargedSession>() == 8);
 
 /// The number `slot` keeps for `account`, numbering the account and keeping its number if
 /// the slot is empty. A kept number stays right: accounts are numbered once, never again.
@@ -118,21 +141,26 @@ fn numbered(slot: &mut Option<AccountId>, accounts: &mut Accounts, account: Acco
     }
 }
 
-/// The session's id, then its packed word as a varint.
+/// The position with the flags below it, then the place, each a varint: a snapshot writes
+/// small numbers in few bytes, and the word's place bits would make every position large.
 impl Packed for ChargedSession {
     fn pack(&self, bytes: &mut Vec<u8>) {
-        bytes.extend_from_slice(self.session_id.as_bytes());
-        crate::varint::put(bytes, self.packed);
+        let position = self.position() << Self::FLAG_BITS | self.flags();
+        crate::varint::put(bytes, position);
+        crate::varint::put(bytes, u64::from(self.place()));
     }
 
     fn unpack(bytes: &mut &[u8]) -> Option<ChargedSession> {
-        let (id, mut rest) = bytes.split_first_chunk::<16>()?;
-        let packed = crate::varint::take(&mut rest)?;
-        *bytes = rest;
-        Some(ChargedSession {
-            session_id: Uuid::from_bytes(*id),
-            packed,
-        })
+        let position = crate::varint::take(bytes)?;
+        let place = SessionPlace::try_from(crate::varint::take(bytes)?).ok()?;
+        let flags = position & (Self::ATTENDED | Self::PAID);
+        let position = position >> Self::FLAG_BITS;
+        if !Self::chargeable(place) || position >= 1 << Self::POSITION_BITS {
+            return None;
+        }
+        let mut session = ChargedSession::charged(place, position);
+        session.packed |= flags;
+        Some(session)
     }
 }
 
@@ -243,9 +271,9 @@ impl Funding {
         self.postings.fit();
     }
 
-    /// Whether the ledger has charged for this session (and not since reversed it).
-    pub(super) fn charged(&self, session_id: Uuid) -> bool {
-        self.sessions.iter().any(|s| s.session_id == session_id)
+    /// Whether the ledger has charged for the session at `place` (and not since reversed it).
+    pub(super) fn charged(&self, place: SessionPlace) -> bool {
+        self.sessions.iter().any(|s| s.place() == place)
     }
 
     /// What it has earned or owes back that no run has settled yet.

@@ -33,6 +33,7 @@ use funding::ChargedSession;
 
 use crate::Fact;
 use crate::event_type::TypeId;
+use crate::journeys::SessionPlace;
 use crate::records::Records;
 
 /// Sessions a prescription whose tariff funds any number is expected to have, for the room
@@ -257,7 +258,10 @@ impl Ledger {
         seen
     }
 
-    pub(crate) fn apply(&mut self, fact: &Fact) {
+    /// Folds one fact. A session event comes with its session's place among its prescription's
+    /// sessions, as the journeys' fold of the same fact gave it: a session of a prescription the
+    /// journeys do not know (an import that begins mid-journey) has none, and is not charged.
+    pub(crate) fn apply(&mut self, fact: &Fact, session: Option<SessionPlace>) {
         match &fact.event {
             Event::BudgetAllocated(e) => {
                 let year = e.financial_year;
@@ -306,11 +310,21 @@ impl Ledger {
                     queue.push(e.prescription_id);
                 }
             }
-            Event::SessionAttended(e) => self.attend(fact, e.prescription_id, e.session_id),
-            Event::SessionMissed(e) => {
-                self.miss(fact, e.prescription_id, e.session_id, e.notice_given)
+            Event::SessionAttended(e) => {
+                if let Some(place) = session {
+                    self.attend(fact, e.prescription_id, place)
+                }
             }
-            Event::SessionRetracted(e) => self.retract(fact, e.prescription_id, e.session_id),
+            Event::SessionMissed(e) => {
+                if let Some(place) = session {
+                    self.miss(fact, e.prescription_id, place, e.notice_given)
+                }
+            }
+            Event::SessionRetracted(e) => {
+                if let Some(place) = session {
+                    self.retract(fact, e.prescription_id, place)
+                }
+            }
             Event::PrescriptionCompleted(e) => self.complete(fact, e.prescription_id),
             Event::PrescriptionEnded(e) => {
                 self.leave_queue(e.prescription_id);
@@ -401,12 +415,12 @@ impl Ledger {
         self.post(debit, credit, commitment, why);
     }
 
-    fn attend(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid) {
+    fn attend(&mut self, fact: &Fact, prescription_id: Uuid, place: SessionPlace) {
         let Some(Pricing {
             accounts,
             funding,
             version,
-        }) = self.session_priced(fact, prescription_id, session_id)
+        }) = self.session_priced(fact, prescription_id, place)
         else {
             return;
         };
@@ -416,18 +430,24 @@ impl Ledger {
             funding.earned,
         );
         let why = (fact, prescription_id, version.version);
-        earn(accounts, funding, why, Some(session_id), &charges);
+        earn(accounts, funding, why, Some(place), &charges);
         funding.attended += 1;
         funding.sessions_charged += 1;
         let charged = funding
             .sessions
             .last_mut()
             .expect("earning records the session");
-        assert_eq!(charged.session_id, session_id, "the session just charged");
+        assert_eq!(charged.place(), place, "the session just charged");
         charged.mark_attended();
     }
 
-    fn miss(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid, notice_given: bool) {
+    fn miss(
+        &mut self,
+        fact: &Fact,
+        prescription_id: Uuid,
+        place: SessionPlace,
+        notice_given: bool,
+    ) {
         if notice_given {
             return;
         }
@@ -435,7 +455,7 @@ impl Ledger {
             accounts,
             funding,
             version,
-        }) = self.session_priced(fact, prescription_id, session_id)
+        }) = self.session_priced(fact, prescription_id, place)
         else {
             return;
         };
@@ -444,7 +464,7 @@ impl Ledger {
                 .tariff
                 .price_missed(notice_given, funding.sessions_charged, funding.earned);
         let why = (fact, prescription_id, version.version);
-        earn(accounts, funding, why, Some(session_id), &charges);
+        earn(accounts, funding, why, Some(place), &charges);
         funding.sessions_charged += 1;
     }
 
@@ -469,7 +489,7 @@ impl Ledger {
     /// prescription has closed, the budget) is restored, and the provider's earnings reduced;
     /// if a run had already paid them, the provider owes them back and the next run recovers
     /// them.
-    fn retract(&mut self, fact: &Fact, prescription_id: Uuid, session_id: Uuid) {
+    fn retract(&mut self, fact: &Fact, prescription_id: Uuid, place: SessionPlace) {
         let Some(funding) = self.funding.get_mut(&prescription_id) else {
             return;
         };
@@ -477,7 +497,7 @@ impl Ledger {
         let Some(index) = funding
             .sessions
             .iter()
-            .position(|s| s.session_id == session_id && s.attended())
+            .position(|s| s.place() == place && s.attended())
         else {
             return;
         };
@@ -636,10 +656,13 @@ impl Ledger {
         &mut self,
         fact: &Fact,
         prescription_id: Uuid,
-        session_id: Uuid,
+        place: SessionPlace,
     ) -> Option<Pricing<'_>> {
+        if !ChargedSession::chargeable(place) {
+            return None;
+        }
         let pricing = self.priced(fact, prescription_id)?;
-        (pricing.funding.open && !pricing.funding.charged(session_id)).then_some(pricing)
+        (pricing.funding.open && !pricing.funding.charged(place)).then_some(pricing)
     }
 
     /// Where a prescription's earnings go: a payable to the provider, or self-delivered cost
@@ -680,7 +703,7 @@ fn earn(
     accounts: &mut Accounts,
     funding: &mut Funding,
     why: (&Fact, Uuid, u32),
-    session_id: Option<Uuid>,
+    session: Option<SessionPlace>,
     charges: &Charges,
 ) {
     let (fact, prescription_id, version) = why;
@@ -722,10 +745,10 @@ fn earn(
             });
         }
     }
-    if let Some(session_id) = session_id {
+    if let Some(place) = session {
         funding
             .sessions
-            .push(ChargedSession::charged(session_id, fact.position));
+            .push(ChargedSession::charged(place, fact.position));
     }
 }
 

@@ -241,6 +241,53 @@ fn a_retraction_reverses_what_the_session_earned() {
     assert_eq!(given.payable(), pounds("40.00"));
 }
 
+/// The ledger knows a session by its place among its prescription's sessions, which the
+/// journeys give: a retracted session recorded again is charged again at the same place, and a
+/// session of a prescription whose referral the log never received has no place and is not
+/// charged (an import that begins mid-journey; the journeys count it as an orphan).
+#[test]
+fn sessions_are_charged_by_the_place_the_journeys_give_them() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    given.attended(day(5, 4), 0).attended(day(5, 11), 1);
+    given.attended(day(5, 11), 1);
+    assert_eq!(
+        given.payable(),
+        pounds("55.00"),
+        "a session recorded twice is charged once"
+    );
+    given.on(day(5, 12), "session.retracted", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_001), "reason": "recorded_in_error"}));
+    assert_eq!(given.payable(), pounds("40.00"));
+    given.attended(day(5, 13), 1);
+    assert_eq!(
+        given.payable(),
+        pounds("55.00"),
+        "recorded again after its retraction"
+    );
+    let funding = given.ledger().funding(PRESCRIPTION).unwrap();
+    assert_eq!((funding.attended, funding.sessions_charged), (2, 2));
+
+    let unknown_referral = Uuid::from_u128(0xdead);
+    let orphan = Uuid::from_u128(0xbeef);
+    given.on(
+        day(5, 14),
+        "prescription.issued",
+        json!({
+            "prescription_id": orphan, "referral_id": unknown_referral, "provider": "VCS01",
+            "activity_type": "walking", "agreement_id": AGREEMENT,
+        }),
+    );
+    given.on(
+        day(5, 15),
+        "session.attended",
+        json!({"prescription_id": orphan, "session_id": Uuid::from_u128(2_000)}),
+    );
+    let funding = given.ledger().funding(orphan).unwrap();
+    assert_eq!((funding.attended, funding.earned), (0, Money::zero()));
+    assert_eq!(given.payable(), pounds("55.00"));
+    assert_eq!(given.models.journeys.orphans(), 2);
+}
+
 #[test]
 fn the_version_in_force_on_the_session_date_prices_it() {
     let mut given = Given::new();
@@ -597,25 +644,34 @@ fn a_long_run_is_recorded_in_parts_and_folded_into_one() {
     assert_eq!(run.parts_recorded.len(), 3);
 }
 
-/// A charged session's flags and position share one word: setting either flag leaves the other
-/// and the position as they were, up to the largest position a session may carry.
+/// A charged session's position, place and flags share one word: setting either flag leaves
+/// the rest as it was, up to the largest position and place a session may carry, and a snapshot
+/// reads back what it wrote.
 #[test]
-fn a_charged_sessions_flags_leave_its_position_alone() {
-    for position in [1, 26_847_341, (1 << 62) - 1] {
-        let mut session = ChargedSession::charged(id(5), position);
+fn a_charged_sessions_flags_leave_its_position_and_place_alone() {
+    use crate::compact::Packed;
+    for (position, place) in [(1, 0), (26_847_341, 11), ((1 << 40) - 1, (1 << 22) - 1)] {
+        let mut session = ChargedSession::charged(place, position);
         assert!(!session.attended() && !session.paid());
         session.mark_paid();
         assert!(session.paid() && !session.attended());
         session.mark_attended();
         assert!(session.paid() && session.attended());
-        assert_eq!(session.position(), position);
+        assert_eq!((session.position(), session.place()), (position, place));
+        let mut bytes = Vec::new();
+        session.pack(&mut bytes);
+        assert_eq!(ChargedSession::unpack(&mut bytes.as_slice()), Some(session));
     }
+    assert!(
+        !ChargedSession::chargeable(1 << 22),
+        "past the place's bits"
+    );
 }
 
 #[test]
-#[should_panic(expected = "positions stay below 2^62")]
-fn a_charged_session_refuses_a_position_its_flags_would_overwrite() {
-    ChargedSession::charged(id(5), 1 << 62);
+#[should_panic(expected = "positions stay below 2^40")]
+fn a_charged_session_refuses_a_position_its_place_would_overwrite() {
+    ChargedSession::charged(5, 1 << 40);
 }
 
 /// Every rule has its own label, and a tariff rule's label names its clause as terms files do.
