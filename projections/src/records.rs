@@ -120,6 +120,15 @@ impl<T: Keyed> Records<T> {
             Slot::Occupied(_) => return None,
             Slot::Vacant(vacant) => vacant.insert(at),
         };
+        self.push_unindexed(record);
+        debug_assert_eq!(self.index.len(), self.len());
+        Some(at)
+    }
+
+    /// Appends a record without filing it in the index: a load files them all at once (see
+    /// [`Records::index_all`]).
+    fn push_unindexed(&mut self, record: T) {
+        let chunks = &mut self.chunks;
         if chunks
             .last()
             .is_none_or(|chunk| chunk.len() == CHUNK_RECORDS)
@@ -127,8 +136,52 @@ impl<T: Keyed> Records<T> {
             chunks.push(Vec::with_capacity(CHUNK_RECORDS));
         }
         chunks.last_mut().expect("pushed above").push(record);
-        debug_assert_eq!(self.index.len(), self.len());
-        Some(at)
+    }
+
+    /// Files every record in the empty index, or names an id recorded twice. The records are
+    /// filed in the order of the slots where their probes start, so the table is written front
+    /// to back: filed in the order read, each insert was a cache miss, and a fifth of a
+    /// national restart's work.
+    fn index_all(&mut self) -> Result<(), Uuid> {
+        assert!(self.index.is_empty(), "records are indexed once");
+        let count = self.len();
+        let count_u32 = u32::try_from(count).expect("fewer than 2^32 records");
+        self.reserve(count);
+        // The table's slots, as hashbrown sizes it for `count`: a probe starts at the hash's
+        // low bits. A guess off by a power of two still writes the table in two sweeps.
+        let slots_mask = (count.max(8) * 8 / 7).next_power_of_two() as u64 - 1;
+        let Records {
+            chunks,
+            index,
+            hasher,
+        } = self;
+        let ids = chunks.iter().flatten().map(|record| record.id());
+        let mut hashed: Vec<(u64, u32)> = ids
+            .zip(0..count_u32)
+            .map(|(id, at)| (hasher.hash_one(id), at))
+            .collect();
+        hashed.sort_unstable_by_key(|&(hash, _)| (hash & slots_mask, hash));
+        // Records of one id hash alike, so they lie side by side.
+        for alike in hashed
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|run| run.len() > 1)
+        {
+            for (n, &(_, at)) in alike.iter().enumerate() {
+                let id = chunked(chunks, at).id();
+                if alike[n + 1..]
+                    .iter()
+                    .any(|&(_, other)| chunked(chunks, other).id() == id)
+                {
+                    return Err(id);
+                }
+            }
+        }
+        for (hash, at) in hashed {
+            index.insert_unique(hash, at, |&known| {
+                hasher.hash_one(chunked(chunks, known).id())
+            });
+        }
+        Ok(())
     }
 
     /// Makes room in the index for `more` records, so that a load never grows it a step at a
@@ -172,8 +225,9 @@ impl<T: PartialEq + Keyed> PartialEq for Records<T> {
 impl<T: Eq + Keyed> Eq for Records<T> {}
 
 /// A snapshot holds the count of records, then the records in blocks of [`CHUNK_RECORDS`], each
-/// block one byte string holding a MessagePack list of records, each carrying its id. The index
-/// is rebuilt as each block is read, so loading never holds the records twice. Read from a
+/// block one byte string holding a MessagePack list of records, each carrying its id. Each block is
+/// decoded into place, so loading never holds the records twice, and the index is built once
+/// they are all read. Read from a
 /// stream, every string and number of every record went through the stream's reader a call at a
 /// time, and strings through a growing buffer; a block is read whole and decoded where it lies.
 impl<T: Serialize + Keyed> Serialize for Records<T> {
@@ -212,25 +266,22 @@ impl<'de, T: DeserializeOwned + Keyed> Deserialize<'de> for Records<T> {
                     .next_element()?
                     .ok_or_else(|| A::Error::custom("no count of records"))?;
                 let mut records = Records::default();
-                // A count no block could hold is not reserved for.
-                let reserve = usize::try_from(count).unwrap_or(usize::MAX);
-                records.reserve(reserve.min(RESERVE_RECORDS_MAX));
                 while seq.next_element_seed(Block(&mut records))?.is_some() {}
-                match records.len() as u64 == count {
-                    true => Ok(records),
-                    false => Err(A::Error::custom(format!(
+                if records.len() as u64 != count {
+                    return Err(A::Error::custom(format!(
                         "{} records where the count says {count}",
                         records.len()
-                    ))),
+                    )));
+                }
+                match records.index_all() {
+                    Ok(()) => Ok(records),
+                    Err(id) => Err(A::Error::custom(format!("id {id} is recorded twice"))),
                 }
             }
         }
         deserializer.deserialize_seq(Blocks(std::marker::PhantomData))
     }
 }
-
-/// The most records a snapshot's count reserves room for before they are read.
-const RESERVE_RECORDS_MAX: usize = 1 << 26;
 
 /// Reads one block into the records.
 struct Block<'r, T>(&'r mut Records<T>);
@@ -268,10 +319,7 @@ impl<'de, T: Deserialize<'de> + Keyed> Visitor<'de> for Each<'_, T> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(record) = seq.next_element::<T>()? {
-            let id = record.id();
-            if self.0.insert_new(record).is_none() {
-                return Err(A::Error::custom(format!("id {id} is recorded twice")));
-            }
+            self.0.push_unindexed(record);
         }
         Ok(())
     }
@@ -338,6 +386,12 @@ mod tests {
         let loaded: Records<Tally> = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(loaded, records);
         assert_eq!(loaded.get(&id(4_100)), Some(&tally(4_100)));
+        let found = (1..=count).filter(|n| loaded.get(&id(*n)) == Some(&tally(*n)));
+        assert_eq!(
+            found.count(),
+            count as usize,
+            "every record is found by its id"
+        );
         let text = serde_json::to_string(&records).unwrap();
         let loaded: Records<Tally> = serde_json::from_str(&text).unwrap();
         assert_eq!(loaded, records, "a self-describing form reads back too");
