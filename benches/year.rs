@@ -9,11 +9,11 @@
 //! skips generating and importing: it forgets the snapshot and replays the log already imported.
 //! `--no-latency` stops after the payment runs.
 //! The national year (26.8 million events) runs end to end on a 24 GiB machine: its replay peaks
-//! at about 2.8 GB resident and the snapshot streams to the store in 8 MiB chunks beside it. Its
+//! at about 2.2 GiB resident and the snapshot streams to the store in 8 MiB chunks beside it. Its
 //! SQLite database (rows and compact blocks) takes about 12.0 GB and its NDJSON 11.7 GB of disk; `--no-postgres` skips the
 //! PostgreSQL copy where the disk has no room for a second database of that size.
 //! The restart is measured in this process, while the replayed models are still being freed
-//! beside it; a fresh `followfund serve` logs its own `snapshot_load`, about 1.7 s shorter.
+//! beside it; a fresh `followfund serve` logs its own `snapshot_load`, about 1.1 s shorter.
 
 // A bench's root file finds its modules beside it in benches/, where other benches are found.
 #[path = "year/latency.rs"]
