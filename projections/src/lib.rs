@@ -30,11 +30,11 @@ mod fixtures;
 
 use std::sync::Arc;
 
-use crate::journeys::SessionPlace;
-
 use chrono::{DateTime, Utc};
 use followfund_contracts::Event;
 use serde::{Deserialize, Serialize};
+
+use crate::journeys::SessionPlace;
 
 pub use few::Few;
 
