@@ -100,8 +100,7 @@ impl<T: Keyed> Records<T> {
     }
 
     /// Adds the record unless its id has one already (then `None`): one probe of the index,
-    /// where asking first and inserting after took two, and a snapshot's load asks for every
-    /// record.
+    /// where asking first and inserting after took two.
     fn insert_new(&mut self, record: T) -> Option<u32> {
         let at = u32::try_from(self.len()).expect("fewer than 2^32 records");
         let id = record.id();
