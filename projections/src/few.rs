@@ -3,6 +3,7 @@
 //! millions of such lists of one to three values, and as vectors each took 24 bytes and an
 //! allocation of its own.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::ops::Deref;
 
@@ -35,8 +36,9 @@ impl<T: Copy + 'static> Few<T> {
     where
         T: Listed,
     {
-        let places = values.iter().map(|value| Ok::<T, u8>(*value));
-        Few::collect(values.len(), places).expect("every value is listed")
+        let each = values.iter().map(|value| Ok::<T, Infallible>(*value));
+        let Ok(few) = Few::collect(values.len(), each);
+        few
     }
 
     /// The list of `count` values read from `values`; the first that fails fails the list.

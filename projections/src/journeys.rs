@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
+use crate::few::Few;
 use crate::id_list::IdList;
 use crate::records::Records;
 
@@ -292,7 +293,7 @@ impl Journeys {
         self.update(fact, referral_id, |journey| {
             journey.plan = Some(CarePlan {
                 plan_id,
-                needs: crate::few::Few::from_slice(needs),
+                needs: Few::from_slice(needs),
                 position: fact.position,
             });
         });

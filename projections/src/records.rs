@@ -3,12 +3,13 @@
 //! inside half-filled nodes and every fact paid for a walk down the tree; here a record takes its
 //! own size, and finding one is a hash and a probe.
 
+use std::hash::BuildHasher;
+
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as Slot;
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde::ser::{Error as _, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::hash::BuildHasher;
 use uuid::Uuid;
 
 use crate::compact;
@@ -113,7 +114,7 @@ impl<T: Keyed> Records<T> {
         let slot = index.entry(
             hash,
             |&known| chunked(chunks, known).id() == id,
-            |&known| hasher.hash_one(chunked(chunks, known).id()),
+            rehash(hasher, chunks),
         );
         match slot {
             Slot::Occupied(_) => return None,
@@ -176,9 +177,7 @@ impl<T: Keyed> Records<T> {
             }
         }
         for (hash, at) in hashed {
-            index.insert_unique(hash, at, |&known| {
-                hasher.hash_one(chunked(chunks, known).id())
-            });
+            index.insert_unique(hash, at, rehash(hasher, chunks));
         }
         Ok(())
     }
@@ -191,7 +190,7 @@ impl<T: Keyed> Records<T> {
             index,
             hasher,
         } = self;
-        index.reserve(more, |&known| hasher.hash_one(chunked(chunks, known).id()));
+        index.reserve(more, rehash(hasher, chunks));
     }
 
     /// Every id and record, in the order inserted.
@@ -209,6 +208,14 @@ impl<T: Keyed> Records<T> {
     }
 }
 
+/// The hash of the record at a place in `chunks`, for the index to move it when it grows.
+fn rehash<'a, T: Keyed>(
+    hasher: &'a foldhash::fast::RandomState,
+    chunks: &'a [Vec<T>],
+) -> impl Fn(&u32) -> u64 + 'a {
+    move |&at| hasher.hash_one(chunked(chunks, at).id())
+}
+
 /// The record at place `at` of `chunks`.
 fn chunked<T>(chunks: &[Vec<T>], at: u32) -> &T {
     let at = at as usize;
@@ -224,11 +231,11 @@ impl<T: PartialEq + Keyed> PartialEq for Records<T> {
 impl<T: Eq + Keyed> Eq for Records<T> {}
 
 /// A snapshot holds the count of records, then the records in blocks of [`CHUNK_RECORDS`], each
-/// block one byte string holding a MessagePack list of records, each carrying its id. Each block is
-/// decoded into place, so loading never holds the records twice, and the index is built once
-/// they are all read. Read from a
-/// stream, every string and number of every record went through the stream's reader a call at a
-/// time, and strings through a growing buffer; a block is read whole and decoded where it lies.
+/// block one byte string holding a MessagePack list of records, each carrying its id. Each block
+/// is decoded into place, so loading never holds the records twice, and the index is built once
+/// they are all read. Read from a stream, every string and number of every record went through
+/// the stream's reader a call at a time, and strings through a growing buffer; a block is read
+/// whole and decoded where it lies.
 impl<T: Serialize + Keyed> Serialize for Records<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(1 + self.chunks.len()))?;

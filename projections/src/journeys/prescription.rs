@@ -221,20 +221,15 @@ impl Prescription {
     pub(crate) fn record_session(&mut self, session_id: Uuid, state: SessionState) -> SessionPlace {
         debug_assert_ne!(state, SessionState::Retracted, "retract through `retract`");
         let record = SessionRecord { session_id, state };
-        let place = match self.place_of(session_id) {
-            None => {
-                self.sessions.push(record);
-                self.sessions.len() - 1
-            }
-            Some(place) => {
-                let known = &mut self.sessions[place];
-                if known.state == SessionState::Retracted {
-                    *known = record;
-                }
-                place
-            }
+        let Some(place) = self.place_of(session_id) else {
+            self.sessions.push(record);
+            return session_place(self.sessions.len() - 1);
         };
-        SessionPlace::try_from(place).expect("fewer than 2^32 sessions")
+        let known = &mut self.sessions[place];
+        if known.state == SessionState::Retracted {
+            *known = record;
+        }
+        session_place(place)
     }
 
     /// Withdraws an attendance. Only an attendance can be retracted: retracting a session that
@@ -246,7 +241,7 @@ impl Prescription {
         if session.state == SessionState::Attended {
             session.state = SessionState::Retracted;
         }
-        Some(SessionPlace::try_from(place).expect("fewer than 2^32 sessions"))
+        Some(session_place(place))
     }
 
     fn place_of(&self, session_id: Uuid) -> Option<usize> {
@@ -254,4 +249,9 @@ impl Prescription {
             .iter()
             .position(|s| s.session_id == session_id)
     }
+}
+
+/// A session's index in its prescription's list, as the ledger keeps it.
+fn session_place(index: usize) -> SessionPlace {
+    SessionPlace::try_from(index).expect("fewer than 2^32 sessions")
 }

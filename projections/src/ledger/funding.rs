@@ -71,6 +71,7 @@ impl ChargedSession {
     const ATTENDED: u64 = 1;
     /// A payment run has settled what it earned.
     const PAID: u64 = 1 << 1;
+    const FLAGS: u64 = Self::ATTENDED | Self::PAID;
     const FLAG_BITS: u32 = 2;
     /// Bits for the session's place: a prescription's four-millionth session and those after
     /// it are not charged (a course runs to about a dozen).
@@ -123,7 +124,7 @@ impl ChargedSession {
 
     /// The flags.
     fn flags(&self) -> u64 {
-        self.packed & (Self::ATTENDED | Self::PAID)
+        self.packed & Self::FLAGS
     }
 }
 
@@ -153,7 +154,7 @@ impl Packed for ChargedSession {
     fn unpack(bytes: &mut &[u8]) -> Option<ChargedSession> {
         let position = crate::varint::take(bytes)?;
         let place = SessionPlace::try_from(crate::varint::take(bytes)?).ok()?;
-        let flags = position & (Self::ATTENDED | Self::PAID);
+        let flags = position & Self::FLAGS;
         let position = position >> Self::FLAG_BITS;
         if !Self::chargeable(place) || position >= 1 << Self::POSITION_BITS {
             return None;
