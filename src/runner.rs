@@ -292,7 +292,11 @@ async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
     let [ledger, journeys, rest]: [SnapshotReader; SNAPSHOT_STREAMS] =
         (reader.into_streams(SNAPSHOT_STREAMS as u8).try_into())
             .unwrap_or_else(|_| unreachable!("three streams asked for"));
-    let ledger = tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, Ledger>(ledger));
+    let ledger = tokio::task::spawn_blocking(move || {
+        let ledger = rmp_serde::from_read::<_, Ledger>(ledger)?;
+        ledger.assert_consistent();
+        Ok::<_, rmp_serde::decode::Error>(ledger)
+    });
     // The journeys' check runs beside the ledger's decoding, which ends later, rather than after it.
     let journeys = tokio::task::spawn_blocking(move || {
         let journeys = rmp_serde::from_read::<_, Journeys>(journeys)?;

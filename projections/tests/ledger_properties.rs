@@ -211,13 +211,16 @@ fn invariants(models: &ReadModels) {
     for p in 0..PRESCRIPTIONS {
         if let Some(funding) = ledger.funding(prescription(p)) {
             assert!(
-                !funding.committed.is_negative(),
+                !funding.committed().is_negative(),
                 "commitments never go negative"
             );
-            assert!(!funding.earned.is_negative(), "earnings never go negative");
+            assert!(
+                !funding.earned().is_negative(),
+                "earnings never go negative"
+            );
             if !funding.open {
                 assert_eq!(
-                    funding.committed,
+                    funding.committed(),
                     Money::zero(),
                     "a closed prescription keeps nothing committed"
                 );

@@ -107,7 +107,8 @@ impl FundingQuery {
             .filter(|p| after.is_none_or(|after| p.prescription_id > after))
             .filter_map(|p| {
                 let funding = models.ledger.funding(p.prescription_id)?;
-                let visible = sees || in_anchor_scope(&models, caller, &funding.anchor);
+                let anchor = &models.ledger.agreement_of(funding).anchor;
+                let visible = sees || in_anchor_scope(&models, caller, anchor);
                 visible.then(|| StatementLine::of(&models, p.prescription_id, funding, &mut keys))
             })
             .take(first);
@@ -225,7 +226,10 @@ fn spend_lines(models: &ReadModels, caller: &Principal, year: FinancialYear) -> 
         .ledger
         .fundings()
         .filter(|(_, funding)| funding.financial_year == year)
-        .filter(|(_, funding)| in_anchor_scope(models, caller, &funding.anchor));
+        .filter(|(_, funding)| {
+            let anchor = &models.ledger.agreement_of(funding).anchor;
+            in_anchor_scope(models, caller, anchor)
+        });
     for (prescription_id, funding) in fundings {
         let activity = models
             .journeys
@@ -238,9 +242,10 @@ fn spend_lines(models: &ReadModels, caller: &Principal, year: FinancialYear) -> 
                 followfund_projections::Rule::Reversal => posting.amount.negated(),
                 _ => continue,
             };
+            let agreement = models.ledger.agreement_of(funding);
             let key = (
-                funding.anchor.as_str().to_string(),
-                funding.provider.as_str().to_string(),
+                agreement.anchor.as_str().to_string(),
+                agreement.provider.as_str().to_string(),
                 activity.clone(),
                 FinancialYear::month_label(posting.cause.on),
             );
@@ -447,16 +452,17 @@ impl StatementLine {
                 credit: keys.of(&models.ledger, posting.credit),
             })
             .collect();
+        let agreement = models.ledger.agreement_of(funding);
         StatementLine {
             prescription_id,
             referral_id: models
                 .journeys
                 .prescription(prescription_id)
                 .map(|p| p.referral_id),
-            anchor: funding.anchor.as_str().to_string(),
-            agreement_id: funding.agreement_id,
-            earned: funding.earned.to_string(),
-            committed: funding.committed.to_string(),
+            anchor: agreement.anchor.as_str().to_string(),
+            agreement_id: agreement.agreement_id,
+            earned: funding.earned().to_string(),
+            committed: funding.committed().to_string(),
             explain: Explanations(explain),
         }
     }

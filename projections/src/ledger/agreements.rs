@@ -91,6 +91,21 @@ impl Agreements {
         self.by_id.get(&agreement_id)
     }
 
+    /// The place of the agreement with this id, for records that keep it by place.
+    pub(crate) fn place(&self, agreement_id: Uuid) -> Option<u32> {
+        self.by_id.place(&agreement_id)
+    }
+
+    /// The agreement at `place`, which [`Agreements::place`] gave.
+    pub(crate) fn at(&self, place: u32) -> &Agreement {
+        self.by_id.at(place)
+    }
+
+    /// How many agreements there are.
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
     /// Every agreement, in the order signed.
     pub fn iter(&self) -> impl Iterator<Item = &Agreement> + use<'_> {
         self.by_id.iter().map(|(_, agreement)| agreement)

@@ -3,38 +3,35 @@
 //! them, nearly all about one prescription each.
 
 use chrono::NaiveDate;
+use followfund_contracts::Money;
 use followfund_contracts::events::PaymentLineKind;
 use followfund_contracts::terms::FinancialYear;
-use followfund_contracts::{Money, OdsCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::accounts::{Account, AccountId, AccountKind, Accounts, Rule};
+use super::agreements::Agreement;
 use super::entries::Entries;
 use crate::compact::Packed;
 use crate::journeys::SessionPlace;
 
-/// What one funded prescription has committed and earned.
+/// What one funded prescription has committed and earned. A national year holds over a million
+/// of these, so the agreement is kept by its place among the ledger's agreements (which carry
+/// its id, anchor and provider; see [`super::Ledger::agreement_of`]) and money in pence: a
+/// posting is always to the penny.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Funding {
     /// The prescription funded.
     #[serde(with = "crate::compact::id")]
     pub prescription_id: Uuid,
-    /// The agreement it was issued under.
-    #[serde(with = "crate::compact::id")]
-    pub agreement_id: Uuid,
-    /// The anchor that pays.
-    pub anchor: OdsCode,
-    /// The provider paid.
-    pub provider: OdsCode,
+    /// The place of the agreement it was issued under.
+    pub(super) agreement: u32,
     /// The year whose budget bears it all: the year it was issued in.
     pub financial_year: FinancialYear,
     /// Commitment not yet turned into payables or released.
-    #[serde(with = "followfund_contracts::money::exact_bytes")]
-    pub committed: Money,
+    pub(super) committed_pence: i64,
     /// Everything it has earned so far.
-    #[serde(with = "followfund_contracts::money::exact_bytes")]
-    pub earned: Money,
+    pub(super) earned_pence: i64,
     /// Attended sessions that count (retractions excluded).
     pub attended: u32,
     /// Sessions charged for, attended or missed without notice.
@@ -54,6 +51,8 @@ pub struct Funding {
     pub(super) earned_account_id: Option<AccountId>,
     pub(super) committed_account_id: Option<AccountId>,
 }
+
+const _: () = assert!(std::mem::size_of::<Funding>() == 192);
 
 /// A session the ledger charged for (its charges may be nothing, past the funded sessions), in
 /// one word: the position of the fact that charged it, the session's place among its
@@ -202,26 +201,23 @@ impl crate::records::Keyed for Funding {
 }
 
 impl Funding {
-    /// A prescription just issued, with its commitment and nothing earned, and room for the
-    /// `sessions` its tariff funds: its lists grow with every session, and growing them a step
-    /// at a time moved each list several times over.
+    /// A prescription just issued under the agreement at place `agreement`, with its
+    /// commitment and nothing earned, and room for the `sessions` its tariff funds: its lists
+    /// grow with every session, and growing them a step at a time moved each list several times
+    /// over.
     pub(super) fn issued(
         prescription_id: Uuid,
-        agreement_id: Uuid,
-        anchor: OdsCode,
-        provider: OdsCode,
+        agreement: u32,
         financial_year: FinancialYear,
         committed: Money,
         sessions: usize,
     ) -> Funding {
         Funding {
             prescription_id,
-            agreement_id,
-            anchor,
-            provider,
+            agreement,
             financial_year,
-            committed,
-            earned: Money::zero(),
+            committed_pence: to_pence(committed),
+            earned_pence: 0,
             attended: 0,
             sessions_charged: 0,
             open: true,
@@ -233,34 +229,58 @@ impl Funding {
         }
     }
 
-    /// Where its earnings go: a payable to the provider, or self-delivered cost when the anchor
-    /// runs the activity itself.
-    pub(super) fn earned_account(&self) -> Account {
-        if self.anchor == self.provider {
-            Account::of(
-                AccountKind::SelfDelivered,
-                &self.anchor,
-                self.financial_year,
-            )
+    /// Commitment not yet turned into payables or released.
+    pub fn committed(&self) -> Money {
+        Money::from_pence(self.committed_pence)
+    }
+
+    /// Everything it has earned so far.
+    pub fn earned(&self) -> Money {
+        Money::from_pence(self.earned_pence)
+    }
+
+    /// Adds `amount` (which may be negative) to what is committed.
+    pub(super) fn change_committed(&mut self, amount: Money) {
+        self.committed_pence = pence_sum(self.committed_pence, amount);
+    }
+
+    /// Adds `amount` (which may be negative) to what is earned.
+    pub(super) fn change_earned(&mut self, amount: Money) {
+        self.earned_pence = pence_sum(self.earned_pence, amount);
+    }
+
+    /// Where its earnings go under `agreement`, its own: a payable to the provider, or
+    /// self-delivered cost when the anchor runs the activity itself.
+    pub(super) fn earned_account(&self, agreement: &Agreement) -> Account {
+        let (anchor, year) = (&agreement.anchor, self.financial_year);
+        if agreement.is_self_delivery() {
+            Account::of(AccountKind::SelfDelivered, anchor, year)
         } else {
-            Account::between(
-                AccountKind::Payable,
-                &self.anchor,
-                &self.provider,
-                self.financial_year,
-            )
+            Account::between(AccountKind::Payable, anchor, &agreement.provider, year)
         }
     }
 
     /// The number of its earned account, numbering the account if it is new.
-    pub(super) fn earned_account_id(&mut self, accounts: &mut Accounts) -> AccountId {
-        let account = self.earned_account();
+    pub(super) fn earned_account_id(
+        &mut self,
+        agreement: &Agreement,
+        accounts: &mut Accounts,
+    ) -> AccountId {
+        let account = self.earned_account(agreement);
         numbered(&mut self.earned_account_id, accounts, account)
     }
 
     /// The number of the account its commitment is held in, numbering it if it is new.
-    pub(super) fn committed_account_id(&mut self, accounts: &mut Accounts) -> AccountId {
-        let account = Account::of(AccountKind::Committed, &self.anchor, self.financial_year);
+    pub(super) fn committed_account_id(
+        &mut self,
+        agreement: &Agreement,
+        accounts: &mut Accounts,
+    ) -> AccountId {
+        let account = Account::of(
+            AccountKind::Committed,
+            &agreement.anchor,
+            self.financial_year,
+        );
         numbered(&mut self.committed_account_id, accounts, account)
     }
 
@@ -309,4 +329,18 @@ impl Funding {
             .map(|e| e.amount())
             .collect()
     }
+}
+
+/// An amount in pence; the ledger posts and keeps money to the penny.
+pub(super) fn to_pence(amount: Money) -> i64 {
+    amount
+        .to_pence()
+        .expect("ledger amounts are to the penny and far below 2^63 pence")
+}
+
+/// `pence` plus `amount`.
+fn pence_sum(pence: i64, amount: Money) -> i64 {
+    pence
+        .checked_add(to_pence(amount))
+        .expect("ledger sums stay far below the limit")
 }

@@ -86,6 +86,7 @@ pub struct PaymentRun {
 struct Pricing<'a> {
     accounts: &'a mut Accounts,
     funding: &'a mut Funding,
+    agreement: &'a Agreement,
     version: &'a AgreementVersion,
 }
 
@@ -152,6 +153,23 @@ impl Ledger {
         self.funding.get(&prescription_id)
     }
 
+    /// The agreement a funding was issued under, which names its anchor and provider.
+    pub fn agreement_of(&self, funding: &Funding) -> &Agreement {
+        self.agreements.at(funding.agreement)
+    }
+
+    /// Checks what a snapshot cannot check by its form: every funding names an agreement the
+    /// ledger holds. Panics if not.
+    pub fn assert_consistent(&self) {
+        let agreements = self.agreements.len();
+        for (prescription_id, funding) in self.funding.iter() {
+            assert!(
+                (funding.agreement as usize) < agreements,
+                "the funding of {prescription_id} names an agreement the ledger does not hold"
+            );
+        }
+    }
+
     /// What a payment run for `anchor` through `through` would settle now: every accrual not yet
     /// settled for work on or before that day, a line per provider, prescription and kind.
     pub fn payment_due(&self, anchor: &OdsCode, through: NaiveDate) -> Vec<PaymentLine> {
@@ -165,15 +183,16 @@ impl Ledger {
                     .expect("anchors list funded prescriptions"),
             )
         }) {
+            let provider = &self.agreement_of(funding).provider;
             for accrual in funding.accruals.iter().filter(|a| a.on <= through) {
                 let order = match accrual.kind {
                     PaymentLineKind::Payment => 0,
                     PaymentLineKind::Recovery => 1,
                 };
                 let line = lines
-                    .entry((funding.provider.clone(), *prescription_id, order))
+                    .entry((provider.clone(), *prescription_id, order))
                     .or_insert_with(|| PaymentLine {
-                        provider: funding.provider.clone(),
+                        provider: provider.clone(),
                         prescription_id: *prescription_id,
                         kind: accrual.kind,
                         amount: Money::zero(),
@@ -372,9 +391,10 @@ impl Ledger {
         let Some(agreement_id) = issue.agreement_id else {
             return;
         };
-        let Some(agreement) = self.agreements.get(agreement_id) else {
+        let Some(place) = self.agreements.place(agreement_id) else {
             return;
         };
+        let agreement = self.agreements.at(place);
         let Some(version) = agreement.in_force(date(fact)) else {
             return;
         };
@@ -382,18 +402,12 @@ impl Ledger {
             return;
         }
         let year = FinancialYear::containing(date(fact));
-        let (anchor, provider, version_number) = (
-            agreement.anchor.clone(),
-            agreement.provider.clone(),
-            version.version,
-        );
+        let (anchor, version_number) = (agreement.anchor.clone(), version.version);
         let commitment = version.tariff.maximum_cost();
         let sessions = version.tariff.funded_sessions.unwrap_or(SESSIONS_EXPECTED);
         let funding = Funding::issued(
             issue.prescription_id,
-            agreement_id,
-            anchor.clone(),
-            provider,
+            place,
             year,
             commitment,
             sessions as usize,
@@ -419,6 +433,7 @@ impl Ledger {
         let Some(Pricing {
             accounts,
             funding,
+            agreement,
             version,
         }) = self.session_priced(fact, prescription_id, place)
         else {
@@ -427,10 +442,10 @@ impl Ledger {
         let charges = version.tariff.price_attendance(
             funding.attended,
             funding.sessions_charged,
-            funding.earned,
+            funding.earned(),
         );
         let why = (fact, prescription_id, version.version);
-        earn(accounts, funding, why, Some(place), &charges);
+        earn((accounts, agreement), funding, why, Some(place), &charges);
         funding.attended += 1;
         funding.sessions_charged += 1;
         let charged = funding
@@ -454,6 +469,7 @@ impl Ledger {
         let Some(Pricing {
             accounts,
             funding,
+            agreement,
             version,
         }) = self.session_priced(fact, prescription_id, place)
         else {
@@ -462,9 +478,9 @@ impl Ledger {
         let charges =
             version
                 .tariff
-                .price_missed(notice_given, funding.sessions_charged, funding.earned);
+                .price_missed(notice_given, funding.sessions_charged, funding.earned());
         let why = (fact, prescription_id, version.version);
-        earn(accounts, funding, why, Some(place), &charges);
+        earn((accounts, agreement), funding, why, Some(place), &charges);
         funding.sessions_charged += 1;
     }
 
@@ -472,15 +488,16 @@ impl Ledger {
         if let Some(Pricing {
             accounts,
             funding,
+            agreement,
             version,
         }) = self.priced(fact, prescription_id)
             && funding.open
         {
             let charges = version
                 .tariff
-                .price_completion(funding.attended, funding.earned);
+                .price_completion(funding.attended, funding.earned());
             let why = (fact, prescription_id, version.version);
-            earn(accounts, funding, why, None, &charges);
+            earn((accounts, agreement), funding, why, None, &charges);
         }
         self.release(fact, prescription_id);
     }
@@ -510,20 +527,20 @@ impl Ledger {
                 .accruals
                 .retain(|a| a.position != session.position() || a.kind != PaymentLineKind::Payment);
         }
-        let (anchor, provider, year, open) = (
-            funding.anchor.clone(),
-            funding.provider.clone(),
+        let agreement = self.agreements.at(funding.agreement);
+        let (anchor, year, open) = (
+            agreement.anchor.clone(),
             funding.financial_year,
             funding.open,
         );
         let earned_account = if session.paid() {
-            Account::between(AccountKind::Recovery, &anchor, &provider, year)
+            Account::between(AccountKind::Recovery, &anchor, &agreement.provider, year)
         } else {
-            self.earned_account(prescription_id)
+            funding.earned_account(agreement)
         };
         for amount in charges {
             let funding = self.funding.get_mut(&prescription_id).expect("found above");
-            funding.earned = sub(funding.earned, amount);
+            funding.change_earned(amount.negated());
             if session.paid() {
                 funding.accruals.push(Accrual {
                     position: fact.position,
@@ -533,7 +550,7 @@ impl Ledger {
                 });
             }
             let restored_to = if open {
-                funding.committed = add(funding.committed, amount);
+                funding.change_committed(amount);
                 Account::of(AccountKind::Committed, &anchor, year)
             } else {
                 Account::of(AccountKind::Budget, &anchor, year)
@@ -556,7 +573,8 @@ impl Ledger {
                 continue;
             };
             funding.settle(line.kind, &line.positions);
-            let (anchor, year) = (funding.anchor.clone(), funding.financial_year);
+            let anchor = self.agreements.at(funding.agreement).anchor.clone();
+            let year = funding.financial_year;
             let paid = Account::between(AccountKind::Paid, &anchor, &line.provider, year);
             let (debit, credit) = match line.kind {
                 PaymentLineKind::Payment => (
@@ -608,13 +626,14 @@ impl Ledger {
             return;
         }
         funding.open = false;
+        let agreement = self.agreements.at(funding.agreement);
         let open = self
             .open_by_agreement
-            .get_mut(&funding.agreement_id)
+            .get_mut(&agreement.agreement_id)
             .expect("an open prescription is counted under its agreement");
         *open -= 1;
-        let unused = std::mem::take(&mut funding.committed);
-        let (anchor, year) = (funding.anchor.clone(), funding.financial_year);
+        let unused = Money::from_pence(std::mem::take(&mut funding.committed_pence));
+        let (anchor, year) = (agreement.anchor.clone(), funding.financial_year);
         if !unused.is_zero() {
             let debit = Account::of(AccountKind::Budget, &anchor, year);
             let credit = Account::of(AccountKind::Committed, &anchor, year);
@@ -642,10 +661,12 @@ impl Ledger {
             ..
         } = self;
         let funding = funding.get_mut(&prescription_id)?;
-        let version = agreements.get(funding.agreement_id)?.pricing(date(fact))?;
+        let agreement = agreements.at(funding.agreement);
+        let version = agreement.pricing(date(fact))?;
         Some(Pricing {
             accounts,
             funding,
+            agreement,
             version,
         })
     }
@@ -663,15 +684,6 @@ impl Ledger {
         }
         let pricing = self.priced(fact, prescription_id)?;
         (pricing.funding.open && !pricing.funding.charged(place)).then_some(pricing)
-    }
-
-    /// Where a prescription's earnings go: a payable to the provider, or self-delivered cost
-    /// when the anchor runs the activity itself.
-    fn earned_account(&self, prescription_id: Uuid) -> Account {
-        self.funding
-            .get(&prescription_id)
-            .expect("a funded prescription")
-            .earned_account()
     }
 
     /// Posts `amount` to `debit` from `credit`, numbering them if they are new, and keeps the
@@ -700,7 +712,7 @@ impl Ledger {
 /// version of the tariff pays more than was set aside, and records the session charged, if
 /// any. `why` is the fact, its prescription and the agreement version that priced it.
 fn earn(
-    accounts: &mut Accounts,
+    (accounts, agreement): (&mut Accounts, &Agreement),
     funding: &mut Funding,
     why: (&Fact, Uuid, u32),
     session: Option<SessionPlace>,
@@ -713,18 +725,22 @@ fn earn(
         (cause, event_type)
     };
     for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
-        if funding.committed < charge.amount {
-            let top_up = sub(charge.amount, funding.committed);
-            let committed = funding.committed_account_id(accounts);
-            let budget = Account::of(AccountKind::Budget, &funding.anchor, funding.financial_year);
+        if funding.committed() < charge.amount {
+            let top_up = sub(charge.amount, funding.committed());
+            let committed = funding.committed_account_id(agreement, accounts);
+            let budget = Account::of(
+                AccountKind::Budget,
+                &agreement.anchor,
+                funding.financial_year,
+            );
             let budget = accounts.id(&budget);
             let why = cause(Rule::CommitmentTopUp);
             let accounts_moved = (committed, budget);
             record_typed(accounts, &mut funding.postings, accounts_moved, top_up, why);
-            funding.committed = add(funding.committed, top_up);
+            funding.change_committed(top_up);
         }
-        let earned = funding.earned_account_id(accounts);
-        let committed = funding.committed_account_id(accounts);
+        let earned = funding.earned_account_id(agreement, accounts);
+        let committed = funding.committed_account_id(agreement, accounts);
         let why = cause(Rule::Tariff(charge.clause));
         let accounts_moved = (earned, committed);
         record_typed(
@@ -734,9 +750,9 @@ fn earn(
             charge.amount,
             why,
         );
-        funding.committed = sub(funding.committed, charge.amount);
-        funding.earned = add(funding.earned, charge.amount);
-        if funding.anchor != funding.provider {
+        funding.change_committed(charge.amount.negated());
+        funding.change_earned(charge.amount);
+        if !agreement.is_self_delivery() {
             funding.accruals.push(Accrual {
                 position: fact.position,
                 on: date(fact),
@@ -779,9 +795,7 @@ fn record_typed(
     amount: Money,
     (cause, event_type): (Cause, TypeId),
 ) {
-    let pence = amount
-        .to_pence()
-        .expect("postings are to the penny and far below 2^63 pence");
+    let pence = funding::to_pence(amount);
     assert!(pence > 0, "a posting moves a positive amount of money");
     accounts.change(debit, pence);
     accounts.change(credit, -pence);

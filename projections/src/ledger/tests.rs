@@ -231,7 +231,7 @@ fn a_retraction_reverses_what_the_session_earned() {
     given.on(day(5, 12), "session.retracted", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_001), "reason": "recorded_in_error"}));
     assert_eq!(given.payable(), pounds("40.00"));
     assert_eq!(
-        given.ledger().funding(PRESCRIPTION).unwrap().committed,
+        given.ledger().funding(PRESCRIPTION).unwrap().committed(),
         pounds("160.00")
     );
     // Retracting the first session takes the engagement fee back too; the next attendance earns it again.
@@ -283,7 +283,7 @@ fn sessions_are_charged_by_the_place_the_journeys_give_them() {
         json!({"prescription_id": orphan, "session_id": Uuid::from_u128(2_000)}),
     );
     let funding = given.ledger().funding(orphan).unwrap();
-    assert_eq!((funding.attended, funding.earned), (0, Money::zero()));
+    assert_eq!((funding.attended, funding.earned()), (0, Money::zero()));
     assert_eq!(given.payable(), pounds("55.00"));
     assert_eq!(given.models.journeys.orphans(), 2);
 }
@@ -320,7 +320,7 @@ fn a_later_version_paying_more_commits_the_difference_first() {
     );
     given.issued(day(5, 1), SELF_DELIVERY);
     assert_eq!(
-        given.ledger().funding(PRESCRIPTION).unwrap().committed,
+        given.ledger().funding(PRESCRIPTION).unwrap().committed(),
         pounds("20.00")
     );
     given.on(day(5, 2), "agreement.amended", json!({
@@ -382,7 +382,7 @@ fn kept_numbers(
     let committed = Account::of(AccountKind::Committed, &ods("ANC01"), year());
     (
         funding.earned_account_id,
-        number(&funding.earned_account()),
+        number(&funding.earned_account(ledger.agreement_of(funding))),
         funding.committed_account_id,
         number(&committed),
     )
@@ -562,7 +562,7 @@ fn a_retraction_after_payment_is_recovered_in_the_next_run() {
     ));
     assert_eq!(recovery, Money::zero(), "the recovery is settled");
     assert_eq!(
-        given.ledger().funding(PRESCRIPTION).unwrap().earned,
+        given.ledger().funding(PRESCRIPTION).unwrap().earned(),
         pounds("55.00")
     );
 }
@@ -691,4 +691,31 @@ fn each_rule_has_its_own_label() {
             assert_eq!(rule.label(), format!("tariff:{}", named.as_str().unwrap()));
         }
     }
+}
+
+#[test]
+fn a_funding_finds_its_agreement_by_place() {
+    let mut given = Given::self_delivering();
+    given.issued(day(4, 2), SELF_DELIVERY);
+    let ledger = given.ledger();
+    let funding = ledger.funding(PRESCRIPTION).expect("funded");
+    let agreement = ledger.agreement_of(funding);
+    assert_eq!(funding.agreement, 1, "the second agreement signed");
+    assert_eq!(agreement.agreement_id, SELF_DELIVERY);
+    assert_eq!(
+        (&agreement.anchor, &agreement.provider),
+        (&ods("ANC01"), &ods("ANC01"))
+    );
+    ledger.assert_consistent();
+}
+
+#[test]
+#[should_panic(expected = "names an agreement the ledger does not hold")]
+fn a_snapshot_whose_funding_names_no_agreement_is_refused() {
+    let mut given = Given::new();
+    given.issued(day(4, 2), AGREEMENT);
+    let mut ledger = given.ledger().clone();
+    let place = ledger.funding.place(&PRESCRIPTION).expect("funded");
+    ledger.funding.at_mut(place).agreement = 2;
+    ledger.assert_consistent();
 }
