@@ -3,6 +3,8 @@
 
 use followfund_contracts::terms::{Clause, FinancialYear};
 use followfund_contracts::{Money, OdsCode};
+use std::num::NonZeroU32;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -110,20 +112,47 @@ impl Account {
 }
 
 /// An account's number in the ledger: postings name accounts by it, because a national year
-/// makes tens of millions of postings between a few thousand accounts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AccountId(u32);
+/// makes tens of millions of postings between a few thousand accounts. Held as the number plus
+/// one, so that an account not yet numbered costs nothing: a funding keeps two
+/// `Option<AccountId>`, four bytes each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(NonZeroU32);
+
+const _: () = assert!(std::mem::size_of::<Option<AccountId>>() == 4);
 
 impl AccountId {
     /// The account's number.
     pub(super) fn number(self) -> u32 {
-        self.0
+        self.0.get() - 1
     }
 
-    /// The account numbered `number`.
+    /// Whether an account may be numbered `number`: every number but the largest.
+    pub(super) fn can_number(number: u32) -> bool {
+        number < u32::MAX
+    }
+
+    /// The account numbered `number`, which [`AccountId::can_number`].
     pub(super) fn numbered(number: u32) -> AccountId {
-        AccountId(number)
+        let held = number.checked_add(1).and_then(NonZeroU32::new);
+        AccountId(held.expect("an account number below 2^32 - 1"))
+    }
+}
+
+/// Written as its number.
+impl Serialize for AccountId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.number())
+    }
+}
+
+/// Read as its number, refusing the one number that cannot be held.
+impl<'de> Deserialize<'de> for AccountId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AccountId, D::Error> {
+        let number = u32::deserialize(deserializer)?;
+        if !AccountId::can_number(number) {
+            return Err(serde::de::Error::custom("an account number is too large"));
+        }
+        Ok(AccountId::numbered(number))
     }
 }
 
@@ -148,18 +177,18 @@ impl Accounts {
             self.names.len(),
             "a balance per account"
         );
-        AccountId(id)
+        AccountId::numbered(id)
     }
 
     /// The number of `account`, if it has been posted to.
     #[cfg(test)]
     pub(crate) fn number(&self, account: &Account) -> Option<AccountId> {
-        self.names.find(account).map(AccountId)
+        self.names.find(account).map(AccountId::numbered)
     }
 
     /// The account numbered `id`.
     pub(crate) fn get(&self, id: AccountId) -> &Account {
-        self.names.get(id.0)
+        self.names.get(id.number())
     }
 
     /// The balance of an account; zero for one never posted to.
@@ -171,7 +200,7 @@ impl Accounts {
 
     /// Adds `pence` (negative for a credit) to an account's balance.
     pub(crate) fn change(&mut self, id: AccountId, pence: i64) {
-        let balance = &mut self.balances_pence[id.0 as usize];
+        let balance = &mut self.balances_pence[id.number() as usize];
         *balance = balance
             .checked_add(pence)
             .expect("ledger sums stay far below 2^63 pence");

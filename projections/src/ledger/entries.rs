@@ -108,18 +108,24 @@ struct Last {
 struct Shape {
     amount_pence: u64,
     accounts: (u32, u32),
-    /// The agreement version plus one, zero for none.
-    version: u64,
+    /// The agreement version plus one, zero for none: four bytes, so that with the last
+    /// entry's position and day it fits the 40 bytes each funding keeps.
+    version: u32,
     event_type: u8,
     rule: u8,
 }
+
+const _: () = assert!(std::mem::size_of::<Last>() == 40);
 
 impl Shape {
     fn of(entry: &Entry) -> Shape {
         Shape {
             amount_pence: entry.amount_pence.unsigned_abs(),
             accounts: (entry.debit.number(), entry.credit.number()),
-            version: entry.agreement_version.map_or(0, |v| u64::from(v) + 1),
+            version: entry.agreement_version.map_or(0, |v| {
+                v.checked_add(1)
+                    .expect("agreement versions are numbered one by one from 1")
+            }),
             event_type: entry.event_type.place(),
             rule: compact::place(entry.rule),
         }
@@ -165,7 +171,7 @@ impl Entries {
             changed(SAME_ACCOUNTS).then_some(u64::from(shape.accounts.0)),
             changed(SAME_ACCOUNTS).then_some(u64::from(shape.accounts.1)),
             Some(varint::zigzag(i64::from(day) - i64::from(self.last.day))),
-            changed(SAME_VERSION).then_some(shape.version),
+            changed(SAME_VERSION).then_some(u64::from(shape.version)),
         ];
         let places = [
             changed(SAME_TYPE).then_some(shape.event_type),
@@ -290,7 +296,8 @@ impl<'a> Reader<'a> {
         }
         let day_change = varint::unzigzag(self.number()?);
         if changed(SAME_VERSION) {
-            shape.version = self.number()?;
+            shape.version =
+                u32::try_from(self.number()?).map_err(|_| "an agreement version is too large")?;
         }
         if changed(SAME_TYPE) {
             shape.event_type = self.byte()?;
@@ -314,10 +321,7 @@ impl<'a> Reader<'a> {
             debit: AccountId::numbered(shape.accounts.0),
             credit: AccountId::numbered(shape.accounts.1),
             on: day,
-            agreement_version: match shape.version {
-                0 => None,
-                v => Some(u32::try_from(v - 1).map_err(|_| "an agreement version is too large")?),
-            },
+            agreement_version: shape.version.checked_sub(1),
             event_type: TypeId::at_place(shape.event_type).ok_or("no event type at that place")?,
             rule: compact::at_place::<Rule>(shape.rule).ok_or("no rule at that place")?,
         };
@@ -334,7 +338,10 @@ impl<'a> Reader<'a> {
     }
 
     fn account(&mut self) -> Result<u32, &'static str> {
-        u32::try_from(self.number()?).map_err(|_| "an account number is too large")
+        let number = u32::try_from(self.number()?).ok();
+        number
+            .filter(|&number| AccountId::can_number(number))
+            .ok_or("an account number is too large")
     }
 
     fn byte(&mut self) -> Result<u8, &'static str> {
@@ -467,7 +474,33 @@ mod tests {
             Entries::from_bytes(past_dates).unwrap_err(),
             "a day is not a date"
         );
+        // An account number no account id holds, and a version past any agreement's.
+        let written = |numbers: [u64; 6]| {
+            let mut written = vec![0];
+            for number in numbers {
+                varint::put(&mut written, number);
+            }
+            written.extend_from_slice(&bytes[bytes.len() - 2..]);
+            Entries::from_bytes(written).unwrap_err()
+        };
+        let today = varint::zigzag(739_000);
+        let last_account = u64::from(u32::MAX);
+        assert_eq!(
+            written([1, 1, last_account, 7, today, 0]),
+            "an account number is too large"
+        );
+        assert_eq!(
+            written([1, 1, 1_204, 7, today, 1 << 32]),
+            "an agreement version is too large"
+        );
         assert_eq!(Entries::from_bytes(bytes).unwrap(), entries);
+    }
+
+    #[test]
+    #[should_panic(expected = "agreement versions are numbered one by one from 1")]
+    fn an_agreement_version_past_the_last_number_is_a_bug() {
+        let mut entries = Entries::default();
+        entries.push(&entry(10, 1, day(739_000), Some(u32::MAX)));
     }
 
     proptest! {
@@ -479,7 +512,7 @@ mod tests {
                     prop_oneof![Just(2_500i64), 0i64..i64::MAX],
                     0..3usize,
                     -400i32..400,
-                    prop::option::of(prop_oneof![Just(1u32), any::<u32>()]),
+                    prop::option::of(prop_oneof![Just(1u32), 0..u32::MAX]),
                     0..Rule::ALL.len(),
                 ),
                 0..40,

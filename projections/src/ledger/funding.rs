@@ -52,7 +52,7 @@ pub struct Funding {
     pub(super) committed_account_id: Option<AccountId>,
 }
 
-const _: () = assert!(std::mem::size_of::<Funding>() == 192);
+const _: () = assert!(std::mem::size_of::<Funding>() == 176);
 
 /// A session the ledger charged for (its charges may be nothing, past the funded sessions), in
 /// one word: the position of the fact that charged it, the session's place among its
@@ -177,9 +177,15 @@ pub struct Accrual {
     /// A payment or a recovery.
     #[serde(with = "crate::compact::listed")]
     pub kind: PaymentLineKind,
+    /// The amount in pence, positive.
+    pub amount_pence: i64,
+}
+
+impl Accrual {
     /// The amount, positive.
-    #[serde(with = "followfund_contracts::money::exact_bytes")]
-    pub amount: Money,
+    pub fn amount(&self) -> Money {
+        Money::from_pence(self.amount_pence)
+    }
 }
 
 /// Bytes a funding's postings take in [`Entries`] for each of its sessions, about: four for a

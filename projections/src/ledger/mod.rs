@@ -59,8 +59,9 @@ pub struct Ledger {
     /// Open funded prescriptions by agreement: what capacity checks count, kept as a count
     /// because a command checks it for every issue.
     open_by_agreement: BTreeMap<Uuid, u32>,
-    /// Funded prescriptions by paying anchor, so a payment run reads only its own.
-    by_anchor: BTreeMap<OdsCode, Vec<Uuid>>,
+    /// Funded prescriptions by paying anchor, as their places among the fundings, so a payment
+    /// run reads only its own.
+    by_anchor: BTreeMap<OdsCode, Vec<u32>>,
 }
 
 /// A payment run as the ledger recorded it.
@@ -159,7 +160,7 @@ impl Ledger {
     }
 
     /// Checks what a snapshot cannot check by its form: every funding names an agreement the
-    /// ledger holds. Panics if not.
+    /// ledger holds, and is listed once, under that agreement's anchor. Panics if not.
     pub fn assert_consistent(&self) {
         let agreements = self.agreements.len();
         for (prescription_id, funding) in self.funding.iter() {
@@ -168,6 +169,22 @@ impl Ledger {
                 "the funding of {prescription_id} names an agreement the ledger does not hold"
             );
         }
+        let mut listed = vec![false; self.funding.len()];
+        for (anchor, places) in &self.by_anchor {
+            for &place in places {
+                let seen = listed.get_mut(place as usize);
+                let seen = seen.expect("an anchor lists a funding the ledger does not hold");
+                assert!(!*seen, "a funding is listed once");
+                *seen = true;
+                let funding = self.funding.at(place);
+                let funding_anchor = &self.agreement_of(funding).anchor;
+                assert_eq!(
+                    funding_anchor, anchor,
+                    "a funding is listed under its anchor"
+                );
+            }
+        }
+        assert!(listed.iter().all(|&seen| seen), "every funding is listed");
     }
 
     /// What a payment run for `anchor` through `through` would settle now: every accrual not yet
@@ -175,14 +192,8 @@ impl Ledger {
     pub fn payment_due(&self, anchor: &OdsCode, through: NaiveDate) -> Vec<PaymentLine> {
         let mut lines: BTreeMap<(OdsCode, Uuid, u8), PaymentLine> = BTreeMap::new();
         let own = self.by_anchor.get(anchor).map_or(&[][..], Vec::as_slice);
-        for (prescription_id, funding) in own.iter().map(|id| {
-            (
-                id,
-                self.funding
-                    .get(id)
-                    .expect("anchors list funded prescriptions"),
-            )
-        }) {
+        for funding in own.iter().map(|&place| self.funding.at(place)) {
+            let prescription_id = &funding.prescription_id;
             let provider = &self.agreement_of(funding).provider;
             for accrual in funding.accruals.iter().filter(|a| a.on <= through) {
                 let order = match accrual.kind {
@@ -198,7 +209,7 @@ impl Ledger {
                         amount: Money::zero(),
                         positions: Vec::new(),
                     });
-                line.amount = add(line.amount, accrual.amount);
+                line.amount = add(line.amount, accrual.amount());
                 if !line.positions.contains(&accrual.position) {
                     line.positions.push(accrual.position);
                 }
@@ -412,12 +423,12 @@ impl Ledger {
             commitment,
             sessions as usize,
         );
-        self.funding.insert(funding);
+        let funding_place = self.funding.insert(funding);
         *self.open_by_agreement.entry(agreement_id).or_default() += 1;
         self.by_anchor
             .entry(anchor.clone())
             .or_default()
-            .push(issue.prescription_id);
+            .push(funding_place);
         let debit = Account::of(AccountKind::Committed, &anchor, year);
         let credit = Account::of(AccountKind::Budget, &anchor, year);
         let why = cause(
@@ -546,7 +557,7 @@ impl Ledger {
                     position: fact.position,
                     on: date(fact),
                     kind: PaymentLineKind::Recovery,
-                    amount,
+                    amount_pence: funding::to_pence(amount),
                 });
             }
             let restored_to = if open {
@@ -757,7 +768,7 @@ fn earn(
                 position: fact.position,
                 on: date(fact),
                 kind: PaymentLineKind::Payment,
-                amount: charge.amount,
+                amount_pence: funding::to_pence(charge.amount),
             });
         }
     }

@@ -712,10 +712,38 @@ fn a_funding_finds_its_agreement_by_place() {
 #[test]
 #[should_panic(expected = "names an agreement the ledger does not hold")]
 fn a_snapshot_whose_funding_names_no_agreement_is_refused() {
-    let mut given = Given::new();
-    given.issued(day(4, 2), AGREEMENT);
-    let mut ledger = given.ledger().clone();
+    let mut ledger = one_funding();
     let place = ledger.funding.place(&PRESCRIPTION).expect("funded");
     ledger.funding.at_mut(place).agreement = 2;
     ledger.assert_consistent();
+}
+
+#[test]
+fn an_account_id_is_written_as_its_number_and_the_last_number_is_refused() {
+    let id = AccountId::numbered(1_204);
+    let written = rmp_serde::to_vec(&id).unwrap();
+    assert_eq!(written, rmp_serde::to_vec(&1_204u32).unwrap());
+    assert_eq!(rmp_serde::from_slice::<AccountId>(&written).unwrap(), id);
+    let last = rmp_serde::to_vec(&u32::MAX).unwrap();
+    let refused = rmp_serde::from_slice::<AccountId>(&last).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("an account number is too large")
+    );
+}
+
+#[test]
+#[should_panic(expected = "a funding is listed once")]
+fn a_snapshot_that_lists_a_funding_twice_is_refused() {
+    let mut ledger = one_funding();
+    ledger.by_anchor.get_mut(&ods("ANC01")).unwrap().push(0);
+    ledger.assert_consistent();
+}
+
+/// A ledger holding one funded prescription, to spoil as a bad snapshot would.
+fn one_funding() -> Ledger {
+    let mut given = Given::new();
+    given.issued(day(4, 2), AGREEMENT);
+    given.ledger().clone()
 }
