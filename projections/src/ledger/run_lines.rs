@@ -105,14 +105,15 @@ impl RunLines {
     /// Rebuilds the lines from their parts, refusing bytes that do not decode to lines: a
     /// snapshot is checked, not trusted.
     fn from_parts(providers: Vec<OdsCode>, bytes: Vec<u8>) -> Result<RunLines, &'static str> {
-        let reader = Reader {
+        // Every line is checked and stepped over, none built: a restart reads a year's runs.
+        let mut reader = Reader {
             providers: &providers,
             rest: &bytes,
-            only: None,
+            only: Some(NO_PROVIDER),
         };
         let mut count = 0u32;
-        for line in reader {
-            line?;
+        while !reader.rest.is_empty() {
+            reader.line()?;
             count = count.checked_add(1).ok_or("more than 2^32 lines")?;
         }
         Ok(RunLines {
@@ -132,6 +133,9 @@ impl FromIterator<PaymentLine> for RunLines {
         packed
     }
 }
+
+/// A provider place no line has, for a reader that only checks lines.
+const NO_PROVIDER: usize = usize::MAX;
 
 /// Decodes lines one at a time, all of them or only those of the provider at place `only`.
 struct Reader<'a> {

@@ -747,3 +747,11 @@ fn one_funding() -> Ledger {
     given.issued(day(4, 2), AGREEMENT);
     given.ledger().clone()
 }
+
+#[test]
+#[should_panic(expected = "every funding is listed")]
+fn a_snapshot_that_lists_a_funding_under_no_anchor_is_refused() {
+    let mut ledger = one_funding();
+    ledger.by_anchor.clear();
+    ledger.assert_consistent();
+}
