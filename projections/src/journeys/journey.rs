@@ -107,6 +107,9 @@ pub struct Journey {
     pub prescriptions: Vec<Uuid>,
 }
 
+// A national year holds about a million journeys.
+const _: () = assert!(std::mem::size_of::<Journey>() == 248);
+
 /// Filed under its referral.
 impl crate::records::Keyed for Journey {
     fn id(&self) -> Uuid {
