@@ -424,7 +424,7 @@ fn check_issue(
 ) -> Result<(), Rejection> {
     if let Some(known) = models.journeys.prescription(issue.prescription_id) {
         let from_waitlist = known.status == PrescriptionStatus::Waitlisted
-            && known.referral_id == issue.referral_id
+            && models.journeys.journey_of(known).referral_id == issue.referral_id
             && known.provider == issue.provider
             && known.activity_type == issue.activity_type
             && known.agreement_id == issue.agreement_id;
@@ -729,10 +729,7 @@ fn ending(
         .journeys
         .prescription(prescription_id)
         .ok_or(Rejection::UnknownPrescription(prescription_id))?;
-    let journey = models
-        .journeys
-        .journey(prescription.referral_id)
-        .ok_or(Rejection::UnknownReferral(prescription.referral_id))?;
+    let journey = models.journeys.journey_of(prescription);
     let is_holder = journey.link_worker_organisation.as_str() == caller.organisation;
     if !is_holder {
         prescribed_to_caller(models, caller, prescription_id, event.type_name())?;
@@ -811,10 +808,7 @@ fn prescribed_to_caller<'m>(
             caller: caller.organisation.clone(),
         });
     }
-    let journey = models
-        .journeys
-        .journey(prescription.referral_id)
-        .ok_or(Rejection::UnknownReferral(prescription.referral_id))?;
+    let journey = models.journeys.journey_of(prescription);
     Ok((journey, prescription))
 }
 

@@ -42,7 +42,7 @@ pub fn unanswered(models: &ReadModels, now: DateTime<Utc>) -> Vec<Unanswered> {
             let closed_at = p.issued_at + window;
             (closed_at < now).then_some(Unanswered {
                 prescription_id: p.prescription_id,
-                referral_id: p.referral_id,
+                referral_id: models.journeys.journey_of(p).referral_id,
                 closed_at,
             })
         })

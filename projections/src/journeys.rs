@@ -344,7 +344,6 @@ impl Journeys {
         };
         let changed = change(prescription);
         let journey = self.journeys.at_mut(prescription.journey_place);
-        debug_assert_eq!(journey.referral_id, prescription.referral_id);
         journey.record(fact.position);
         Some(changed)
     }
@@ -364,6 +363,17 @@ impl Journeys {
     /// A prescription.
     pub fn prescription(&self, prescription_id: Uuid) -> Option<&Prescription> {
         self.prescriptions.get(&prescription_id)
+    }
+
+    /// The journey of the referral a prescription belongs to.
+    pub fn journey_of(&self, prescription: &Prescription) -> &Journey {
+        self.journeys.at(prescription.journey_place)
+    }
+
+    /// The referral a prescription belongs to, if the prescription is known.
+    pub fn referral_of(&self, prescription_id: Uuid) -> Option<Uuid> {
+        let prescription = self.prescriptions.get(&prescription_id)?;
+        Some(self.journey_of(prescription).referral_id)
     }
 
     /// The referrals an organisation's link workers hold now, in referral id order (which is
@@ -472,23 +482,34 @@ impl Journeys {
             }
         }
         assert_eq!(prescriptions_indexed, self.prescriptions.len());
-        let listed: usize = self.journeys().map(|j| j.prescriptions.len()).sum();
-        assert_eq!(
-            listed,
-            self.prescriptions.len(),
-            "prescriptions listed once"
-        );
-        for (place, (referral_id, journey)) in self.journeys.iter().enumerate() {
+        for (referral_id, journey) in self.journeys.iter() {
             assert_eq!(
                 referral_id, journey.referral_id,
                 "journeys keyed by referral"
             );
+        }
+        self.assert_prescriptions_listed();
+    }
+
+    /// Every prescription is listed once, by the journey at its place: the journey is how a
+    /// prescription names its referral.
+    fn assert_prescriptions_listed(&self) {
+        let mut listed = vec![false; self.prescriptions.len()];
+        for (place, (_, journey)) in self.journeys.iter().enumerate() {
             for prescription_id in &journey.prescriptions {
-                let prescription = self.prescription_known(prescription_id);
-                assert_eq!(prescription.referral_id, referral_id);
-                assert_eq!(prescription.journey_place as usize, place);
+                let at = self.prescriptions.place(prescription_id);
+                let at = at.expect("journeys list known prescriptions");
+                let seen = &mut listed[at as usize];
+                assert!(!*seen, "prescriptions listed once");
+                *seen = true;
+                let prescription = self.prescriptions.at(at);
+                assert_eq!(
+                    prescription.journey_place as usize, place,
+                    "a prescription names the journey that lists it"
+                );
             }
         }
+        assert!(listed.iter().all(|seen| *seen), "prescriptions listed");
     }
 }
 

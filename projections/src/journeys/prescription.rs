@@ -120,9 +120,6 @@ pub struct Prescription {
     /// The prescription's id.
     #[serde(with = "crate::compact::id")]
     pub prescription_id: Uuid,
-    /// The referral it belongs to.
-    #[serde(with = "crate::compact::id")]
-    pub referral_id: Uuid,
     /// The organisation running the activity.
     pub provider: OdsCode,
     /// The kind of activity.
@@ -145,9 +142,12 @@ pub struct Prescription {
     #[serde(with = "crate::compact::packed")]
     sessions: Vec<SessionRecord>,
     /// The place of its referral's journey among the journeys, so that each of its facts
-    /// reaches the journey without looking the referral up.
+    /// reaches the journey without looking the referral up, and the journey names the referral.
     pub(crate) journey_place: u32,
 }
+
+// A national year holds about 1.35 million prescriptions.
+const _: () = assert!(std::mem::size_of::<Prescription>() == 96);
 
 /// Filed under its id.
 impl crate::records::Keyed for Prescription {
@@ -177,7 +177,6 @@ impl Prescription {
     ) -> Prescription {
         Prescription {
             prescription_id: issue.prescription_id,
-            referral_id: issue.referral_id,
             provider: issue.provider.clone(),
             activity_type: issue.activity_type,
             agreement_id: issue.agreement_id,

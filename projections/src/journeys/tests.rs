@@ -46,7 +46,10 @@ fn a_completed_prescription_counts_attendances_not_retracted() {
     assert_eq!(retraction.type_name(), "session.retracted");
     assert_eq!(Journeys::step_prescription(retraction), Some(prescription));
 
+    assert_eq!(journeys.referral_of(prescription), Some(referral));
+    assert_eq!(journeys.referral_of(id(99)), None);
     let prescription = journeys.prescription(prescription).unwrap();
+    assert_eq!(journeys.journey_of(prescription).referral_id, referral);
     assert_eq!(prescription.status, PrescriptionStatus::Completed);
     assert_eq!(prescription.issued_position, issued_at);
     assert_eq!(prescription.sessions().len(), 3);
@@ -329,4 +332,37 @@ fn a_snapshot_reads_a_journeys_steps_back_as_they_were() {
         .iter()
         .collect();
     assert_eq!(steps, [1, 302], "a gap of 301 positions reads back whole");
+}
+
+/// Two referrals, the first with a prescription, folded.
+fn two_referrals_one_prescription() -> Journeys {
+    let mut history = History::new();
+    history.push(received(id(1), ACTOR));
+    history.push(received(id(2), ACTOR));
+    history.push(issued(id(3), id(1), PROVIDER));
+    let journeys = history.fold().journeys;
+    journeys.assert_consistent();
+    journeys
+}
+
+#[test]
+#[should_panic(expected = "a prescription names the journey that lists it")]
+fn a_prescription_naming_a_journey_that_does_not_list_it_is_refused() {
+    let mut journeys = two_referrals_one_prescription();
+    let second = journeys.journeys.place(&id(2)).unwrap();
+    journeys
+        .prescriptions
+        .get_mut(&id(3))
+        .unwrap()
+        .journey_place = second;
+    journeys.assert_consistent();
+}
+
+#[test]
+#[should_panic(expected = "prescriptions listed once")]
+fn a_prescription_listed_twice_is_refused() {
+    let mut journeys = two_referrals_one_prescription();
+    let second = journeys.journeys.get_mut(&id(2)).unwrap();
+    second.prescriptions.push(id(3));
+    journeys.assert_consistent();
 }
