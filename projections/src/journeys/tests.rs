@@ -192,8 +192,10 @@ fn a_redirected_referral_moves_to_the_receiving_service() {
     let journey = models.journeys.journey(referral).unwrap();
     assert_eq!(journey.status, ReferralStatus::Redirected);
     assert!(journey.status.is_open());
-    assert_eq!(journey.link_worker_organisation, ods("ANCHOR2"));
-    assert_eq!(journey.redirected_from, [ods(ACTOR)]);
+    let journeys = &models.journeys;
+    assert_eq!(journeys.link_worker_organisation(journey), &ods("ANCHOR2"));
+    let from: Vec<&OdsCode> = journeys.redirected_from(journey).collect();
+    assert_eq!(from, [&ods(ACTOR)]);
     assert_eq!(models.journeys.referrals_of(&ods(ACTOR)).count(), 0);
     assert_eq!(models.journeys.referrals_of(&ods("ANCHOR2")).count(), 1);
 
@@ -219,7 +221,10 @@ fn a_referral_referred_back_stays_open_until_closed() {
     let journey = models.journeys.journey(referral).unwrap();
     assert_eq!(journey.status, ReferralStatus::ReferredBack);
     assert!(journey.status.is_open());
-    assert_eq!(journey.referred_back_to, Some(ods("B82005")));
+    let journeys = &models.journeys;
+    assert_eq!(journeys.referred_back_to(journey), Some(&ods("B82005")));
+    assert_eq!(journeys.referrer(journey), Some(&ods("B82005")));
+    assert_eq!(journeys.redirected_from(journey).count(), 0);
 
     history.push(attended(prescription, id(11)));
     history.push(closed(referral));
@@ -273,11 +278,14 @@ fn a_second_receipt_or_issue_keeps_the_first_details() {
     let models = history.fold();
 
     let journey = models.journeys.journey(referral).unwrap();
-    assert_eq!(journey.link_worker_organisation, ods(ACTOR));
+    assert_eq!(
+        models.journeys.link_worker_organisation(journey),
+        &ods(ACTOR)
+    );
     assert_eq!(journey.steps.len(), 4);
     assert_eq!(journey.prescriptions, [prescription]);
     let kept = models.journeys.prescription(prescription).unwrap();
-    assert_eq!(kept.provider, ods(PROVIDER));
+    assert_eq!(models.journeys.provider(kept), &ods(PROVIDER));
     assert_eq!(models.journeys.referrals_of(&ods("ANCHOR2")).count(), 0);
     assert_eq!(models.journeys.orphans(), 0);
 }
@@ -334,35 +342,60 @@ fn a_snapshot_reads_a_journeys_steps_back_as_they_were() {
     assert_eq!(steps, [1, 302], "a gap of 301 positions reads back whole");
 }
 
-/// Two referrals, the first with a prescription, folded.
-fn two_referrals_one_prescription() -> Journeys {
+/// Two referrals, the first with a prescription, folded and found consistent, then changed as
+/// a snapshot might be and checked again.
+fn checked_after(change: impl FnOnce(&mut Journeys)) {
     let mut history = History::new();
     history.push(received(id(1), ACTOR));
     history.push(received(id(2), ACTOR));
     history.push(issued(id(3), id(1), PROVIDER));
-    let journeys = history.fold().journeys;
+    let mut journeys = history.fold().journeys;
     journeys.assert_consistent();
-    journeys
+    change(&mut journeys);
+    journeys.assert_consistent();
+}
+
+/// An organisation's number past those numbered.
+fn past_the_numbered() -> numbered::Number {
+    serde_json::from_str("99").unwrap()
 }
 
 #[test]
 #[should_panic(expected = "a prescription names the journey that lists it")]
 fn a_prescription_naming_a_journey_that_does_not_list_it_is_refused() {
-    let mut journeys = two_referrals_one_prescription();
-    let second = journeys.journeys.place(&id(2)).unwrap();
-    journeys
-        .prescriptions
-        .get_mut(&id(3))
-        .unwrap()
-        .journey_place = second;
-    journeys.assert_consistent();
+    checked_after(|journeys| {
+        let second = journeys.journeys.place(&id(2)).unwrap();
+        journeys
+            .prescriptions
+            .get_mut(&id(3))
+            .unwrap()
+            .journey_place = second;
+    });
 }
 
 #[test]
 #[should_panic(expected = "prescriptions listed once")]
 fn a_prescription_listed_twice_is_refused() {
-    let mut journeys = two_referrals_one_prescription();
-    let second = journeys.journeys.get_mut(&id(2)).unwrap();
-    second.prescriptions.push(id(3));
-    journeys.assert_consistent();
+    checked_after(|journeys| {
+        let second = journeys.journeys.get_mut(&id(2)).unwrap();
+        second.prescriptions.push(id(3));
+    });
+}
+
+#[test]
+#[should_panic(expected = "journeys name numbered organisations")]
+fn a_journey_naming_an_organisation_past_the_numbered_ones_is_refused() {
+    checked_after(|journeys| {
+        let second = journeys.journeys.get_mut(&id(2)).unwrap();
+        second.referred_back_to = Some(past_the_numbered());
+    });
+}
+
+#[test]
+#[should_panic(expected = "prescriptions name numbered providers")]
+fn a_prescription_naming_a_provider_past_the_numbered_ones_is_refused() {
+    checked_after(|journeys| {
+        let prescription = journeys.prescriptions.get_mut(&id(3)).unwrap();
+        prescription.provider = past_the_numbered();
+    });
 }
