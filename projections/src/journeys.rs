@@ -218,7 +218,7 @@ impl Journeys {
                 return None;
             }
             let from = std::mem::replace(&mut journey.link_worker_organisation, to);
-            journey.redirected_from.push(from);
+            journey.redirected(from);
             Some(organisations.get(from).clone())
         });
         if let Some(from) = moved.flatten() {
@@ -396,7 +396,7 @@ impl Journeys {
         &'a self,
         journey: &'a Journey,
     ) -> impl Iterator<Item = &'a OdsCode> + use<'a> {
-        let from = journey.redirected_from.iter();
+        let from = journey.redirected_from().iter();
         from.map(|organisation| self.organisations.get(*organisation))
     }
 

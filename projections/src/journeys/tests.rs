@@ -207,6 +207,17 @@ fn a_redirected_referral_moves_to_the_receiving_service() {
         ReferralStatus::Accepted,
         "the new service takes it on"
     );
+
+    history.push(redirected(referral, "ANCHOR3"));
+    history.push(redirected(referral, "ANCHOR3"));
+    let models = history.fold();
+    let journey = models.journeys.journey(referral).unwrap();
+    let from: Vec<&OdsCode> = models.journeys.redirected_from(journey).collect();
+    assert_eq!(
+        from,
+        [&ods(ACTOR), &ods("ANCHOR2")],
+        "oldest first, and a redirection to the holder moves nothing"
+    );
 }
 
 #[test]
