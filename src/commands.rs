@@ -427,7 +427,7 @@ fn check_issue(
             && models.journeys.journey_of(known).referral_id == issue.referral_id
             && *models.journeys.provider(known) == issue.provider
             && known.activity_type == issue.activity_type
-            && known.agreement_id == issue.agreement_id;
+            && models.journeys.agreement_id(known) == issue.agreement_id;
         if !from_waitlist {
             return Err(Rejection::PrescriptionExists(issue.prescription_id));
         }
@@ -701,7 +701,7 @@ fn check_response_window(
     prescription: &Prescription,
     at: DateTime<Utc>,
 ) -> Result<(), Rejection> {
-    let Some(agreement_id) = prescription.agreement_id else {
+    let Some(agreement_id) = models.journeys.agreement_id(prescription) else {
         return Ok(());
     };
     let Some(agreement) = models.ledger.agreements.get(agreement_id) else {

@@ -37,7 +37,8 @@ pub fn unanswered(models: &ReadModels, now: DateTime<Utc>) -> Vec<Unanswered> {
         .prescriptions()
         .filter(|p| p.status == PrescriptionStatus::Issued)
         .filter_map(|p| {
-            let agreement = models.ledger.agreements.get(p.agreement_id?)?;
+            let agreement_id = models.journeys.agreement_id(p)?;
+            let agreement = models.ledger.agreements.get(agreement_id)?;
             let window = chrono::Duration::days(i64::from(agreement.response_window_days));
             let closed_at = p.issued_at + window;
             (closed_at < now).then_some(Unanswered {

@@ -37,6 +37,8 @@ pub struct Journeys {
     prescriptions: Records<Prescription>,
     /// The organisations journeys and prescriptions name, by the numbers they hold.
     organisations: Numbered<OdsCode>,
+    /// The agreements prescriptions name, by the numbers they hold.
+    agreements: Numbered<Uuid>,
     referrals_by_organisation: BTreeMap<OdsCode, IdList>,
     prescriptions_by_provider: BTreeMap<OdsCode, IdList>,
     /// Events naming a referral or prescription the log has not introduced. Commands validate
@@ -268,7 +270,9 @@ impl Journeys {
             .or_default()
             .insert(prescription_id);
         let provider = self.organisations.number(&issue.provider);
-        let prescription = Prescription::new(fact, issue, status, journey_place, provider);
+        let agreement = issue.agreement_id.map(|id| self.agreements.number(&id));
+        let prescription =
+            Prescription::new(fact, issue, status, journey_place, provider, agreement);
         self.prescriptions.insert(prescription);
     }
 
@@ -417,6 +421,12 @@ impl Journeys {
         self.organisations.get(prescription.provider)
     }
 
+    /// The agreement that prices a prescription's sessions; none when the activity is unfunded.
+    pub fn agreement_id(&self, prescription: &Prescription) -> Option<Uuid> {
+        let agreement = prescription.agreement?;
+        Some(*self.agreements.get(agreement))
+    }
+
     /// The referrals an organisation's link workers hold now, in referral id order (which is
     /// the order of receipt for time-ordered UUIDv7 ids).
     pub fn referrals_of<'a>(
@@ -501,7 +511,7 @@ impl Journeys {
     /// Every index entry points at a record filed under that key, and every record is indexed
     /// exactly once; in time linear in their size.
     pub fn assert_consistent(&self) {
-        self.assert_organisations_numbered();
+        self.assert_numbered();
         let mut referrals_indexed = 0;
         for (organisation, ids) in &self.referrals_by_organisation {
             assert!(!ids.is_empty(), "no empty index entries");
@@ -534,18 +544,24 @@ impl Journeys {
         self.assert_prescriptions_listed();
     }
 
-    /// Every organisation a journey or prescription names by number is numbered.
-    fn assert_organisations_numbered(&self) {
+    /// Every organisation and agreement a journey or prescription names by number is numbered.
+    fn assert_numbered(&self) {
         let mut named = self.journeys().flat_map(Journey::organisations);
         assert!(
             named.all(|organisation| self.organisations.holds(organisation)),
             "journeys name numbered organisations"
         );
-        let mut providers = self.prescriptions().map(|p| p.provider);
-        assert!(
-            providers.all(|provider| self.organisations.holds(provider)),
-            "prescriptions name numbered providers"
-        );
+        for prescription in self.prescriptions() {
+            assert!(
+                self.organisations.holds(prescription.provider),
+                "prescriptions name numbered providers"
+            );
+            let agreement = prescription.agreement;
+            assert!(
+                agreement.is_none_or(|agreement| self.agreements.holds(agreement)),
+                "prescriptions name numbered agreements"
+            );
+        }
     }
 
     /// Every prescription is listed once, by the journey at its place: the journey is how a

@@ -1,6 +1,6 @@
 //! Values that journeys and prescriptions name by the million, among a few thousand (the
-//! organisations' codes), numbered so that each record holds four bytes where a code took eleven
-//! or, optional, twelve.
+//! organisations' codes and the agreements' ids), numbered so that each record holds four bytes
+//! where a code took eleven or, optional, twelve, and an optional agreement's id seventeen.
 
 use std::hash::Hash;
 use std::num::NonZeroU32;

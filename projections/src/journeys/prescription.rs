@@ -124,9 +124,9 @@ pub struct Prescription {
     /// The kind of activity.
     #[serde(with = "crate::compact::listed")]
     pub activity_type: ActivityType,
-    /// The agreement that prices its sessions; none when the activity is unfunded.
-    #[serde(with = "crate::compact::id_option")]
-    pub agreement_id: Option<Uuid>,
+    /// The agreement that prices its sessions; none when the activity is unfunded. Its id is
+    /// read through [`Journeys`](crate::Journeys), which numbers it.
+    pub(crate) agreement: Option<Number>,
     /// When it was issued (valid time), which decides the financial year it counts against;
     /// while it waits for a place, when it joined the queue.
     #[serde(with = "crate::compact::instant")]
@@ -146,7 +146,7 @@ pub struct Prescription {
 }
 
 // A national year holds about 1.35 million prescriptions.
-const _: () = assert!(std::mem::size_of::<Prescription>() == 88);
+const _: () = assert!(std::mem::size_of::<Prescription>() == 80);
 
 /// Filed under its id.
 impl crate::records::Keyed for Prescription {
@@ -158,19 +158,20 @@ impl crate::records::Keyed for Prescription {
 impl Prescription {
     /// A prescription as `prescription.issued` creates it, or in the status `Waitlisted` as
     /// `prescription.waitlisted` does, to be issued later from the queue; on the journey at
-    /// `journey_place`, with its provider numbered `provider`.
+    /// `journey_place`, with its provider and agreement numbered `provider` and `agreement`.
     pub(crate) fn new(
         fact: &Fact,
         issue: &PrescriptionIssued,
         status: PrescriptionStatus,
         journey_place: u32,
         provider: Number,
+        agreement: Option<Number>,
     ) -> Prescription {
         Prescription {
             prescription_id: issue.prescription_id,
             provider,
             activity_type: issue.activity_type,
-            agreement_id: issue.agreement_id,
+            agreement,
             issued_at: fact.occurred_at,
             issued_position: fact.position,
             status,
