@@ -508,8 +508,9 @@ impl Journeys {
         self.orphans
     }
 
-    /// Every index entry points at a record filed under that key, and every record is indexed
-    /// exactly once; in time linear in their size.
+    /// Every index entry points at a record filed under that key, every record is indexed
+    /// exactly once, every prescription is listed by its journey, and every number a record
+    /// holds names an organisation or agreement; in time linear in their size.
     pub fn assert_consistent(&self) {
         self.assert_numbered();
         let mut referrals_indexed = 0;
