@@ -424,15 +424,15 @@ fn check_issue(
 ) -> Result<(), Rejection> {
     if let Some(known) = models.journeys.prescription(issue.prescription_id) {
         let from_waitlist = known.status == PrescriptionStatus::Waitlisted
-            && known.referral_id == issue.referral_id
-            && known.provider == issue.provider
+            && models.journeys.journey_of(known).referral_id == issue.referral_id
+            && *models.journeys.provider(known) == issue.provider
             && known.activity_type == issue.activity_type
-            && known.agreement_id == issue.agreement_id;
+            && models.journeys.agreement_id(known) == issue.agreement_id;
         if !from_waitlist {
             return Err(Rejection::PrescriptionExists(issue.prescription_id));
         }
     }
-    if issue.provider != journey.link_worker_organisation {
+    if issue.provider != *models.journeys.link_worker_organisation(journey) {
         registered(models, &issue.provider, Role::Provider)?;
     }
     let Some(agreement_id) = issue.agreement_id else {
@@ -534,11 +534,12 @@ fn check_agreement<'m>(
         agreement_id,
         reason,
     };
-    if agreement.anchor != journey.link_worker_organisation {
+    let holder = models.journeys.link_worker_organisation(journey);
+    if agreement.anchor != *holder {
         return Err(covers(format!(
             "it is {}'s agreement, and the referral is held by {}",
             agreement.anchor.as_str(),
-            journey.link_worker_organisation.as_str()
+            holder.as_str()
         )));
     }
     if &agreement.provider != issue.provider {
@@ -564,7 +565,7 @@ fn check_budget(
     version: &AgreementVersion,
     occurred_at: DateTime<Utc>,
 ) -> Result<(), Rejection> {
-    let anchor = &journey.link_worker_organisation;
+    let anchor = models.journeys.link_worker_organisation(journey);
     let year = followfund_contracts::terms::FinancialYear::containing(occurred_at.date_naive());
     let available = models.ledger.budget_position(anchor, year).available;
     let needed = version.tariff.maximum_cost();
@@ -593,7 +594,7 @@ fn held_by_caller<'m>(
         .journeys
         .journey(referral_id)
         .ok_or(Rejection::UnknownReferral(referral_id))?;
-    let holder = journey.link_worker_organisation.as_str();
+    let holder = models.journeys.link_worker_organisation(journey).as_str();
     if caller.role != Role::Admin && caller.organisation != holder {
         return Err(Rejection::NotHolder {
             referral_id,
@@ -700,7 +701,7 @@ fn check_response_window(
     prescription: &Prescription,
     at: DateTime<Utc>,
 ) -> Result<(), Rejection> {
-    let Some(agreement_id) = prescription.agreement_id else {
+    let Some(agreement_id) = models.journeys.agreement_id(prescription) else {
         return Ok(());
     };
     let Some(agreement) = models.ledger.agreements.get(agreement_id) else {
@@ -729,11 +730,9 @@ fn ending(
         .journeys
         .prescription(prescription_id)
         .ok_or(Rejection::UnknownPrescription(prescription_id))?;
-    let journey = models
-        .journeys
-        .journey(prescription.referral_id)
-        .ok_or(Rejection::UnknownReferral(prescription.referral_id))?;
-    let is_holder = journey.link_worker_organisation.as_str() == caller.organisation;
+    let journey = models.journeys.journey_of(prescription);
+    let holder = models.journeys.link_worker_organisation(journey);
+    let is_holder = holder.as_str() == caller.organisation;
     if !is_holder {
         prescribed_to_caller(models, caller, prescription_id, event.type_name())?;
     }
@@ -804,17 +803,15 @@ fn prescribed_to_caller<'m>(
         .journeys
         .prescription(prescription_id)
         .ok_or(Rejection::UnknownPrescription(prescription_id))?;
-    if caller.role != Role::Admin && prescription.provider.as_str() != caller.organisation {
+    let provider = models.journeys.provider(prescription);
+    if caller.role != Role::Admin && provider.as_str() != caller.organisation {
         return Err(Rejection::NotPrescribedProvider {
             prescription_id,
-            provider: prescription.provider.as_str().to_string(),
+            provider: provider.as_str().to_string(),
             caller: caller.organisation.clone(),
         });
     }
-    let journey = models
-        .journeys
-        .journey(prescription.referral_id)
-        .ok_or(Rejection::UnknownReferral(prescription.referral_id))?;
+    let journey = models.journeys.journey_of(prescription);
     Ok((journey, prescription))
 }
 

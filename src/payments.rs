@@ -162,8 +162,8 @@ pub fn remittance_csv(models: &ReadModels, run: &PaymentRun, provider: &OdsCode)
     for line in run.lines.of_provider(provider) {
         let referral = models
             .journeys
-            .prescription(line.prescription_id)
-            .map(|p| p.referral_id.to_string())
+            .referral_of(line.prescription_id)
+            .map(|referral_id| referral_id.to_string())
             .unwrap_or_default();
         let (kind, signed) = match line.kind {
             PaymentLineKind::Payment => ("payment", line.amount),

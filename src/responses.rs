@@ -37,12 +37,13 @@ pub fn unanswered(models: &ReadModels, now: DateTime<Utc>) -> Vec<Unanswered> {
         .prescriptions()
         .filter(|p| p.status == PrescriptionStatus::Issued)
         .filter_map(|p| {
-            let agreement = models.ledger.agreements.get(p.agreement_id?)?;
+            let agreement_id = models.journeys.agreement_id(p)?;
+            let agreement = models.ledger.agreements.get(agreement_id)?;
             let window = chrono::Duration::days(i64::from(agreement.response_window_days));
             let closed_at = p.issued_at + window;
             (closed_at < now).then_some(Unanswered {
                 prescription_id: p.prescription_id,
-                referral_id: p.referral_id,
+                referral_id: models.journeys.journey_of(p).referral_id,
                 closed_at,
             })
         })

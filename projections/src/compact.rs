@@ -94,27 +94,6 @@ pub(crate) mod id {
     }
 }
 
-/// An optional id as its [`Halves`].
-pub(crate) mod id_option {
-    use serde::Serialize;
-    use uuid::Uuid;
-
-    use super::*;
-
-    pub(crate) fn serialize<S: Serializer>(
-        id: &Option<Uuid>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        id.map(Halves::from).serialize(serializer)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Uuid>, D::Error> {
-        Ok(Option::<Halves>::deserialize(deserializer)?.map(Uuid::from))
-    }
-}
-
 /// A list of ids, each as its [`Halves`].
 pub(crate) mod ids {
     use uuid::Uuid;
@@ -290,8 +269,6 @@ mod tests {
         amount: Money,
         #[serde(with = "super::id")]
         id: Uuid,
-        #[serde(with = "super::id_option")]
-        maybe: Option<Uuid>,
         #[serde(with = "super::ids")]
         ids: Vec<Uuid>,
         #[serde(with = "super::day_and_position_option")]
@@ -311,7 +288,6 @@ mod tests {
                 state: *state,
                 amount: "-412.505".parse().unwrap(),
                 id,
-                maybe: Some(id),
                 ids: vec![Uuid::max(), id],
                 assessed: Some((NaiveDate::from_ymd_opt(2022, 5, 3).unwrap(), 41)),
                 not_assessed: None,
@@ -330,17 +306,8 @@ mod tests {
     #[test]
     fn a_place_past_the_list_is_refused() {
         let amount = Bin(Money::zero().as_decimal().serialize().to_vec());
-        let no_id = ((0_u64, 0_u64), None::<(u64, u64)>, Vec::<(u64, u64)>::new());
-        let fields = (
-            739_000_i32,
-            0_i64,
-            200_u8,
-            0_u8,
-            amount,
-            no_id.0,
-            no_id.1,
-            no_id.2,
-        );
+        let no_id = ((0_u64, 0_u64), Vec::<(u64, u64)>::new());
+        let fields = (739_000_i32, 0_i64, 200_u8, 0_u8, amount, no_id.0, no_id.1);
         let bytes = rmp_serde::to_vec(&fields).unwrap();
         let refused = rmp_serde::from_slice::<Fields>(&bytes).unwrap_err();
         assert!(

@@ -3,13 +3,13 @@
 //! provider and by referral.
 
 mod journey;
+mod numbered;
 mod prescription;
 
 use std::collections::BTreeMap;
 
 use followfund_contracts::events::{
-    PrescriptionIssued, PrescriptionWaitlisted, ReferralReason, ReferralReceived,
-    ReferralRedirected,
+    PrescriptionIssued, ReferralReason, ReferralReceived, ReferralRedirected,
 };
 use followfund_contracts::{Event, OdsCode};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,8 @@ use crate::Fact;
 use crate::few::Few;
 use crate::id_list::IdList;
 use crate::records::Records;
+
+use numbered::Numbered;
 
 pub use journey::{CarePlan, Journey, ReferralStatus};
 pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionState};
@@ -33,6 +35,10 @@ pub(crate) type SessionPlace = u32;
 pub struct Journeys {
     journeys: Records<Journey>,
     prescriptions: Records<Prescription>,
+    /// The organisations journeys and prescriptions name, by the numbers they hold.
+    organisations: Numbered<OdsCode>,
+    /// The agreements prescriptions name, by the numbers they hold.
+    agreements: Numbered<Uuid>,
     referrals_by_organisation: BTreeMap<OdsCode, IdList>,
     prescriptions_by_provider: BTreeMap<OdsCode, IdList>,
     /// Events naming a referral or prescription the log has not introduced. Commands validate
@@ -117,13 +123,17 @@ impl Journeys {
             Event::PlanAgreed(e) => self.set_plan(fact, e.referral_id, e.plan_id, &e.needs),
             Event::PlanAmended(e) => self.set_plan(fact, e.referral_id, e.plan_id, &e.needs),
             Event::OutcomeMeasured(e) => self.update(fact, e.referral_id, |_| {}),
-            Event::ReferralReferredBack(e) => self.update(fact, e.referral_id, |journey| {
-                journey.status = ReferralStatus::ReferredBack;
-                journey.referred_back_to = Some(e.to_organisation.clone());
-            }),
+            Event::ReferralReferredBack(e) => {
+                self.update_with(fact, e.referral_id, |journey, organisations| {
+                    journey.status = ReferralStatus::ReferredBack;
+                    journey.referred_back_to = Some(organisations.number(&e.to_organisation));
+                });
+            }
             Event::CaseClosed(e) => self.set_status(fact, e.referral_id, ReferralStatus::Closed),
             Event::PrescriptionIssued(issue) => self.issue(fact, issue),
-            Event::PrescriptionWaitlisted(waiting) => self.waitlist(fact, waiting),
+            Event::PrescriptionWaitlisted(waiting) => {
+                self.add_prescription(fact, &waiting.issue(), PrescriptionStatus::Waitlisted)
+            }
             Event::PrescriptionAccepted(e) => {
                 self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Accepted)
             }
@@ -194,32 +204,29 @@ impl Journeys {
             self.update(fact, referral.referral_id, |_| {});
             return;
         }
-        let journey = Journey::received(fact, referral);
-        self.index_referral(&journey.link_worker_organisation, journey.referral_id);
+        let journey = Journey::received(fact, referral, &mut self.organisations);
+        self.index_referral(&referral.link_worker_organisation, journey.referral_id);
         self.journeys.insert(journey);
     }
 
     /// Moves a referral to the service it was passed to. Scope follows the referral: the
     /// service that passed it on no longer finds it among its referrals.
     fn redirect(&mut self, fact: &Fact, redirection: &ReferralRedirected) {
-        let Some(journey) = self.journeys.get_mut(&redirection.referral_id) else {
-            self.orphans += 1;
-            return;
-        };
-        journey.record(fact.position);
-        journey.status = ReferralStatus::Redirected;
-        let to = redirection.to_organisation.clone();
-        if journey.link_worker_organisation == to {
-            return;
+        let id = redirection.referral_id;
+        let moved = self.update_with(fact, id, |journey, organisations| {
+            journey.status = ReferralStatus::Redirected;
+            let to = organisations.number(&redirection.to_organisation);
+            if journey.link_worker_organisation == to {
+                return None;
+            }
+            let from = std::mem::replace(&mut journey.link_worker_organisation, to);
+            journey.redirected(from);
+            Some(organisations.get(from).clone())
+        });
+        if let Some(from) = moved.flatten() {
+            unindex(&mut self.referrals_by_organisation, &from, id);
+            self.index_referral(&redirection.to_organisation, id);
         }
-        let from = std::mem::replace(&mut journey.link_worker_organisation, to.clone());
-        journey.redirected_from.push(from.clone());
-        unindex(
-            &mut self.referrals_by_organisation,
-            &from,
-            redirection.referral_id,
-        );
-        self.index_referral(&to, redirection.referral_id);
     }
 
     /// Issues a prescription on a known referral, or from the waitlist. A second issue of a
@@ -237,29 +244,21 @@ impl Journeys {
             });
             return;
         }
-        self.add_prescription(fact, issue.referral_id, |journey| {
-            Prescription::issued(fact, issue, journey)
-        });
+        self.add_prescription(fact, issue, PrescriptionStatus::Issued);
     }
 
-    fn waitlist(&mut self, fact: &Fact, waiting: &PrescriptionWaitlisted) {
-        self.add_prescription(fact, waiting.referral_id, |journey| {
-            Prescription::waitlisted(fact, waiting, journey)
-        });
-    }
-
+    /// Adds a prescription issued, or waitlisted, on a known referral.
     fn add_prescription(
         &mut self,
         fact: &Fact,
-        referral_id: Uuid,
-        make: impl FnOnce(u32) -> Prescription,
+        issue: &PrescriptionIssued,
+        status: PrescriptionStatus,
     ) {
-        let Some(journey_place) = self.journeys.place(&referral_id) else {
+        let Some(journey_place) = self.journeys.place(&issue.referral_id) else {
             self.orphans += 1;
             return;
         };
-        let prescription = make(journey_place);
-        let prescription_id = prescription.prescription_id;
+        let prescription_id = issue.prescription_id;
         let journey = self.journeys.at_mut(journey_place);
         journey.record(fact.position);
         if self.prescriptions.contains(&prescription_id) {
@@ -267,9 +266,13 @@ impl Journeys {
         }
         journey.prescriptions.push(prescription_id);
         self.prescriptions_by_provider
-            .entry(prescription.provider.clone())
+            .entry(issue.provider.clone())
             .or_default()
             .insert(prescription_id);
+        let provider = self.organisations.number(&issue.provider);
+        let agreement = issue.agreement_id.map(|id| self.agreements.number(&id));
+        let prescription =
+            Prescription::new(fact, issue, status, journey_place, provider, agreement);
         self.prescriptions.insert(prescription);
     }
 
@@ -322,12 +325,23 @@ impl Journeys {
 
     /// Records the fact as a step of a known referral and changes it; counts an orphan otherwise.
     fn update(&mut self, fact: &Fact, referral_id: Uuid, change: impl FnOnce(&mut Journey)) {
+        self.update_with(fact, referral_id, |journey, _| change(journey));
+    }
+
+    /// As [`Journeys::update`], for a change that names an organisation, with the organisations'
+    /// numbers: an organisation is numbered only when a known referral names it.
+    fn update_with<T>(
+        &mut self,
+        fact: &Fact,
+        referral_id: Uuid,
+        change: impl FnOnce(&mut Journey, &mut Numbered<OdsCode>) -> T,
+    ) -> Option<T> {
         let Some(journey) = self.journeys.get_mut(&referral_id) else {
             self.orphans += 1;
-            return;
+            return None;
         };
         journey.record(fact.position);
-        change(journey);
+        Some(change(journey, &mut self.organisations))
     }
 
     /// Changes a known prescription and records the fact as a step of its referral; counts an
@@ -344,7 +358,6 @@ impl Journeys {
         };
         let changed = change(prescription);
         let journey = self.journeys.at_mut(prescription.journey_place);
-        debug_assert_eq!(journey.referral_id, prescription.referral_id);
         journey.record(fact.position);
         Some(changed)
     }
@@ -364,6 +377,54 @@ impl Journeys {
     /// A prescription.
     pub fn prescription(&self, prescription_id: Uuid) -> Option<&Prescription> {
         self.prescriptions.get(&prescription_id)
+    }
+
+    /// The journey of the referral a prescription belongs to.
+    pub fn journey_of(&self, prescription: &Prescription) -> &Journey {
+        self.journeys.at(prescription.journey_place)
+    }
+
+    /// The referral a prescription belongs to, if the prescription is known.
+    pub fn referral_of(&self, prescription_id: Uuid) -> Option<Uuid> {
+        let prescription = self.prescriptions.get(&prescription_id)?;
+        Some(self.journey_of(prescription).referral_id)
+    }
+
+    /// The organisation whose link workers hold a referral now.
+    pub fn link_worker_organisation(&self, journey: &Journey) -> &OdsCode {
+        self.organisations.get(journey.link_worker_organisation)
+    }
+
+    /// The organisations that held a referral before it was redirected, oldest first.
+    pub fn redirected_from<'a>(
+        &'a self,
+        journey: &'a Journey,
+    ) -> impl Iterator<Item = &'a OdsCode> + use<'a> {
+        let from = journey.redirected_from().iter();
+        from.map(|organisation| self.organisations.get(*organisation))
+    }
+
+    /// The organisation that referred the person, when it has a code.
+    pub fn referrer(&self, journey: &Journey) -> Option<&OdsCode> {
+        let referrer = journey.referrer?;
+        Some(self.organisations.get(referrer))
+    }
+
+    /// The clinician's organisation a referral was last referred back to, if any.
+    pub fn referred_back_to(&self, journey: &Journey) -> Option<&OdsCode> {
+        let to = journey.referred_back_to?;
+        Some(self.organisations.get(to))
+    }
+
+    /// The organisation running a prescription's activity.
+    pub fn provider(&self, prescription: &Prescription) -> &OdsCode {
+        self.organisations.get(prescription.provider)
+    }
+
+    /// The agreement that prices a prescription's sessions; none when the activity is unfunded.
+    pub fn agreement_id(&self, prescription: &Prescription) -> Option<Uuid> {
+        let agreement = prescription.agreement?;
+        Some(*self.agreements.get(agreement))
     }
 
     /// The referrals an organisation's link workers hold now, in referral id order (which is
@@ -447,15 +508,17 @@ impl Journeys {
         self.orphans
     }
 
-    /// Every index entry points at a record filed under that key, and every record is indexed
-    /// exactly once; in time linear in their size.
+    /// Every index entry points at a record filed under that key, every record is indexed
+    /// exactly once, every prescription is listed by its journey, and every number a record
+    /// holds names an organisation or agreement; in time linear in their size.
     pub fn assert_consistent(&self) {
+        self.assert_numbered();
         let mut referrals_indexed = 0;
         for (organisation, ids) in &self.referrals_by_organisation {
             assert!(!ids.is_empty(), "no empty index entries");
             for referral_id in ids {
                 let journey = self.journey_known(referral_id);
-                assert_eq!(&journey.link_worker_organisation, organisation);
+                assert_eq!(self.link_worker_organisation(journey), organisation);
                 referrals_indexed += 1;
             }
         }
@@ -467,28 +530,60 @@ impl Journeys {
         let mut prescriptions_indexed = 0;
         for (provider, ids) in &self.prescriptions_by_provider {
             for prescription_id in ids {
-                assert_eq!(&self.prescription_known(prescription_id).provider, provider);
+                let prescription = self.prescription_known(prescription_id);
+                assert_eq!(self.provider(prescription), provider);
                 prescriptions_indexed += 1;
             }
         }
         assert_eq!(prescriptions_indexed, self.prescriptions.len());
-        let listed: usize = self.journeys().map(|j| j.prescriptions.len()).sum();
-        assert_eq!(
-            listed,
-            self.prescriptions.len(),
-            "prescriptions listed once"
-        );
-        for (place, (referral_id, journey)) in self.journeys.iter().enumerate() {
+        for (referral_id, journey) in self.journeys.iter() {
             assert_eq!(
                 referral_id, journey.referral_id,
                 "journeys keyed by referral"
             );
+        }
+        self.assert_prescriptions_listed();
+    }
+
+    /// Every organisation and agreement a journey or prescription names by number is numbered.
+    fn assert_numbered(&self) {
+        let mut named = self.journeys().flat_map(Journey::organisations);
+        assert!(
+            named.all(|organisation| self.organisations.holds(organisation)),
+            "journeys name numbered organisations"
+        );
+        for prescription in self.prescriptions() {
+            assert!(
+                self.organisations.holds(prescription.provider),
+                "prescriptions name numbered providers"
+            );
+            let agreement = prescription.agreement;
+            assert!(
+                agreement.is_none_or(|agreement| self.agreements.holds(agreement)),
+                "prescriptions name numbered agreements"
+            );
+        }
+    }
+
+    /// Every prescription is listed once, by the journey at its place: the journey is how a
+    /// prescription names its referral.
+    fn assert_prescriptions_listed(&self) {
+        let mut listed = vec![false; self.prescriptions.len()];
+        for (place, (_, journey)) in self.journeys.iter().enumerate() {
             for prescription_id in &journey.prescriptions {
-                let prescription = self.prescription_known(prescription_id);
-                assert_eq!(prescription.referral_id, referral_id);
-                assert_eq!(prescription.journey_place as usize, place);
+                let at = self.prescriptions.place(prescription_id);
+                let at = at.expect("journeys list known prescriptions");
+                let seen = &mut listed[at as usize];
+                assert!(!*seen, "prescriptions listed once");
+                *seen = true;
+                let prescription = self.prescriptions.at(at);
+                assert_eq!(
+                    prescription.journey_place as usize, place,
+                    "a prescription names the journey that lists it"
+                );
             }
         }
+        assert!(listed.iter().all(|seen| *seen), "prescriptions listed");
     }
 }
 

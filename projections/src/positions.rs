@@ -6,13 +6,17 @@ use serde::de;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Positions in strictly ascending order, each kept as its distance from the one before in
-/// LEB128 (seven bits a byte, the high bit saying another byte follows).
+/// LEB128 (seven bits a byte, the high bit saying another byte follows). How many there are is
+/// not kept but counted from the bytes when asked, which is seldom: each position's last byte is
+/// the one byte of it with the high bit clear. A count beside the list took eight bytes of every
+/// journey, with padding.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Positions {
     bytes: Vec<u8>,
     last: u64,
-    count: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Positions>() == 32);
 
 impl Positions {
     /// Appends `position`, which must come after every position already held.
@@ -20,10 +24,6 @@ impl Positions {
         assert!(position > self.last, "positions ascend");
         crate::varint::put(&mut self.bytes, position - self.last);
         self.last = position;
-        self.count = self
-            .count
-            .checked_add(1)
-            .expect("fewer than 2^32 positions");
     }
 
     /// The last byte written, for a read that only brings the list's end into the cache.
@@ -36,14 +36,14 @@ impl Positions {
         crate::fit::fit(&mut self.bytes);
     }
 
-    /// How many positions are held.
+    /// How many positions are held, counted from the bytes.
     pub fn len(&self) -> usize {
-        self.count as usize
+        self.bytes.iter().filter(|byte| **byte & 0x80 == 0).count()
     }
 
     /// Whether none are.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.bytes.is_empty()
     }
 
     /// The first position, if any.
@@ -53,7 +53,7 @@ impl Positions {
 
     /// The last position, if any.
     pub fn last(&self) -> Option<u64> {
-        (self.count > 0).then_some(self.last)
+        (!self.is_empty()).then_some(self.last)
     }
 
     /// The positions, in ascending order.
@@ -69,8 +69,7 @@ impl Positions {
     /// Rebuilds the list from its encoded bytes, refusing any that do not decode to ascending
     /// positions: a snapshot is checked, not trusted.
     fn from_bytes(bytes: Vec<u8>) -> Result<Positions, &'static str> {
-        let mut decoded = Positions::default();
-        let (mut last, mut count) = (0u64, 0u32);
+        let mut last = 0u64;
         let mut rest = bytes.as_slice();
         while !rest.is_empty() {
             let gap =
@@ -79,12 +78,8 @@ impl Positions {
                 return Err("positions must ascend");
             }
             last = last.checked_add(gap).ok_or("a position is beyond 2^64")?;
-            count = count.checked_add(1).ok_or("more than 2^32 positions")?;
         }
-        decoded.bytes = bytes;
-        decoded.last = last;
-        decoded.count = count;
-        Ok(decoded)
+        Ok(Positions { bytes, last })
     }
 }
 

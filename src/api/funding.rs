@@ -455,10 +455,7 @@ impl StatementLine {
         let agreement = models.ledger.agreement_of(funding);
         StatementLine {
             prescription_id,
-            referral_id: models
-                .journeys
-                .prescription(prescription_id)
-                .map(|p| p.referral_id),
+            referral_id: models.journeys.referral_of(prescription_id),
             anchor: agreement.anchor.as_str().to_string(),
             agreement_id: agreement.agreement_id,
             earned: funding.earned().to_string(),
@@ -506,10 +503,7 @@ impl PaymentRunView {
             .map(|line| PaymentLineView {
                 provider: line.provider.as_str().to_string(),
                 prescription_id: line.prescription_id,
-                referral_id: models
-                    .journeys
-                    .prescription(line.prescription_id)
-                    .map(|p| p.referral_id),
+                referral_id: models.journeys.referral_of(line.prescription_id),
                 kind: match line.kind {
                     PaymentLineKind::Payment => "payment".into(),
                     PaymentLineKind::Recovery => "recovery".into(),

@@ -134,13 +134,14 @@ impl JourneyView {
             .prescriptions
             .iter()
             .filter_map(|id| models.journeys.prescription(*id))
-            .map(PrescriptionView::of)
+            .map(|prescription| PrescriptionView::of(models, prescription))
             .collect();
+        let holder = models.journeys.link_worker_organisation(journey);
         JourneyView {
             referral_id: journey.referral_id,
             person_id: journey.person_id.0,
             status: crate::wire_name(&journey.status),
-            link_worker_organisation: journey.link_worker_organisation.as_str().to_string(),
+            link_worker_organisation: holder.as_str().to_string(),
             received_at: journey.received_at,
             steps: Vec::new(),
             step_positions: journey.steps.iter().collect(),
@@ -197,10 +198,10 @@ pub struct PrescriptionView {
 }
 
 impl PrescriptionView {
-    fn of(prescription: &Prescription) -> PrescriptionView {
+    fn of(models: &ReadModels, prescription: &Prescription) -> PrescriptionView {
         PrescriptionView {
             prescription_id: prescription.prescription_id,
-            provider: prescription.provider.as_str().to_string(),
+            provider: models.journeys.provider(prescription).as_str().to_string(),
             activity_type: crate::wire_name(&prescription.activity_type),
             status: crate::wire_name(&prescription.status),
             sessions_attended: prescription.attended_count(),

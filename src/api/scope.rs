@@ -9,22 +9,18 @@ use super::auth::Principal;
 /// Who may see a referral: its link worker service, providers it was prescribed to, the
 /// commissioner above its service, auditors and administrators. Never an investor.
 pub fn can_see(models: &ReadModels, caller: &Principal, journey: &Journey) -> bool {
-    let holder = journey.link_worker_organisation.as_str();
+    let journeys = &models.journeys;
+    let holder = journeys.link_worker_organisation(journey);
     match caller.role {
         Role::Admin | Role::Auditor => true,
         Role::Investor | Role::Verifier => false,
-        Role::Commissioner => reports_to(
-            models,
-            &journey.link_worker_organisation,
-            &caller.organisation,
-        ),
+        Role::Commissioner => reports_to(models, holder, &caller.organisation),
         Role::Anchor | Role::Pcn | Role::Provider => {
-            holder == caller.organisation
+            holder.as_str() == caller.organisation
                 || journey.prescriptions.iter().any(|id| {
-                    models
-                        .journeys
+                    journeys
                         .prescription(*id)
-                        .is_some_and(|p| p.provider.as_str() == caller.organisation)
+                        .is_some_and(|p| journeys.provider(p).as_str() == caller.organisation)
                 })
         }
     }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::Fact;
 use crate::few::Few;
+use crate::journeys::numbered::{Number, Numbered};
 use crate::positions::Positions;
 
 /// Where a referral stands. Each status event sets the status it names, whatever came before:
@@ -68,12 +69,19 @@ pub struct Journey {
     pub referral_id: Uuid,
     /// The person referred (pseudonymous).
     pub person_id: PersonId,
-    /// The organisation whose link workers hold the referral now; a redirection moves it.
-    pub link_worker_organisation: OdsCode,
-    /// Organisations that held the referral before it was redirected, oldest first.
-    pub redirected_from: Vec<OdsCode>,
+    /// The organisation whose link workers hold the referral now; a redirection moves it. Read
+    /// it, and the other organisations a journey names, through [`Journeys`](crate::Journeys),
+    /// which numbers them.
+    pub(crate) link_worker_organisation: Number,
+    /// Organisations that held the referral before it was redirected, oldest first. Nearly
+    /// every referral has none, and then the list takes a pointer's room and no allocation.
+    #[expect(
+        clippy::box_collection,
+        reason = "a thin pointer keeps the empty list at eight bytes"
+    )]
+    redirected_from: Option<Box<Vec<Number>>>,
     /// The referring organisation, when it has a code.
-    pub referrer: Option<OdsCode>,
+    pub(crate) referrer: Option<Number>,
     /// Who referred the person.
     #[serde(with = "crate::compact::listed")]
     pub source: ReferralSource,
@@ -98,7 +106,7 @@ pub struct Journey {
     /// The care and support plan, once agreed.
     pub plan: Option<CarePlan>,
     /// The clinician's organisation the person was last referred back to, if any.
-    pub referred_back_to: Option<OdsCode>,
+    pub(crate) referred_back_to: Option<Number>,
     /// The position of every event that touched the referral or its prescriptions, in order:
     /// the log holds what each one says.
     pub steps: Positions,
@@ -106,6 +114,9 @@ pub struct Journey {
     #[serde(with = "crate::compact::ids")]
     pub prescriptions: Vec<Uuid>,
 }
+
+// A national year holds about a million journeys.
+const _: () = assert!(std::mem::size_of::<Journey>() == 208);
 
 /// Filed under its referral.
 impl crate::records::Keyed for Journey {
@@ -115,16 +126,24 @@ impl crate::records::Keyed for Journey {
 }
 
 impl Journey {
-    /// A journey as its `referral.received` starts it.
-    pub(crate) fn received(fact: &Fact, referral: &ReferralReceived) -> Journey {
+    /// A journey as its `referral.received` starts it, its organisations numbered among
+    /// `organisations`.
+    pub(crate) fn received(
+        fact: &Fact,
+        referral: &ReferralReceived,
+        organisations: &mut Numbered<OdsCode>,
+    ) -> Journey {
         let mut steps = Positions::default();
         steps.push(fact.position);
         Journey {
             referral_id: referral.referral_id,
             person_id: referral.person_id,
-            link_worker_organisation: referral.link_worker_organisation.clone(),
-            redirected_from: Vec::new(),
-            referrer: referral.referrer.clone(),
+            link_worker_organisation: organisations.number(&referral.link_worker_organisation),
+            redirected_from: None,
+            referrer: referral
+                .referrer
+                .as_ref()
+                .map(|code| organisations.number(code)),
             source: referral.source,
             reasons: Few::from_slice(&referral.reasons),
             age_band: referral.age_band,
@@ -143,6 +162,23 @@ impl Journey {
     /// recorded.
     pub(crate) fn record(&mut self, position: u64) {
         self.steps.push(position);
+    }
+
+    /// Every organisation the journey names, by number.
+    pub(crate) fn organisations(&self) -> impl Iterator<Item = Number> + use<'_> {
+        let named = [self.referrer, self.referred_back_to].into_iter().flatten();
+        let named = named.chain([self.link_worker_organisation]);
+        named.chain(self.redirected_from().iter().copied())
+    }
+
+    /// The organisations that held the referral before it was redirected, oldest first.
+    pub(crate) fn redirected_from(&self) -> &[Number] {
+        self.redirected_from.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// Notes that `from` held the referral until it was redirected.
+    pub(crate) fn redirected(&mut self, from: Number) {
+        self.redirected_from.get_or_insert_default().push(from);
     }
 
     /// Gives back the room its lists grew into, once the referral is closed or declined.

@@ -2,10 +2,7 @@
 //! what happened at each of its sessions.
 
 use chrono::{DateTime, Utc};
-use followfund_contracts::OdsCode;
-use followfund_contracts::events::{
-    ActivityType, CancelledBy, PrescriptionIssued, PrescriptionWaitlisted,
-};
+use followfund_contracts::events::{ActivityType, CancelledBy, PrescriptionIssued};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -13,6 +10,7 @@ use crate::compact::{Listed, Packed};
 
 use crate::Fact;
 use crate::journeys::SessionPlace;
+use crate::journeys::numbered::Number;
 
 /// Where a prescription stands. As for referrals, each status event sets the status it names:
 /// commands keep the order meaningful, and the fold shows what the log holds.
@@ -120,17 +118,15 @@ pub struct Prescription {
     /// The prescription's id.
     #[serde(with = "crate::compact::id")]
     pub prescription_id: Uuid,
-    /// The referral it belongs to.
-    #[serde(with = "crate::compact::id")]
-    pub referral_id: Uuid,
-    /// The organisation running the activity.
-    pub provider: OdsCode,
+    /// The organisation running the activity, read through [`Journeys`](crate::Journeys),
+    /// which numbers it.
+    pub(crate) provider: Number,
     /// The kind of activity.
     #[serde(with = "crate::compact::listed")]
     pub activity_type: ActivityType,
-    /// The agreement that prices its sessions; none when the activity is unfunded.
-    #[serde(with = "crate::compact::id_option")]
-    pub agreement_id: Option<Uuid>,
+    /// The agreement that prices its sessions; none when the activity is unfunded. Its id is
+    /// read through [`Journeys`](crate::Journeys), which numbers it.
+    pub(crate) agreement: Option<Number>,
     /// When it was issued (valid time), which decides the financial year it counts against;
     /// while it waits for a place, when it joined the queue.
     #[serde(with = "crate::compact::instant")]
@@ -145,9 +141,12 @@ pub struct Prescription {
     #[serde(with = "crate::compact::packed")]
     sessions: Vec<SessionRecord>,
     /// The place of its referral's journey among the journeys, so that each of its facts
-    /// reaches the journey without looking the referral up.
+    /// reaches the journey without looking the referral up, and the journey names the referral.
     pub(crate) journey_place: u32,
 }
+
+// A national year holds about 1.35 million prescriptions.
+const _: () = assert!(std::mem::size_of::<Prescription>() == 80);
 
 /// Filed under its id.
 impl crate::records::Keyed for Prescription {
@@ -157,33 +156,25 @@ impl crate::records::Keyed for Prescription {
 }
 
 impl Prescription {
-    /// A prescription as `prescription.waitlisted` creates it: issued later, from the queue.
-    pub(crate) fn waitlisted(
-        fact: &Fact,
-        waiting: &PrescriptionWaitlisted,
-        journey_place: u32,
-    ) -> Prescription {
-        Prescription {
-            status: PrescriptionStatus::Waitlisted,
-            ..Prescription::issued(fact, &waiting.issue(), journey_place)
-        }
-    }
-
-    /// A prescription as `prescription.issued` creates it, on the journey at `journey_place`.
-    pub(crate) fn issued(
+    /// A prescription as `prescription.issued` creates it, or in the status `Waitlisted` as
+    /// `prescription.waitlisted` does, to be issued later from the queue; on the journey at
+    /// `journey_place`, with its provider and agreement numbered `provider` and `agreement`.
+    pub(crate) fn new(
         fact: &Fact,
         issue: &PrescriptionIssued,
+        status: PrescriptionStatus,
         journey_place: u32,
+        provider: Number,
+        agreement: Option<Number>,
     ) -> Prescription {
         Prescription {
             prescription_id: issue.prescription_id,
-            referral_id: issue.referral_id,
-            provider: issue.provider.clone(),
+            provider,
             activity_type: issue.activity_type,
-            agreement_id: issue.agreement_id,
+            agreement,
             issued_at: fact.occurred_at,
             issued_position: fact.position,
-            status: PrescriptionStatus::Issued,
+            status,
             sessions: Vec::with_capacity(SESSIONS_EXPECTED),
             journey_place,
         }

@@ -46,7 +46,11 @@ fn a_completed_prescription_counts_attendances_not_retracted() {
     assert_eq!(retraction.type_name(), "session.retracted");
     assert_eq!(Journeys::step_prescription(retraction), Some(prescription));
 
+    assert_eq!(journeys.referral_of(prescription), Some(referral));
+    assert_eq!(journeys.referral_of(id(99)), None);
     let prescription = journeys.prescription(prescription).unwrap();
+    assert_eq!(journeys.journey_of(prescription).referral_id, referral);
+    assert_eq!(journeys.agreement_id(prescription), Some(id(700)));
     assert_eq!(prescription.status, PrescriptionStatus::Completed);
     assert_eq!(prescription.issued_position, issued_at);
     assert_eq!(prescription.sessions().len(), 3);
@@ -189,8 +193,10 @@ fn a_redirected_referral_moves_to_the_receiving_service() {
     let journey = models.journeys.journey(referral).unwrap();
     assert_eq!(journey.status, ReferralStatus::Redirected);
     assert!(journey.status.is_open());
-    assert_eq!(journey.link_worker_organisation, ods("ANCHOR2"));
-    assert_eq!(journey.redirected_from, [ods(ACTOR)]);
+    let journeys = &models.journeys;
+    assert_eq!(journeys.link_worker_organisation(journey), &ods("ANCHOR2"));
+    let from: Vec<&OdsCode> = journeys.redirected_from(journey).collect();
+    assert_eq!(from, [&ods(ACTOR)]);
     assert_eq!(models.journeys.referrals_of(&ods(ACTOR)).count(), 0);
     assert_eq!(models.journeys.referrals_of(&ods("ANCHOR2")).count(), 1);
 
@@ -201,6 +207,17 @@ fn a_redirected_referral_moves_to_the_receiving_service() {
         journey.status,
         ReferralStatus::Accepted,
         "the new service takes it on"
+    );
+
+    history.push(redirected(referral, "ANCHOR3"));
+    history.push(redirected(referral, "ANCHOR3"));
+    let models = history.fold();
+    let journey = models.journeys.journey(referral).unwrap();
+    let from: Vec<&OdsCode> = models.journeys.redirected_from(journey).collect();
+    assert_eq!(
+        from,
+        [&ods(ACTOR), &ods("ANCHOR2")],
+        "oldest first, and a redirection to the holder moves nothing"
     );
 }
 
@@ -216,7 +233,10 @@ fn a_referral_referred_back_stays_open_until_closed() {
     let journey = models.journeys.journey(referral).unwrap();
     assert_eq!(journey.status, ReferralStatus::ReferredBack);
     assert!(journey.status.is_open());
-    assert_eq!(journey.referred_back_to, Some(ods("B82005")));
+    let journeys = &models.journeys;
+    assert_eq!(journeys.referred_back_to(journey), Some(&ods("B82005")));
+    assert_eq!(journeys.referrer(journey), Some(&ods("B82005")));
+    assert_eq!(journeys.redirected_from(journey).count(), 0);
 
     history.push(attended(prescription, id(11)));
     history.push(closed(referral));
@@ -270,11 +290,14 @@ fn a_second_receipt_or_issue_keeps_the_first_details() {
     let models = history.fold();
 
     let journey = models.journeys.journey(referral).unwrap();
-    assert_eq!(journey.link_worker_organisation, ods(ACTOR));
+    assert_eq!(
+        models.journeys.link_worker_organisation(journey),
+        &ods(ACTOR)
+    );
     assert_eq!(journey.steps.len(), 4);
     assert_eq!(journey.prescriptions, [prescription]);
     let kept = models.journeys.prescription(prescription).unwrap();
-    assert_eq!(kept.provider, ods(PROVIDER));
+    assert_eq!(models.journeys.provider(kept), &ods(PROVIDER));
     assert_eq!(models.journeys.referrals_of(&ods("ANCHOR2")).count(), 0);
     assert_eq!(models.journeys.orphans(), 0);
 }
@@ -329,4 +352,71 @@ fn a_snapshot_reads_a_journeys_steps_back_as_they_were() {
         .iter()
         .collect();
     assert_eq!(steps, [1, 302], "a gap of 301 positions reads back whole");
+}
+
+/// Two referrals, the first with a prescription, folded and found consistent, then changed as
+/// a snapshot might be and checked again: the message it is refused with, if it is.
+fn refusal_after(change: Change) -> Option<String> {
+    let mut history = History::new();
+    history.push(received(id(1), ACTOR));
+    history.push(received(id(2), ACTOR));
+    history.push(issued(id(3), id(1), PROVIDER));
+    let mut journeys = history.fold().journeys;
+    journeys.assert_consistent();
+    change(&mut journeys);
+    let refused = std::panic::catch_unwind(|| journeys.assert_consistent()).err()?;
+    let text = refused.downcast_ref::<&str>().map(|text| text.to_string());
+    text.or_else(|| refused.downcast_ref::<String>().cloned())
+}
+
+/// A number past those numbered.
+fn past_the_numbered() -> numbered::Number {
+    serde_json::from_str("99").unwrap()
+}
+
+/// The second referral's journey, which has no prescription.
+fn second_journey(journeys: &mut Journeys) -> &mut Journey {
+    journeys.journeys.get_mut(&id(2)).unwrap()
+}
+
+/// The prescription, on the first referral.
+fn the_prescription(journeys: &mut Journeys) -> &mut Prescription {
+    journeys.prescriptions.get_mut(&id(3)).unwrap()
+}
+
+/// A change to folded journeys, as a snapshot might hold it.
+type Change = fn(&mut Journeys);
+
+#[test]
+fn a_snapshot_whose_records_disagree_is_refused_saying_how() {
+    let cases: [(Change, &str); 5] = [
+        (
+            |journeys| {
+                let second = journeys.journeys.place(&id(2)).unwrap();
+                the_prescription(journeys).journey_place = second;
+            },
+            "a prescription names the journey that lists it",
+        ),
+        (
+            |journeys| second_journey(journeys).prescriptions.push(id(3)),
+            "prescriptions listed once",
+        ),
+        (
+            |journeys| second_journey(journeys).referred_back_to = Some(past_the_numbered()),
+            "journeys name numbered organisations",
+        ),
+        (
+            |journeys| the_prescription(journeys).provider = past_the_numbered(),
+            "prescriptions name numbered providers",
+        ),
+        (
+            |journeys| the_prescription(journeys).agreement = Some(past_the_numbered()),
+            "prescriptions name numbered agreements",
+        ),
+    ];
+    assert_eq!(refusal_after(|_| {}), None);
+    for (change, reason) in cases {
+        let refusal = refusal_after(change).unwrap_or_default();
+        assert!(refusal.contains(reason), "{refusal:?} lacks {reason:?}");
+    }
 }
