@@ -94,24 +94,6 @@ pub(crate) mod id {
     }
 }
 
-/// A list of ids, each as its [`Halves`].
-pub(crate) mod ids {
-    use uuid::Uuid;
-
-    use super::*;
-
-    pub(crate) fn serialize<S: Serializer>(ids: &[Uuid], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(ids.iter().copied().map(Halves::from))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<Uuid>, D::Error> {
-        let halves = Vec::<Halves>::deserialize(deserializer)?;
-        Ok(halves.into_iter().map(Uuid::from).collect())
-    }
-}
-
 /// An instant as whole microseconds since the Unix epoch: the log's own precision.
 pub(crate) use chrono::serde::ts_microseconds as instant;
 /// An optional instant as whole microseconds since the Unix epoch.
@@ -269,8 +251,6 @@ mod tests {
         amount: Money,
         #[serde(with = "super::id")]
         id: Uuid,
-        #[serde(with = "super::ids")]
-        ids: Vec<Uuid>,
         #[serde(with = "super::day_and_position_option")]
         assessed: Option<(NaiveDate, u64)>,
         #[serde(with = "super::day_and_position_option")]
@@ -288,7 +268,6 @@ mod tests {
                 state: *state,
                 amount: "-412.505".parse().unwrap(),
                 id,
-                ids: vec![Uuid::max(), id],
                 assessed: Some((NaiveDate::from_ymd_opt(2022, 5, 3).unwrap(), 41)),
                 not_assessed: None,
             };
@@ -306,8 +285,8 @@ mod tests {
     #[test]
     fn a_place_past_the_list_is_refused() {
         let amount = Bin(Money::zero().as_decimal().serialize().to_vec());
-        let no_id = ((0_u64, 0_u64), Vec::<(u64, u64)>::new());
-        let fields = (739_000_i32, 0_i64, 200_u8, 0_u8, amount, no_id.0, no_id.1);
+        let no_id = (0_u64, 0_u64);
+        let fields = (739_000_i32, 0_i64, 200_u8, 0_u8, amount, no_id);
         let bytes = rmp_serde::to_vec(&fields).unwrap();
         let refused = rmp_serde::from_slice::<Fields>(&bytes).unwrap_err();
         assert!(

@@ -264,7 +264,6 @@ impl Journeys {
         if self.prescriptions.contains(&prescription_id) {
             return;
         }
-        journey.prescriptions.push(prescription_id);
         self.prescriptions_by_provider
             .entry(issue.provider.clone())
             .or_default()
@@ -273,7 +272,11 @@ impl Journeys {
         let agreement = issue.agreement_id.map(|id| self.agreements.number(&id));
         let prescription =
             Prescription::new(fact, issue, status, journey_place, provider, agreement);
-        self.prescriptions.insert(prescription);
+        let place = self.prescriptions.insert(prescription);
+        self.journeys
+            .at_mut(journey_place)
+            .prescriptions
+            .push(place);
     }
 
     fn set_status(&mut self, fact: &Fact, referral_id: Uuid, status: ReferralStatus) {
@@ -462,10 +465,19 @@ impl Journeys {
         &self,
         referral_id: Uuid,
     ) -> impl Iterator<Item = &Prescription> + use<'_> {
-        let ids = self.journeys.get(&referral_id).map(|j| &j.prescriptions);
-        ids.into_iter()
-            .flatten()
-            .map(|prescription_id| self.prescription_known(prescription_id))
+        let journey = self.journeys.get(&referral_id);
+        journey
+            .into_iter()
+            .flat_map(|journey| self.prescriptions_of(journey))
+    }
+
+    /// A journey's prescriptions, in the order they were issued.
+    pub fn prescriptions_of<'a>(
+        &'a self,
+        journey: &'a Journey,
+    ) -> impl Iterator<Item = &'a Prescription> + use<'a> {
+        let places = journey.prescriptions.iter();
+        places.map(|&place| self.prescriptions.at(place))
     }
 
     /// Every journey, in the order received.
@@ -583,10 +595,9 @@ impl Journeys {
     fn assert_prescriptions_listed(&self) {
         let mut listed = vec![false; self.prescriptions.len()];
         for (place, (_, journey)) in self.journeys.iter().enumerate() {
-            for prescription_id in &journey.prescriptions {
-                let at = self.prescriptions.place(prescription_id);
-                let at = at.expect("journeys list known prescriptions");
-                let seen = &mut listed[at as usize];
+            for &at in &journey.prescriptions {
+                let seen = listed.get_mut(at as usize);
+                let seen = seen.expect("journeys list known prescriptions");
                 assert!(!*seen, "prescriptions listed once");
                 *seen = true;
                 let prescription = self.prescriptions.at(at);

@@ -130,10 +130,7 @@ pub struct JourneyView {
 
 impl JourneyView {
     fn of(models: &ReadModels, journey: &Journey) -> JourneyView {
-        let prescriptions = journey
-            .prescriptions
-            .iter()
-            .filter_map(|id| models.journeys.prescription(*id))
+        let prescriptions = (models.journeys.prescriptions_of(journey))
             .map(|prescription| PrescriptionView::of(models, prescription))
             .collect();
         let holder = models.journeys.link_worker_organisation(journey);

@@ -17,11 +17,8 @@ pub fn can_see(models: &ReadModels, caller: &Principal, journey: &Journey) -> bo
         Role::Commissioner => reports_to(models, holder, &caller.organisation),
         Role::Anchor | Role::Pcn | Role::Provider => {
             holder.as_str() == caller.organisation
-                || journey.prescriptions.iter().any(|id| {
-                    journeys
-                        .prescription(*id)
-                        .is_some_and(|p| journeys.provider(p).as_str() == caller.organisation)
-                })
+                || (journeys.prescriptions_of(journey))
+                    .any(|p| journeys.provider(p).as_str() == caller.organisation)
         }
     }
 }

@@ -110,9 +110,10 @@ pub struct Journey {
     /// The position of every event that touched the referral or its prescriptions, in order:
     /// the log holds what each one says.
     pub steps: Positions,
-    /// The referral's prescriptions, in the order they were issued.
-    #[serde(with = "crate::compact::ids")]
-    pub prescriptions: Vec<Uuid>,
+    /// The places of the referral's prescriptions among the journeys' prescriptions, in the
+    /// order they were issued (see [`crate::Journeys::prescriptions_of`]): four bytes each where
+    /// an id took sixteen.
+    pub(crate) prescriptions: Vec<u32>,
 }
 
 // A national year holds about a million journeys.
