@@ -8,12 +8,13 @@
 //! of generating one. `--database PATH` keeps the SQLite file there, and a second run against it
 //! skips generating and importing: it forgets the snapshot and replays the log already imported.
 //! `--no-latency` stops after the payment runs.
-//! The national year (26.8 million events) runs end to end on a 24 GiB machine: its replay peaks
-//! at about 2.2 GiB resident and the snapshot streams to the store in 8 MiB chunks beside it. Its
+//! The national year (26.8 million events) runs end to end on a 24 GiB machine: its replay adds
+//! about 1.8 GiB resident to this process (a `followfund serve` replaying it peaks at about
+//! 1.85 GiB in all) and the snapshot streams to the store in 8 MiB chunks beside it. Its
 //! SQLite database (rows and compact blocks) takes about 12.0 GB and its NDJSON 11.7 GB of disk; `--no-postgres` skips the
 //! PostgreSQL copy where the disk has no room for a second database of that size.
 //! The restart is measured in this process, while the replayed models are still being freed
-//! beside it; a fresh `followfund serve` logs its own `snapshot_load`, about 1.1 s shorter.
+//! beside it; a fresh `followfund serve` logs its own `snapshot_load`, about 1.2 s shorter.
 
 // A bench's root file finds its modules beside it in benches/, where other benches are found.
 #[path = "year/latency.rs"]
@@ -43,6 +44,7 @@ struct Row {
 }
 
 fn main() {
+    followfund::allocator::purge_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

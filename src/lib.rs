@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod allocator;
 pub mod api;
 pub mod arrs;
 pub mod commands;

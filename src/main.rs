@@ -206,28 +206,9 @@ fn parse_nation(text: &str) -> Result<Nation, String> {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay`, numbered as in its `mimalloc.h`: the bindings leave it
-/// unnamed.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// How long freed allocator pages wait before they go back to the system. mimalloc waits a
-/// second; a replay frees the blocks its lists outgrow far faster than that, and a national
-/// year peaked some 85 MB higher waiting. At 0 every free of a page asks the system at once and
-/// the replay slowed; 10 ms cost nothing measurable. `MIMALLOC_PURGE_DELAY` still decides.
-const ALLOCATOR_PURGE_DELAY_MS: std::ffi::c_long = 10;
-
-#[allow(unsafe_code)]
-fn allocator_purges_promptly() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: setting an option is a plain store into mimalloc's option table, which it
-        // reads afresh each time it schedules a purge.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ALLOCATOR_PURGE_DELAY_MS) };
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    allocator_purges_promptly();
+    followfund::allocator::purge_promptly();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
