@@ -90,8 +90,8 @@ impl<T: Keyed> Records<T> {
 
     /// The record at place `at`, to change. Its id must stay as it is: the index files it there.
     pub(crate) fn at_mut(&mut self, at: u32) -> &mut T {
-        let at = at as usize;
-        &mut self.chunks[at / CHUNK_RECORDS][at % CHUNK_RECORDS]
+        let (chunk, within) = chunk_and_offset(at);
+        &mut self.chunks[chunk][within]
     }
 
     /// Adds the record of a new id; its place is the number of records before it.
@@ -218,8 +218,14 @@ fn rehash<'a, T: Keyed>(
 
 /// The record at place `at` of `chunks`.
 fn chunked<T>(chunks: &[Vec<T>], at: u32) -> &T {
+    let (chunk, within) = chunk_and_offset(at);
+    &chunks[chunk][within]
+}
+
+/// The chunk that holds place `at`, and the place within it.
+fn chunk_and_offset(at: u32) -> (usize, usize) {
     let at = at as usize;
-    &chunks[at / CHUNK_RECORDS][at % CHUNK_RECORDS]
+    (at / CHUNK_RECORDS, at % CHUNK_RECORDS)
 }
 
 impl<T: PartialEq + Keyed> PartialEq for Records<T> {
