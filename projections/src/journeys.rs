@@ -3,7 +3,6 @@
 //! provider and by referral.
 
 mod journey;
-mod numbered;
 mod prescription;
 
 use std::collections::BTreeMap;
@@ -20,7 +19,7 @@ use crate::few::Few;
 use crate::id_list::IdList;
 use crate::records::Records;
 
-use numbered::Numbered;
+use crate::numbered::Numbered;
 
 pub use journey::{CarePlan, Journey, ReferralStatus};
 pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionState};

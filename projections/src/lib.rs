@@ -19,6 +19,7 @@ mod interner;
 mod journeys;
 mod ledger;
 mod listed;
+mod numbered;
 mod organisations;
 mod positions;
 mod records;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::Fact;
 use crate::few::Few;
-use crate::journeys::numbered::{Number, Numbered};
+use crate::numbered::{Number, Numbered};
 use crate::positions::Positions;
 
 /// Where a referral stands. Each status event sets the status it names, whatever came before:

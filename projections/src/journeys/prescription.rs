@@ -10,7 +10,7 @@ use crate::compact::{Listed, Packed};
 
 use crate::Fact;
 use crate::journeys::SessionPlace;
-use crate::journeys::numbered::Number;
+use crate::numbered::Number;
 
 /// Where a prescription stands. As for referrals, each status event sets the status it names:
 /// commands keep the order meaningful, and the fold shows what the log holds.

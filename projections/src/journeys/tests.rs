@@ -376,7 +376,7 @@ fn refusal_after(change: Change) -> Option<String> {
 }
 
 /// A number past those numbered.
-fn past_the_numbered() -> numbered::Number {
+fn past_the_numbered() -> crate::numbered::Number {
     serde_json::from_str("99").unwrap()
 }
 

@@ -3,13 +3,12 @@
 
 use followfund_contracts::terms::{Clause, FinancialYear};
 use followfund_contracts::{Money, OdsCode};
-use std::num::NonZeroU32;
-
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::compact::Listed;
 use crate::interner::Interner;
+use crate::numbered::Number;
 
 /// What an account holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -112,29 +111,28 @@ impl Account {
 }
 
 /// An account's number in the ledger: postings name accounts by it, because a national year
-/// makes tens of millions of postings between a few thousand accounts. Held as the number plus
-/// one, so that an account not yet numbered costs nothing: a funding keeps two
-/// `Option<AccountId>`, four bytes each.
+/// makes tens of millions of postings between a few thousand accounts. Held as a [`Number`],
+/// which counts from one, so that an account not yet numbered costs nothing: a funding keeps
+/// two `Option<AccountId>`, four bytes each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AccountId(NonZeroU32);
+pub struct AccountId(Number);
 
 const _: () = assert!(std::mem::size_of::<Option<AccountId>>() == 4);
 
 impl AccountId {
     /// The account's number.
     pub(super) fn number(self) -> u32 {
-        self.0.get() - 1
+        self.0.index()
     }
 
-    /// Whether an account may be numbered `number`: every number but the largest.
-    pub(super) fn can_number(number: u32) -> bool {
-        number < u32::MAX
+    /// The account numbered `number`, unless it is the largest number, which none may have.
+    pub(super) fn try_numbered(number: u32) -> Option<AccountId> {
+        Number::at_index(number).map(AccountId)
     }
 
-    /// The account numbered `number`, which [`AccountId::can_number`].
+    /// The account numbered `number`, which [`AccountId::try_numbered`] holds.
     pub(super) fn numbered(number: u32) -> AccountId {
-        let held = number.checked_add(1).and_then(NonZeroU32::new);
-        AccountId(held.expect("an account number below 2^32 - 1"))
+        AccountId::try_numbered(number).expect("an account number below 2^32 - 1")
     }
 }
 
@@ -149,10 +147,8 @@ impl Serialize for AccountId {
 impl<'de> Deserialize<'de> for AccountId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AccountId, D::Error> {
         let number = u32::deserialize(deserializer)?;
-        if !AccountId::can_number(number) {
-            return Err(serde::de::Error::custom("an account number is too large"));
-        }
-        Ok(AccountId::numbered(number))
+        AccountId::try_numbered(number)
+            .ok_or_else(|| serde::de::Error::custom("an account number is too large"))
     }
 }
 

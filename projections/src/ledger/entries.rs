@@ -340,7 +340,7 @@ impl<'a> Reader<'a> {
     fn account(&mut self) -> Result<u32, &'static str> {
         let number = u32::try_from(self.number()?).ok();
         number
-            .filter(|&number| AccountId::can_number(number))
+            .filter(|&number| AccountId::try_numbered(number).is_some())
             .ok_or("an account number is too large")
     }
 

@@ -1,6 +1,7 @@
-//! Values that journeys and prescriptions name by the million, among a few thousand (the
-//! organisations' codes and the agreements' ids), numbered so that each record holds four bytes
-//! where a code took eleven or, optional, twelve, and an optional agreement's id seventeen.
+//! Values that records name by the million, among a few thousand (the organisations' codes and
+//! the agreements' ids journeys and prescriptions name, the accounts postings name), numbered so
+//! that each record holds four bytes where a code took eleven or, optional, twelve, and an
+//! optional agreement's id seventeen.
 
 use std::hash::Hash;
 use std::num::NonZeroU32;
@@ -11,11 +12,24 @@ use crate::interner::Interner;
 
 /// A value's number among its [`Numbered`] values. Numbers count from one, so that a value that
 /// may be absent takes no more room than one that may not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub(crate) struct Number(NonZeroU32);
 
 const _: () = assert!(std::mem::size_of::<Option<Number>>() == 4);
+
+impl Number {
+    /// The number of the value at `index` (counting from zero), unless it is the one index a
+    /// number cannot hold.
+    pub(crate) fn at_index(index: u32) -> Option<Number> {
+        index.checked_add(1).and_then(NonZeroU32::new).map(Number)
+    }
+
+    /// The index (counting from zero) of the value it numbers.
+    pub(crate) fn index(self) -> u32 {
+        self.0.get() - 1
+    }
+}
 
 /// Values numbered in the order first named. A snapshot holds the values in that order, and
 /// the numbers records hold are checked against them when it is loaded.
@@ -35,13 +49,12 @@ impl<T> Default for Numbered<T> {
 impl<T: Ord + Hash + Clone> Numbered<T> {
     /// The number of `value`, numbering it if it is new.
     pub(crate) fn number(&mut self, value: &T) -> Number {
-        let from_one = self.0.id(value).checked_add(1).and_then(NonZeroU32::new);
-        Number(from_one.expect("fewer than 2^32 - 1 values"))
+        Number::at_index(self.0.id(value)).expect("fewer than 2^32 - 1 values")
     }
 
     /// The value numbered `number`.
     pub(crate) fn get(&self, number: Number) -> &T {
-        self.0.get(number.0.get() - 1)
+        self.0.get(number.index())
     }
 
     /// Whether `number` numbers a value.
