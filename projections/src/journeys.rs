@@ -52,38 +52,53 @@ impl Journeys {
     /// prescription is known. Every event type is named so that adding one to the catalogue
     /// forces a decision here.
     pub(crate) fn apply(&mut self, fact: &Fact) -> Option<SessionPlace> {
+        self.apply_warmed(fact, None)
+    }
+
+    /// As [`Journeys::apply`], with the place [`Journeys::warm`] found for the fact's
+    /// prescription. A prescription keeps its place, so only a fact whose prescription was not
+    /// found then (there was none yet) is looked up again.
+    pub(crate) fn apply_warmed(
+        &mut self,
+        fact: &Fact,
+        warmed: Option<u32>,
+    ) -> Option<SessionPlace> {
+        let prescription_id = Journeys::step_prescription(&fact.event);
+        let found = warmed.or_else(|| self.prescriptions.place(&prescription_id?));
+        if let Some(place) = found {
+            let named = self.prescriptions.at(place).prescription_id;
+            assert_eq!(Some(named), prescription_id, "a fact's own prescription");
+        }
         let session = match &fact.event {
-            Event::SessionAttended(e) => self.record_session(
-                fact,
-                e.prescription_id,
-                e.session_id,
-                SessionState::Attended,
-            ),
+            Event::SessionAttended(e) => {
+                self.record_session(fact, found, e.session_id, SessionState::Attended)
+            }
             Event::SessionMissed(e) => {
                 let state = SessionState::Missed {
                     notice_given: e.notice_given,
                 };
-                self.record_session(fact, e.prescription_id, e.session_id, state)
+                self.record_session(fact, found, e.session_id, state)
             }
             Event::SessionCancelled(e) => {
                 let state = SessionState::Cancelled { by: e.cancelled_by };
-                self.record_session(fact, e.prescription_id, e.session_id, state)
+                self.record_session(fact, found, e.session_id, state)
             }
             Event::SessionRetracted(e) => {
                 let session_id = e.session_id;
-                self.update_prescription(fact, e.prescription_id, |prescription| {
+                self.update_prescription(fact, found, |prescription| {
                     prescription.retract(session_id)
                 })
                 .flatten()
             }
             _ => None,
         };
-        self.apply_other(fact);
+        self.apply_other(fact, found);
         session
     }
 
-    /// Folds a fact that names no session.
-    fn apply_other(&mut self, fact: &Fact) {
+    /// Folds a fact that names no session, given the place of the prescription it names, if
+    /// that prescription is known.
+    fn apply_other(&mut self, fact: &Fact, found: Option<u32>) {
         match &fact.event {
             // Organisations, funding terms and ARRS touch no journey.
             Event::OrganisationRegistered(_)
@@ -129,21 +144,22 @@ impl Journeys {
                 });
             }
             Event::CaseClosed(e) => self.set_status(fact, e.referral_id, ReferralStatus::Closed),
-            Event::PrescriptionIssued(issue) => self.issue(fact, issue),
+            Event::PrescriptionIssued(issue) => self.issue(fact, issue, found),
             Event::PrescriptionWaitlisted(waiting) => {
-                self.add_prescription(fact, &waiting.issue(), PrescriptionStatus::Waitlisted)
+                let status = PrescriptionStatus::Waitlisted;
+                self.add_prescription(fact, &waiting.issue(), status, found)
             }
-            Event::PrescriptionAccepted(e) => {
-                self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Accepted)
+            Event::PrescriptionAccepted(_) => {
+                self.set_prescription_status(fact, found, PrescriptionStatus::Accepted)
             }
-            Event::PrescriptionDeclined(e) => {
-                self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Declined)
+            Event::PrescriptionDeclined(_) => {
+                self.set_prescription_status(fact, found, PrescriptionStatus::Declined)
             }
-            Event::PrescriptionCompleted(e) => {
-                self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Completed)
+            Event::PrescriptionCompleted(_) => {
+                self.set_prescription_status(fact, found, PrescriptionStatus::Completed)
             }
-            Event::PrescriptionEnded(e) => {
-                self.set_prescription_status(fact, e.prescription_id, PrescriptionStatus::Ended)
+            Event::PrescriptionEnded(_) => {
+                self.set_prescription_status(fact, found, PrescriptionStatus::Ended)
             }
             // Folded by `apply`.
             Event::SessionAttended(_)
@@ -156,14 +172,17 @@ impl Journeys {
     /// Reads, without changing anything, what `facts` will change: each prescription they name
     /// and its sessions, then its journey and the end of its steps. Each pass's loads do not wait
     /// on one another, so their cache misses overlap; returns a value made from what was read,
-    /// so that the reads are kept.
-    pub(crate) fn warm(&self, facts: &[Fact]) -> u64 {
+    /// so that the reads are kept. Leaves in `found` the place of each fact's prescription, if
+    /// it has one yet, for [`Journeys::apply_warmed`].
+    pub(crate) fn warm(&self, facts: &[Fact], found: &mut Vec<Option<u32>>) -> u64 {
         let mut seen = 0u64;
         let mut journeys = Vec::with_capacity(facts.len());
+        found.clear();
         for fact in facts {
-            let prescription =
-                Journeys::step_prescription(&fact.event).and_then(|id| self.prescriptions.get(&id));
-            if let Some(prescription) = prescription {
+            let place = Journeys::step_prescription(&fact.event)
+                .and_then(|id| self.prescriptions.place(&id));
+            found.push(place);
+            if let Some(prescription) = place.map(|place| self.prescriptions.at(place)) {
                 seen ^= u64::from(prescription.status as u8);
                 seen ^= prescription
                     .sessions()
@@ -229,29 +248,31 @@ impl Journeys {
     }
 
     /// Issues a prescription on a known referral, or from the waitlist. A second issue of a
-    /// known prescription keeps the first, for the same reason as a second receipt.
-    fn issue(&mut self, fact: &Fact, issue: &PrescriptionIssued) {
-        let waiting = self
-            .prescriptions
-            .get(&issue.prescription_id)
-            .is_some_and(|p| p.status == PrescriptionStatus::Waitlisted);
+    /// known prescription keeps the first, for the same reason as a second receipt. `found` is
+    /// the prescription's place, if it is known.
+    fn issue(&mut self, fact: &Fact, issue: &PrescriptionIssued, found: Option<u32>) {
+        let waiting = found.is_some_and(|place| {
+            self.prescriptions.at(place).status == PrescriptionStatus::Waitlisted
+        });
         if waiting {
-            self.update_prescription(fact, issue.prescription_id, |prescription| {
+            self.update_prescription(fact, found, |prescription| {
                 prescription.status = PrescriptionStatus::Issued;
                 prescription.issued_at = fact.occurred_at;
                 prescription.issued_position = fact.position;
             });
             return;
         }
-        self.add_prescription(fact, issue, PrescriptionStatus::Issued);
+        self.add_prescription(fact, issue, PrescriptionStatus::Issued, found);
     }
 
-    /// Adds a prescription issued, or waitlisted, on a known referral.
+    /// Adds a prescription issued, or waitlisted, on a known referral, unless it is known
+    /// already (`found` is its place).
     fn add_prescription(
         &mut self,
         fact: &Fact,
         issue: &PrescriptionIssued,
         status: PrescriptionStatus,
+        found: Option<u32>,
     ) {
         let Some(journey_place) = self.journeys.place(&issue.referral_id) else {
             self.orphans += 1;
@@ -260,7 +281,7 @@ impl Journeys {
         let prescription_id = issue.prescription_id;
         let journey = self.journeys.at_mut(journey_place);
         journey.record(fact.position);
-        if self.prescriptions.contains(&prescription_id) {
+        if found.is_some() {
             return;
         }
         self.prescriptions_by_provider
@@ -304,8 +325,13 @@ impl Journeys {
         });
     }
 
-    fn set_prescription_status(&mut self, fact: &Fact, id: Uuid, status: PrescriptionStatus) {
-        self.update_prescription(fact, id, |prescription| {
+    fn set_prescription_status(
+        &mut self,
+        fact: &Fact,
+        found: Option<u32>,
+        status: PrescriptionStatus,
+    ) {
+        self.update_prescription(fact, found, |prescription| {
             prescription.status = status;
             if !status.is_open() {
                 prescription.fit();
@@ -316,11 +342,11 @@ impl Journeys {
     fn record_session(
         &mut self,
         fact: &Fact,
-        id: Uuid,
+        found: Option<u32>,
         session_id: Uuid,
         state: SessionState,
     ) -> Option<SessionPlace> {
-        self.update_prescription(fact, id, |prescription| {
+        self.update_prescription(fact, found, |prescription| {
             prescription.record_session(session_id, state)
         })
     }
@@ -346,18 +372,19 @@ impl Journeys {
         Some(change(journey, &mut self.organisations))
     }
 
-    /// Changes a known prescription and records the fact as a step of its referral; counts an
-    /// orphan otherwise.
+    /// Changes a known prescription (`found` is its place) and records the fact as a step of
+    /// its referral; counts an orphan otherwise.
     fn update_prescription<T>(
         &mut self,
         fact: &Fact,
-        prescription_id: Uuid,
+        found: Option<u32>,
         change: impl FnOnce(&mut Prescription) -> T,
     ) -> Option<T> {
-        let Some(prescription) = self.prescriptions.get_mut(&prescription_id) else {
+        let Some(place) = found else {
             self.orphans += 1;
             return None;
         };
+        let prescription = self.prescriptions.at_mut(place);
         let changed = change(prescription);
         let journey = self.journeys.at_mut(prescription.journey_place);
         journey.record(fact.position);

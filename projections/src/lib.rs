@@ -289,10 +289,11 @@ fn fold_people(
     facts: &[Fact],
 ) -> Vec<Option<SessionPlace>> {
     let mut sessions = Vec::with_capacity(facts.len());
+    let mut found = Vec::with_capacity(WARM_FACTS);
     for window in facts.chunks(WARM_FACTS) {
-        std::hint::black_box(journeys.warm(window));
-        for fact in window {
-            sessions.push(journeys.apply(fact));
+        std::hint::black_box(journeys.warm(window, &mut found));
+        for (fact, prescription) in window.iter().zip(&found) {
+            sessions.push(journeys.apply_warmed(fact, *prescription));
             sib.apply(fact);
         }
     }
@@ -313,11 +314,12 @@ fn fold_money(
         sessions.len(),
         "a session place for every fact"
     );
+    let mut found = Vec::with_capacity(WARM_FACTS);
     for (window, sessions) in facts.chunks(WARM_FACTS).zip(sessions.chunks(WARM_FACTS)) {
-        std::hint::black_box(ledger.warm(window));
-        for (fact, session) in window.iter().zip(sessions) {
+        std::hint::black_box(ledger.warm(window, &mut found));
+        for ((fact, session), funding) in window.iter().zip(sessions).zip(&found) {
             organisations.apply(fact);
-            ledger.apply(fact, *session);
+            ledger.apply_warmed(fact, *session, *funding);
             arrs.apply(fact);
         }
     }

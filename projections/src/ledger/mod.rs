@@ -271,15 +271,17 @@ impl Ledger {
 
     /// Reads, without changing anything, what `facts` will change: the funding each names and
     /// the ends of its lists. These loads do not wait on one another, so the processor overlaps
-    /// their cache misses, where folding meets each alone; returns a value made from what was
-    /// read, so that the reads are kept.
-    pub(crate) fn warm(&self, facts: &[Fact]) -> u64 {
+    /// their cache misses, where folding meets each alone. Leaves in `found` each fact's funding
+    /// place, if it has one yet, for [`Ledger::apply_warmed`]; returns a value made from what
+    /// was read, so that the reads are kept.
+    pub(crate) fn warm(&self, facts: &[Fact], found: &mut Vec<Option<u32>>) -> u64 {
         let mut seen = 0u64;
+        found.clear();
         for fact in facts {
-            let Some(prescription_id) = crate::Journeys::step_prescription(&fact.event) else {
-                continue;
-            };
-            if let Some(funding) = self.funding.get(&prescription_id) {
+            let place = crate::Journeys::step_prescription(&fact.event)
+                .and_then(|prescription_id| self.funding.place(&prescription_id));
+            found.push(place);
+            if let Some(funding) = place.map(|place| self.funding.at(place)) {
                 seen ^= u64::from(funding.sessions_charged);
                 seen ^= funding.sessions.first().map_or(0, |s| s.position());
                 seen ^= funding.sessions.last().map_or(0, |s| s.position());
@@ -294,6 +296,31 @@ impl Ledger {
     /// sessions, as the journeys' fold of the same fact gave it: a session of a prescription the
     /// journeys do not know (an import that begins mid-journey) has none, and is not charged.
     pub(crate) fn apply(&mut self, fact: &Fact, session: Option<SessionPlace>) {
+        self.apply_warmed(fact, session, None);
+    }
+
+    /// As [`Ledger::apply`], with the funding place [`Ledger::warm`] found for the fact. A
+    /// funding keeps its place, so only a fact whose funding was not found then (there was none
+    /// yet) is looked up again: a session folded looked its funding up twice, a completion four
+    /// times.
+    pub(crate) fn apply_warmed(
+        &mut self,
+        fact: &Fact,
+        session: Option<SessionPlace>,
+        warmed: Option<u32>,
+    ) {
+        let prescription_id = crate::Journeys::step_prescription(&fact.event);
+        let funding = warmed.or_else(|| self.funding.place(&prescription_id?));
+        if let Some(place) = funding {
+            let named = self.funding.at(place).prescription_id;
+            assert_eq!(Some(named), prescription_id, "a fact's own funding");
+        }
+        self.apply_found(fact, session, funding);
+        debug_assert!(self.balances_sum().is_zero(), "postings sum to zero");
+    }
+
+    /// Folds one fact, given the place of the funding of the prescription it names, if any.
+    fn apply_found(&mut self, fact: &Fact, session: Option<SessionPlace>, funding: Option<u32>) {
         match &fact.event {
             Event::BudgetAllocated(e) => {
                 let year = e.financial_year;
@@ -313,7 +340,7 @@ impl Ledger {
                 }
                 let debit = Account::of(kind, &e.anchor, year);
                 let credit = Account::of(AccountKind::Funding, &e.commissioner, year);
-                self.post(debit, credit, e.amount, cause(fact, None, None, rule));
+                self.post(None, debit, credit, e.amount, cause(fact, None, None, rule));
             }
             Event::AgreementSigned(e) => self.agreements.sign(fact.position, e),
             Event::AgreementAmended(e) => self.agreements.amend(fact.position, e),
@@ -325,16 +352,14 @@ impl Ledger {
                     e.financial_year,
                 );
                 let credit = Account::of(AccountKind::CapacityBudget, &e.anchor, e.financial_year);
-                self.post(
-                    debit,
-                    credit,
-                    e.amount,
-                    cause(fact, None, None, Rule::Grant),
-                );
+                let why = cause(fact, None, None, Rule::Grant);
+                self.post(None, debit, credit, e.amount, why);
             }
             Event::PrescriptionIssued(e) => {
                 self.leave_queue(e.prescription_id);
-                self.issue(fact, e)
+                if funding.is_none() {
+                    self.issue(fact, e)
+                }
             }
             Event::PrescriptionWaitlisted(e) => {
                 let queue = self.waiting.entry(e.agreement_id).or_default();
@@ -342,27 +367,37 @@ impl Ledger {
                     queue.push(e.prescription_id);
                 }
             }
-            Event::SessionAttended(e) => {
-                if let Some(place) = session {
-                    self.attend(fact, e.prescription_id, place)
+            Event::SessionAttended(_) => {
+                if let (Some(place), Some(funding)) = (session, funding) {
+                    self.attend(fact, funding, place)
                 }
             }
             Event::SessionMissed(e) => {
-                if let Some(place) = session {
-                    self.miss(fact, e.prescription_id, place, e.notice_given)
+                if let (Some(place), Some(funding)) = (session, funding) {
+                    self.miss(fact, funding, place, e.notice_given)
                 }
             }
-            Event::SessionRetracted(e) => {
-                if let Some(place) = session {
-                    self.retract(fact, e.prescription_id, place)
+            Event::SessionRetracted(_) => {
+                if let (Some(place), Some(funding)) = (session, funding) {
+                    self.retract(fact, funding, place)
                 }
             }
-            Event::PrescriptionCompleted(e) => self.complete(fact, e.prescription_id),
+            Event::PrescriptionCompleted(_) => {
+                if let Some(funding) = funding {
+                    self.complete(fact, funding)
+                }
+            }
             Event::PrescriptionEnded(e) => {
                 self.leave_queue(e.prescription_id);
-                self.release(fact, e.prescription_id)
+                if let Some(funding) = funding {
+                    self.release(fact, funding)
+                }
             }
-            Event::PrescriptionDeclined(e) => self.release(fact, e.prescription_id),
+            Event::PrescriptionDeclined(_) => {
+                if let Some(funding) = funding {
+                    self.release(fact, funding)
+                }
+            }
             Event::PaymentRunRecorded(e) => self.pay(fact, e),
             // Pathway steps that move no money, organisations, and ARRS (its own projection).
             Event::OrganisationRegistered(_)
@@ -395,11 +430,11 @@ impl Ledger {
             | Event::SibOutcomeWithdrawn(_)
             | Event::SibPaymentMade(_) => {}
         }
-        debug_assert!(self.balances_sum().is_zero(), "postings sum to zero");
     }
 
     /// Issuing a prescription under an agreement commits its tariff's maximum against the
-    /// budget of the year it is issued in.
+    /// budget of the year it is issued in. A prescription is funded once: a second issue of
+    /// one funded already comes with its funding, and is not folded here.
     fn issue(&mut self, fact: &Fact, issue: &PrescriptionIssued) {
         let Some(agreement_id) = issue.agreement_id else {
             return;
@@ -411,9 +446,6 @@ impl Ledger {
         let Some(version) = agreement.in_force(date(fact)) else {
             return;
         };
-        if self.funding.contains(&issue.prescription_id) {
-            return;
-        }
         let year = FinancialYear::containing(date(fact));
         let (anchor, version_number) = (agreement.anchor.clone(), version.version);
         let commitment = version.tariff.maximum_cost();
@@ -439,16 +471,16 @@ impl Ledger {
             Some(version_number),
             Rule::Commitment,
         );
-        self.post(debit, credit, commitment, why);
+        self.post(Some(funding_place), debit, credit, commitment, why);
     }
 
-    fn attend(&mut self, fact: &Fact, prescription_id: Uuid, place: SessionPlace) {
+    fn attend(&mut self, fact: &Fact, funding: u32, place: SessionPlace) {
         let Some(Pricing {
             accounts,
             funding,
             agreement,
             version,
-        }) = self.session_priced(fact, prescription_id, place)
+        }) = self.session_priced(fact, funding, place)
         else {
             return;
         };
@@ -457,7 +489,7 @@ impl Ledger {
             funding.sessions_charged,
             funding.earned(),
         );
-        let why = (fact, prescription_id, version.version);
+        let why = (fact, version.version);
         earn((accounts, agreement), funding, why, Some(place), &charges);
         funding.attended += 1;
         funding.sessions_charged += 1;
@@ -469,13 +501,7 @@ impl Ledger {
         charged.mark_attended();
     }
 
-    fn miss(
-        &mut self,
-        fact: &Fact,
-        prescription_id: Uuid,
-        place: SessionPlace,
-        notice_given: bool,
-    ) {
+    fn miss(&mut self, fact: &Fact, funding: u32, place: SessionPlace, notice_given: bool) {
         if notice_given {
             return;
         }
@@ -484,7 +510,7 @@ impl Ledger {
             funding,
             agreement,
             version,
-        }) = self.session_priced(fact, prescription_id, place)
+        }) = self.session_priced(fact, funding, place)
         else {
             return;
         };
@@ -492,37 +518,36 @@ impl Ledger {
             version
                 .tariff
                 .price_missed(notice_given, funding.sessions_charged, funding.earned());
-        let why = (fact, prescription_id, version.version);
+        let why = (fact, version.version);
         earn((accounts, agreement), funding, why, Some(place), &charges);
         funding.sessions_charged += 1;
     }
 
-    fn complete(&mut self, fact: &Fact, prescription_id: Uuid) {
+    fn complete(&mut self, fact: &Fact, place: u32) {
         if let Some(Pricing {
             accounts,
             funding,
             agreement,
             version,
-        }) = self.priced(fact, prescription_id)
+        }) = self.priced(fact, place)
             && funding.open
         {
             let charges = version
                 .tariff
                 .price_completion(funding.attended, funding.earned());
-            let why = (fact, prescription_id, version.version);
+            let why = (fact, version.version);
             earn((accounts, agreement), funding, why, None, &charges);
         }
-        self.release(fact, prescription_id);
+        self.release(fact, place);
     }
 
     /// A retraction gives back what the session earned: the commitment (or, once the
     /// prescription has closed, the budget) is restored, and the provider's earnings reduced;
     /// if a run had already paid them, the provider owes them back and the next run recovers
     /// them.
-    fn retract(&mut self, fact: &Fact, prescription_id: Uuid, place: SessionPlace) {
-        let Some(funding) = self.funding.get_mut(&prescription_id) else {
-            return;
-        };
+    fn retract(&mut self, fact: &Fact, funding_place: u32, place: SessionPlace) {
+        let funding = self.funding.at_mut(funding_place);
+        let prescription_id = funding.prescription_id;
         // Only an attendance is retracted; a missed session stands as recorded.
         let Some(index) = funding
             .sessions
@@ -552,7 +577,7 @@ impl Ledger {
             funding.earned_account(agreement)
         };
         for amount in charges {
-            let funding = self.funding.get_mut(&prescription_id).expect("found above");
+            let funding = self.funding.at_mut(funding_place);
             funding.change_earned(amount.negated());
             if session.paid() {
                 funding.accruals.push(Accrual {
@@ -569,7 +594,8 @@ impl Ledger {
                 Account::of(AccountKind::Budget, &anchor, year)
             };
             let why = cause(fact, Some(prescription_id), None, Rule::Reversal);
-            self.post(restored_to, earned_account.clone(), amount, why);
+            let from = earned_account.clone();
+            self.post(Some(funding_place), restored_to, from, amount, why);
         }
     }
 
@@ -582,9 +608,10 @@ impl Ledger {
             return;
         }
         for line in &run.lines {
-            let Some(funding) = self.funding.get_mut(&line.prescription_id) else {
+            let Some(place) = self.funding.place(&line.prescription_id) else {
                 continue;
             };
+            let funding = self.funding.at_mut(place);
             funding.settle(line.kind, &line.positions);
             let anchor = self.agreements.at(funding.agreement).anchor.clone();
             let year = funding.financial_year;
@@ -599,12 +626,8 @@ impl Ledger {
                     paid,
                 ),
             };
-            self.post(
-                debit,
-                credit,
-                line.amount,
-                cause(fact, Some(line.prescription_id), None, Rule::Payment),
-            );
+            let why = cause(fact, Some(line.prescription_id), None, Rule::Payment);
+            self.post(Some(place), debit, credit, line.amount, why);
         }
         let recorded = self.runs.entry(run.run_id).or_insert_with(|| PaymentRun {
             run_id: run.run_id,
@@ -631,10 +654,9 @@ impl Ledger {
     }
 
     /// Gives back to the budget what an ended prescription had committed and not used.
-    fn release(&mut self, fact: &Fact, prescription_id: Uuid) {
-        let Some(funding) = self.funding.get_mut(&prescription_id) else {
-            return;
-        };
+    fn release(&mut self, fact: &Fact, place: u32) {
+        let funding = self.funding.at_mut(place);
+        let prescription_id = funding.prescription_id;
         if !funding.open {
             return;
         }
@@ -650,30 +672,23 @@ impl Ledger {
         if !unused.is_zero() {
             let debit = Account::of(AccountKind::Budget, &anchor, year);
             let credit = Account::of(AccountKind::Committed, &anchor, year);
-            self.post(
-                debit,
-                credit,
-                unused,
-                cause(fact, Some(prescription_id), None, Rule::Release),
-            );
+            let why = cause(fact, Some(prescription_id), None, Rule::Release);
+            self.post(Some(place), debit, credit, unused, why);
         }
-        self.funding
-            .get_mut(&prescription_id)
-            .expect("the funding just released")
-            .fit();
+        self.funding.at_mut(place).fit();
     }
 
     /// A prescription's funding, to change, and the agreement version that prices what
     /// happens on the fact's date, with the accounts to post to: found once for every session
     /// folded.
-    fn priced(&mut self, fact: &Fact, prescription_id: Uuid) -> Option<Pricing<'_>> {
+    fn priced(&mut self, fact: &Fact, place: u32) -> Option<Pricing<'_>> {
         let Ledger {
             agreements,
             accounts,
             funding,
             ..
         } = self;
-        let funding = funding.get_mut(&prescription_id)?;
+        let funding = funding.at_mut(place);
         let agreement = agreements.at(funding.agreement);
         let version = agreement.pricing(date(fact))?;
         Some(Pricing {
@@ -689,32 +704,42 @@ impl Ledger {
     fn session_priced(
         &mut self,
         fact: &Fact,
-        prescription_id: Uuid,
+        funding: u32,
         place: SessionPlace,
     ) -> Option<Pricing<'_>> {
         if !ChargedSession::chargeable(place) {
             return None;
         }
-        let pricing = self.priced(fact, prescription_id)?;
+        let pricing = self.priced(fact, funding)?;
         (pricing.funding.open && !pricing.funding.charged(place)).then_some(pricing)
     }
 
     /// Posts `amount` to `debit` from `credit`, numbering them if they are new, and keeps the
-    /// posting with its prescription's funding if it has one. A zero amount posts nothing and
+    /// posting with the funding at place `funding`, which is the funding of the prescription the
+    /// cause names, or with the postings about no prescription. A zero amount posts nothing and
     /// numbers no account.
-    fn post(&mut self, debit: Account, credit: Account, amount: Money, cause: Cause) {
+    fn post(
+        &mut self,
+        funding: Option<u32>,
+        debit: Account,
+        credit: Account,
+        amount: Money,
+        cause: Cause,
+    ) {
         if amount.is_zero() {
             return;
         }
         let (debit, credit) = (self.accounts.id(&debit), self.accounts.id(&credit));
-        let entries = match cause.prescription_id {
-            None => &mut self.postings,
-            Some(prescription_id) => {
-                &mut self
-                    .funding
-                    .get_mut(&prescription_id)
-                    .expect("postings about a prescription are about a funded one")
-                    .postings
+        let entries = match funding {
+            None => {
+                assert_eq!(cause.prescription_id, None, "kept with no funding");
+                &mut self.postings
+            }
+            Some(place) => {
+                let funding = self.funding.at_mut(place);
+                let about = Some(funding.prescription_id);
+                assert_eq!(cause.prescription_id, about, "kept with its own funding");
+                &mut funding.postings
             }
         };
         record(&mut self.accounts, entries, (debit, credit), amount, cause);
@@ -723,15 +748,16 @@ impl Ledger {
 
 /// Turns commitment into what the provider has earned, committing more first if a later
 /// version of the tariff pays more than was set aside, and records the session charged, if
-/// any. `why` is the fact, its prescription and the agreement version that priced it.
+/// any. `why` is the fact and the agreement version that priced it.
 fn earn(
     (accounts, agreement): (&mut Accounts, &Agreement),
     funding: &mut Funding,
-    why: (&Fact, Uuid, u32),
+    why: (&Fact, u32),
     session: Option<SessionPlace>,
     charges: &Charges,
 ) {
-    let (fact, prescription_id, version) = why;
+    let (fact, version) = why;
+    let prescription_id = funding.prescription_id;
     let event_type = TypeId::of_event(&fact.event);
     let cause = |rule| {
         let cause = cause(fact, Some(prescription_id), Some(version), rule);
