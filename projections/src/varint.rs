@@ -1,7 +1,11 @@
 //! LEB128 integers (seven bits a byte, the high bit saying another byte follows), for the packed
 //! lists that hold tens of millions of small numbers.
 
-/// Appends `value` to `bytes`.
+/// The most bytes an integer takes: 64 bits, seven to a byte.
+pub(crate) const BYTES_MAX: usize = 10;
+
+/// Appends `value` to `bytes`, a byte at a time: most values take one to three, and a copy of
+/// a few bytes from [`write`]'s buffer cost a call to `memcpy` each.
 pub(crate) fn put(bytes: &mut Vec<u8>, mut value: u64) {
     loop {
         let low = (value & 0x7f) as u8;
@@ -14,10 +18,20 @@ pub(crate) fn put(bytes: &mut Vec<u8>, mut value: u64) {
     }
 }
 
-/// The bytes [`put`] writes for `value`.
-pub(crate) fn len(value: u64) -> usize {
-    let bits = 64 - (value | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+/// Writes `value` at the start of `bytes`, which must have room for it, and returns how many
+/// bytes it took.
+pub(crate) fn write(bytes: &mut [u8], mut value: u64) -> usize {
+    let mut len = 0;
+    loop {
+        let low = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            bytes[len] = low;
+            return len + 1;
+        }
+        bytes[len] = low | 0x80;
+        len += 1;
+    }
 }
 
 /// Reads the integer at the start of `bytes` and moves past it: `None` when the bytes end
@@ -66,7 +80,8 @@ mod tests {
             put(&mut bytes, value);
         }
         assert_eq!(bytes.len(), 1 + 1 + 2 + 10);
-        assert_eq!([0, 127, 128, u64::MAX].map(len), [1, 1, 2, 10]);
+        let written = |value| write(&mut [0; BYTES_MAX], value);
+        assert_eq!([0, 127, 128, u64::MAX].map(written), [1, 1, 2, 10]);
         let mut rest = bytes.as_slice();
         let read: Vec<u64> = std::iter::from_fn(|| take(&mut rest)).collect();
         assert_eq!(read, [0, 127, 128, u64::MAX]);
@@ -99,7 +114,8 @@ mod tests {
             let read: Vec<u64> = std::iter::from_fn(|| take(&mut rest)).collect();
             prop_assert_eq!(read, values.clone());
             prop_assert_eq!(unzigzag(zigzag(signed)), signed);
-            prop_assert_eq!(values.iter().map(|v| len(*v)).sum::<usize>(), bytes.len());
+            let written = values.iter().map(|v| write(&mut [0; BYTES_MAX], *v));
+            prop_assert_eq!(written.sum::<usize>(), bytes.len());
         }
     }
 }

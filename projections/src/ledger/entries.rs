@@ -95,6 +95,9 @@ const SAME_TYPE: u8 = 1 << 3;
 const SAME_RULE: u8 = 1 << 4;
 const SAME_ANY: u8 = SAME_AMOUNT | SAME_ACCOUNTS | SAME_VERSION | SAME_TYPE | SAME_RULE;
 
+/// The most bytes an entry takes: its head, six integers and two places.
+const ENTRY_BYTES_MAX: usize = 1 + 6 * varint::BYTES_MAX + 2;
+
 /// What the next entry is written against: the last one, or all zeros before the first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Last {
@@ -177,19 +180,19 @@ impl Entries {
             changed(SAME_TYPE).then_some(shape.event_type),
             changed(SAME_RULE).then_some(shape.rule),
         ];
-        let encoded_bytes = 1
-            + numbers
-                .iter()
-                .flatten()
-                .map(|n| varint::len(*n))
-                .sum::<usize>()
-            + places.iter().flatten().count();
-        self.make_room(encoded_bytes);
-        self.bytes.push(head);
+        // Written whole, then copied once: byte by byte, each push checked the list's room.
+        let mut encoded = [0u8; ENTRY_BYTES_MAX];
+        encoded[0] = head;
+        let mut len = 1;
         for number in numbers.into_iter().flatten() {
-            varint::put(&mut self.bytes, number);
+            len += varint::write(&mut encoded[len..], number);
         }
-        self.bytes.extend(places.into_iter().flatten());
+        for place in places.into_iter().flatten() {
+            encoded[len] = place;
+            len += 1;
+        }
+        self.make_room(len);
+        self.bytes.extend_from_slice(&encoded[..len]);
         self.last = Last {
             position: entry.position,
             day,
