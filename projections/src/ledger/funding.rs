@@ -245,14 +245,14 @@ impl Funding {
         Money::from_pence(self.earned_pence)
     }
 
-    /// Adds `amount` (which may be negative) to what is committed.
-    pub(super) fn change_committed(&mut self, amount: Money) {
-        self.committed_pence = pence_sum(self.committed_pence, amount);
+    /// Adds `amount_pence` (which may be negative) to what is committed.
+    pub(super) fn change_committed(&mut self, amount_pence: i64) {
+        self.committed_pence = pence_sum(self.committed_pence, amount_pence);
     }
 
-    /// Adds `amount` (which may be negative) to what is earned.
-    pub(super) fn change_earned(&mut self, amount: Money) {
-        self.earned_pence = pence_sum(self.earned_pence, amount);
+    /// Adds `amount_pence` (which may be negative) to what is earned.
+    pub(super) fn change_earned(&mut self, amount_pence: i64) {
+        self.earned_pence = pence_sum(self.earned_pence, amount_pence);
     }
 
     /// Where its earnings go under `agreement`, its own: a payable to the provider, or
@@ -344,9 +344,8 @@ pub(super) fn to_pence(amount: Money) -> i64 {
         .expect("ledger amounts are to the penny and far below 2^63 pence")
 }
 
-/// `pence` plus `amount`.
-fn pence_sum(pence: i64, amount: Money) -> i64 {
-    pence
-        .checked_add(to_pence(amount))
+fn pence_sum(a_pence: i64, b_pence: i64) -> i64 {
+    a_pence
+        .checked_add(b_pence)
         .expect("ledger sums stay far below the limit")
 }

@@ -577,18 +577,19 @@ impl Ledger {
             funding.earned_account(agreement)
         };
         for amount in charges {
+            let amount_pence = funding::to_pence(amount);
             let funding = self.funding.at_mut(funding_place);
-            funding.change_earned(amount.negated());
+            funding.change_earned(-amount_pence);
             if session.paid() {
                 funding.accruals.push(Accrual {
                     position: fact.position,
                     on: date(fact),
                     kind: PaymentLineKind::Recovery,
-                    amount_pence: funding::to_pence(amount),
+                    amount_pence,
                 });
             }
             let restored_to = if open {
-                funding.change_committed(amount);
+                funding.change_committed(amount_pence);
                 Account::of(AccountKind::Committed, &anchor, year)
             } else {
                 Account::of(AccountKind::Budget, &anchor, year)
@@ -763,9 +764,14 @@ fn earn(
         let cause = cause(fact, Some(prescription_id), Some(version), rule);
         (cause, event_type)
     };
-    for charge in charges.iter().filter(|charge| !charge.amount.is_zero()) {
-        if funding.committed() < charge.amount {
-            let top_up = sub(charge.amount, funding.committed());
+    // In pence from here: each charge was turned from and into pence some five times.
+    for charge in charges.iter() {
+        let amount_pence = funding::to_pence(charge.amount);
+        if amount_pence == 0 {
+            continue;
+        }
+        if funding.committed_pence < amount_pence {
+            let top_up_pence = amount_pence - funding.committed_pence;
             let committed = funding.committed_account_id(agreement, accounts);
             let budget = Account::of(
                 AccountKind::Budget,
@@ -775,8 +781,9 @@ fn earn(
             let budget = accounts.id(&budget);
             let why = cause(Rule::CommitmentTopUp);
             let accounts_moved = (committed, budget);
-            record_typed(accounts, &mut funding.postings, accounts_moved, top_up, why);
-            funding.change_committed(top_up);
+            let postings = &mut funding.postings;
+            record_typed(accounts, postings, accounts_moved, top_up_pence, why);
+            funding.change_committed(top_up_pence);
         }
         let earned = funding.earned_account_id(agreement, accounts);
         let committed = funding.committed_account_id(agreement, accounts);
@@ -786,17 +793,17 @@ fn earn(
             accounts,
             &mut funding.postings,
             accounts_moved,
-            charge.amount,
+            amount_pence,
             why,
         );
-        funding.change_committed(charge.amount.negated());
-        funding.change_earned(charge.amount);
+        funding.change_committed(-amount_pence);
+        funding.change_earned(amount_pence);
         if !agreement.is_self_delivery() {
             funding.accruals.push(Accrual {
                 position: fact.position,
                 on: date(fact),
                 kind: PaymentLineKind::Payment,
-                amount_pence: funding::to_pence(charge.amount),
+                amount_pence,
             });
         }
     }
@@ -817,28 +824,32 @@ fn record(
     cause: Cause,
 ) {
     let event_type = TypeId::of(cause.event_type);
+    let amount_pence = funding::to_pence(amount);
     record_typed(
         accounts,
         entries,
         (debit, credit),
-        amount,
+        amount_pence,
         (cause, event_type),
     );
 }
 
-/// As [`record`], for a cause whose event type is known by its place.
+/// As [`record`], for an amount in pence and a cause whose event type is known by its place.
 fn record_typed(
     accounts: &mut Accounts,
     entries: &mut Entries,
     (debit, credit): (AccountId, AccountId),
-    amount: Money,
+    amount_pence: i64,
     (cause, event_type): (Cause, TypeId),
 ) {
-    let pence = funding::to_pence(amount);
-    assert!(pence > 0, "a posting moves a positive amount of money");
-    accounts.change(debit, pence);
-    accounts.change(credit, -pence);
-    entries.push(&Entry::new(&cause, event_type, (debit, credit), pence));
+    assert!(
+        amount_pence > 0,
+        "a posting moves a positive amount of money"
+    );
+    accounts.change(debit, amount_pence);
+    accounts.change(credit, -amount_pence);
+    let entry = Entry::new(&cause, event_type, (debit, credit), amount_pence);
+    entries.push(&entry);
 }
 
 fn cause(
@@ -865,11 +876,6 @@ fn date(fact: &Fact) -> NaiveDate {
 
 fn add(a: Money, b: Money) -> Money {
     a.checked_add(b)
-        .expect("ledger sums stay far below the limit")
-}
-
-fn sub(a: Money, b: Money) -> Money {
-    a.checked_sub(b)
         .expect("ledger sums stay far below the limit")
 }
 
