@@ -28,15 +28,17 @@ fn year() -> FinancialYear {
     FinancialYear::starting(2026)
 }
 
-/// Facts on chosen days, folded in order.
+/// Facts on chosen days, folded in order one at a time, and kept.
 struct Given {
     models: ReadModels,
+    facts: Vec<Fact>,
 }
 
 impl Given {
     fn new() -> Given {
         let mut given = Given {
             models: ReadModels::default(),
+            facts: Vec::new(),
         };
         given.on(
             day(4, 1),
@@ -67,19 +69,25 @@ impl Given {
     }
 
     fn on(&mut self, on: NaiveDate, event_type: &str, data: Value) -> &mut Given {
+        self.event_on(on, Event::decode(event_type, 1, data).unwrap())
+    }
+
+    fn event_on(&mut self, on: NaiveDate, event: Event) -> &mut Given {
         let position = self.models.position() + 1;
         let occurred_at = Utc.from_utc_datetime(&on.and_hms_opt(10, 0, 0).unwrap())
             + Duration::seconds(position as i64);
+        let event_type = event.type_name();
         let fact = Fact {
             position,
             occurred_at,
-            event: Event::decode(event_type, 1, data).unwrap(),
+            event,
         };
         self.models.apply(&fact);
         assert!(
             self.models.ledger.balances_sum().is_zero(),
             "postings sum to zero after {event_type}"
         );
+        self.facts.push(fact);
         self
     }
 
@@ -203,6 +211,34 @@ fn a_ten_session_course_with_completion_is_paid_up_to_its_cap() {
     assert_eq!(own, scanned);
     assert_eq!(own.len(), 13);
     assert!(ledger.postings_of(Uuid::from_u128(404)).next().is_none());
+}
+
+/// Folded a page at a time, each window of facts is warmed first, and warming finds no funding
+/// for a prescription issued inside the window: the facts after the issue must still find it.
+#[test]
+fn a_funding_issued_inside_a_warmed_window_is_found_by_the_facts_after_it() {
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    for week in 0..10 {
+        given.attended(day(5, 4) + Duration::weeks(week), week as u128);
+    }
+    given.on(
+        day(7, 13),
+        "prescription.completed",
+        json!({"prescription_id": PRESCRIPTION}),
+    );
+    // Enough facts after it for the page to be folded on two threads, window by window.
+    for organisation in 0..300 {
+        let code = format!("ORG{organisation}");
+        let registered = crate::fixtures::registered(&code, followfund_contracts::Role::Provider);
+        given.event_on(day(7, 14), registered);
+    }
+    let mut paged = ReadModels::default();
+    paged.apply_all(&given.facts);
+    assert_eq!(paged.ledger, given.models.ledger);
+    let payable = Account::between(AccountKind::Payable, &ods("ANC01"), &ods("VCS01"), year());
+    assert_eq!(paged.ledger.balance(&payable), pounds("200.00"));
+    assert_eq!(paged.ledger.postings_of(PRESCRIPTION).count(), 13);
 }
 
 #[test]
