@@ -110,6 +110,14 @@ impl Given {
         self.on(on, "session.attended", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_000 + session)}))
     }
 
+    /// `weeks` sessions attended a week apart from `first`, numbered from 0.
+    fn weekly_sessions(&mut self, first: NaiveDate, weeks: u32) -> &mut Given {
+        for week in 0..weeks {
+            self.attended(first + Duration::weeks(i64::from(week)), u128::from(week));
+        }
+        self
+    }
+
     fn ledger(&self) -> &Ledger {
         &self.models.ledger
     }
@@ -172,9 +180,7 @@ fn issuing_commits_the_capped_maximum() {
 fn a_ten_session_course_with_completion_is_paid_up_to_its_cap() {
     let mut given = Given::new();
     given.issued(day(5, 1), AGREEMENT);
-    for week in 0..10 {
-        given.attended(day(5, 4) + Duration::weeks(week), week as u128);
-    }
+    given.weekly_sessions(day(5, 4), 10);
     // First session £25 + £15, then nine at £15: £175.00 payable, £25.00 still committed.
     assert_eq!(given.payable(), pounds("175.00"));
     given.on(
@@ -219,9 +225,7 @@ fn a_ten_session_course_with_completion_is_paid_up_to_its_cap() {
 fn a_funding_issued_inside_a_warmed_window_is_found_by_the_facts_after_it() {
     let mut given = Given::new();
     given.issued(day(5, 1), AGREEMENT);
-    for week in 0..10 {
-        given.attended(day(5, 4) + Duration::weeks(week), week as u128);
-    }
+    given.weekly_sessions(day(5, 4), 10);
     given.on(
         day(7, 13),
         "prescription.completed",
