@@ -64,11 +64,7 @@ impl Journeys {
         warmed: Option<u32>,
     ) -> Option<SessionPlace> {
         let prescription_id = Journeys::step_prescription(&fact.event);
-        let found = warmed.or_else(|| self.prescriptions.place(&prescription_id?));
-        if let Some(place) = found {
-            let named = self.prescriptions.at(place).prescription_id;
-            assert_eq!(Some(named), prescription_id, "a fact's own prescription");
-        }
+        let found = self.prescriptions.found(warmed, prescription_id);
         let session = match &fact.event {
             Event::SessionAttended(e) => {
                 self.record_session(fact, found, e.session_id, SessionState::Attended)

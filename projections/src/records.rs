@@ -83,6 +83,14 @@ impl<T: Keyed> Records<T> {
         found.copied()
     }
 
+    /// The place of `id`'s record: `warmed`, where warming a window found it (a record keeps
+    /// its place), or else looked up. Panics if `warmed` holds another id's record.
+    pub(crate) fn found(&self, warmed: Option<u32>, id: Option<Uuid>) -> Option<u32> {
+        let place = warmed.or_else(|| self.place(&id?))?;
+        assert_eq!(Some(self.at(place).id()), id, "a fact's own record");
+        Some(place)
+    }
+
     /// The record at place `at`.
     pub(crate) fn at(&self, at: u32) -> &T {
         chunked(&self.chunks, at)

@@ -344,6 +344,7 @@ pub(super) fn to_pence(amount: Money) -> i64 {
         .expect("ledger amounts are to the penny and far below 2^63 pence")
 }
 
+/// The sum of two amounts in pence.
 fn pence_sum(a_pence: i64, b_pence: i64) -> i64 {
     a_pence
         .checked_add(b_pence)

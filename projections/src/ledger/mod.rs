@@ -310,11 +310,7 @@ impl Ledger {
         warmed: Option<u32>,
     ) {
         let prescription_id = crate::Journeys::step_prescription(&fact.event);
-        let funding = warmed.or_else(|| self.funding.place(&prescription_id?));
-        if let Some(place) = funding {
-            let named = self.funding.at(place).prescription_id;
-            assert_eq!(Some(named), prescription_id, "a fact's own funding");
-        }
+        let funding = self.funding.found(warmed, prescription_id);
         self.apply_found(fact, session, funding);
         debug_assert!(self.balances_sum().is_zero(), "postings sum to zero");
     }
