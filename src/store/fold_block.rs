@@ -14,6 +14,7 @@ use followfund_contracts::events::place_of;
 
 use super::StoreError;
 use super::event::{FoldRow, NewEvent, Payload};
+use super::pack::Pack;
 use super::sql::{corrupt, to_i64};
 
 /// The most events one block holds, so that a read finds every block reaching into its range
@@ -109,20 +110,20 @@ pub(crate) fn read<T>(
     out: &mut Vec<T>,
 ) -> Result<(), StoreError> {
     let bad = |what: &str| corrupt(to_i64(first_position), &format!("the block here {what}"));
-    let mut rest = block;
-    let format: u64 = rmp::decode::read_int(&mut rest).map_err(|_| bad("has no format"))?;
+    let mut pack = Pack::new(block);
+    let format: u64 = pack.number().ok_or_else(|| bad("has no format"))?;
     if format != FORMAT {
         return Err(bad(&format!(
             "is in format {format}, which this build cannot read"
         )));
     }
-    let types = type_table(&mut rest).ok_or_else(|| bad("has a bad list of types"))?;
+    let types = type_table(&mut pack).ok_or_else(|| bad("has a bad list of types"))?;
     let mut micros = 0i64;
     for position in first_position..first_position + events {
         if position >= until {
             break;
         }
-        let event = next_event(&mut rest, &types).ok_or_else(|| bad("is cut short"))?;
+        let event = next_event(&mut pack, &types).ok_or_else(|| bad("is cut short"))?;
         micros += event.micros_since_last;
         if position < from {
             continue;
@@ -142,11 +143,11 @@ pub(crate) fn read<T>(
 
 /// The type names a block lists, each with its place in the catalogue (none for a name this
 /// build does not know: its events then fail to decode, naming it).
-fn type_table<'a>(rest: &mut &'a [u8]) -> Option<Vec<(&'a str, Option<usize>)>> {
-    let count = rmp::decode::read_array_len(rest).ok()?;
+fn type_table<'a>(pack: &mut Pack<'a>) -> Option<Vec<(&'a str, Option<usize>)>> {
+    let count = pack.list()?;
     (0..count)
         .map(|_| {
-            let name = take_str(rest)?;
+            let name = pack.str()?;
             Some((name, place_of(name)))
         })
         .collect()
@@ -159,16 +160,17 @@ struct BlockEvent<'a> {
     payload: Payload<'a>,
 }
 
+/// An event's header and payload. Read straight from the slice: `rmp`'s reader, generic over
+/// `std::io::Read`, spent more on each event's four header integers than on its payload.
 fn next_event<'a>(
-    rest: &mut &'a [u8],
+    pack: &mut Pack<'a>,
     types: &[(&'a str, Option<usize>)],
 ) -> Option<BlockEvent<'a>> {
-    let type_index: usize = rmp::decode::read_int(rest).ok()?;
-    let (type_name, place) = *types.get(type_index)?;
-    let schema_version = rmp::decode::read_int(rest).ok()?;
-    let micros_since_last = rmp::decode::read_int(rest).ok()?;
-    let form = Form::numbered(rmp::decode::read_int(rest).ok()?)?;
-    let bytes = take_bin(rest)?;
+    let (type_name, place) = *types.get(pack.number::<usize>()?)?;
+    let schema_version = pack.number()?;
+    let micros_since_last = pack.int()?;
+    let form = Form::numbered(pack.number()?)?;
+    let bytes = pack.bin()?;
     let payload = match form {
         Form::Json => Payload::Json(std::str::from_utf8(bytes).ok()?),
         Form::MessagePack => Payload::MessagePack {
@@ -182,25 +184,6 @@ fn next_event<'a>(
         micros_since_last,
         payload,
     })
-}
-
-fn take_bin<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let len = rmp::decode::read_bin_len(rest).ok()? as usize;
-    take(rest, len)
-}
-
-fn take_str<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
-    let len = rmp::decode::read_str_len(rest).ok()? as usize;
-    std::str::from_utf8(take(rest, len)?).ok()
-}
-
-fn take<'a>(rest: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
-    if rest.len() < len {
-        return None;
-    }
-    let (taken, after) = rest.split_at(len);
-    *rest = after;
-    Some(taken)
 }
 
 #[cfg(test)]

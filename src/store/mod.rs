@@ -11,6 +11,7 @@ mod event;
 mod fold_block;
 mod hash;
 mod heads;
+mod pack;
 mod plan;
 mod postgres;
 mod sql;
