@@ -290,6 +290,18 @@ impl Funding {
         numbered(&mut self.committed_account_id, accounts, account)
     }
 
+    /// Reads the ends of its lists, which folding it next will write: what [`Ledger::warm`]
+    /// reads to bring a record into the cache before its facts are folded.
+    ///
+    /// [`Ledger::warm`]: super::Ledger::warm
+    pub(super) fn touch(&self) -> u64 {
+        u64::from(self.sessions_charged)
+            ^ self.sessions.first().map_or(0, |s| s.position())
+            ^ self.sessions.last().map_or(0, |s| s.position())
+            ^ self.accruals.last().map_or(0, |a| a.position)
+            ^ self.postings.last_byte()
+    }
+
     /// Gives back the room its lists grew into, once it is closed: a closed funding gains a
     /// posting or an accrual only when a session is retracted.
     pub(super) fn fit(&mut self) {

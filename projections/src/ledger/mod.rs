@@ -281,13 +281,7 @@ impl Ledger {
             let place = crate::Journeys::step_prescription(&fact.event)
                 .and_then(|prescription_id| self.funding.place(&prescription_id));
             found.push(place);
-            if let Some(funding) = place.map(|place| self.funding.at(place)) {
-                seen ^= u64::from(funding.sessions_charged);
-                seen ^= funding.sessions.first().map_or(0, |s| s.position());
-                seen ^= funding.sessions.last().map_or(0, |s| s.position());
-                seen ^= funding.accruals.last().map_or(0, |a| a.position);
-                seen ^= funding.postings.last_byte();
-            }
+            seen ^= place.map_or(0, |place| self.funding.at(place).touch());
         }
         seen
     }
@@ -604,8 +598,19 @@ impl Ledger {
         if known.is_some_and(|r| r.parts_recorded.contains(&run.part)) {
             return;
         }
-        for line in &run.lines {
-            let Some(place) = self.funding.place(&line.prescription_id) else {
+        // Every line's funding is found, and its lists read into the cache, before any is
+        // settled: the lookups do not wait on one another, so their cache misses overlap, where
+        // settling and posting between them kept one miss in flight at a time.
+        let places: Vec<Option<u32>> = (run.lines.iter())
+            .map(|line| self.funding.place(&line.prescription_id))
+            .collect();
+        let touched = places
+            .iter()
+            .flatten()
+            .map(|place| self.funding.at(*place).touch());
+        std::hint::black_box(touched.fold(0, |seen, touch| seen ^ touch));
+        for (line, place) in run.lines.iter().zip(places) {
+            let Some(place) = place else {
                 continue;
             };
             let funding = self.funding.at_mut(place);
