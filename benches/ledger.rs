@@ -132,7 +132,7 @@ fn budget(anchor: &OdsCode) -> Event {
 }
 
 fn agreement(anchor: &OdsCode, provider: u32) -> Event {
-    Event::AgreementSigned(AgreementSigned {
+    Event::AgreementSigned(Box::new(AgreementSigned {
         agreement_id: Uuid::from_u128(u128::from(provider)),
         anchor: anchor.clone(),
         provider: provider_code(provider),
@@ -150,5 +150,5 @@ fn agreement(anchor: &OdsCode, provider: u32) -> Event {
             cap_per_referral: Some("200.00".parse().unwrap()),
             missed_session_fee: None,
         },
-    })
+    }))
 }

@@ -93,10 +93,18 @@ struct Invalid {
     message: String,
 }
 
+/// A payload's type in [`Event`]: itself, or a box for the few payloads several times the size
+/// of the rest (an agreement's tariff, a SIB contract's terms), so that an event, which a
+/// replay moves from its page to its fold, is not the size of the rarest.
+macro_rules! payload_of {
+    ($variant:ident) => { $variant };
+    ($variant:ident boxed) => { Box<$variant> };
+}
+
 /// Lists every event type once: the variant (named after its payload struct), the stored type
 /// name, the schema version and a one-line description. Adding a type is one line here.
 macro_rules! event_catalogue {
-    ($( $variant:ident => $name:literal, v $version:literal, $description:literal; )+) => {
+    ($( $variant:ident $($boxed:ident)? => $name:literal, v $version:literal, $description:literal; )+) => {
         /// A fact the ledger records. Each variant wraps the payload struct of the same name; the
         /// envelope around it (event id, `occurred_at`, `recorded_at`, who recorded it) is kept
         /// by the store.
@@ -104,7 +112,7 @@ macro_rules! event_catalogue {
         pub enum Event {
             $(
                 #[doc = $description]
-                $variant($variant),
+                $variant(payload_of!($variant $($boxed)?)),
             )+
         }
 
@@ -117,7 +125,7 @@ macro_rules! event_catalogue {
         /// Reads a MessagePack payload of the type at each place in the catalogue.
         type FromMessagePack = fn(&[u8]) -> Result<Event, rmp_serde::decode::Error>;
         static FROM_MESSAGE_PACK: &[FromMessagePack] = &[
-            $( |bytes| rmp_serde::from_slice::<$variant>(bytes).map(Event::$variant), )+
+            $( |bytes| rmp_serde::from_slice::<$variant>(bytes).map(|p| Event::$variant(p.into())), )+
         ];
 
         static CATALOGUE: &[EventType] = &[
@@ -177,7 +185,7 @@ macro_rules! event_catalogue {
                 };
                 match (type_name, schema_version) {
                     $( ($name, $version) => serde_json::from_str::<$variant>(data)
-                        .map(Event::$variant)
+                        .map(|payload| Event::$variant(payload.into()))
                         .map_err(invalid), )+
                     _ => Err(Event::decode(type_name, schema_version, Value::Null)
                         .expect_err("a type or version outside the catalogue")),
@@ -187,7 +195,7 @@ macro_rules! event_catalogue {
             /// Deserialises a payload of a type already known to be in the catalogue.
             fn deserialize_known(type_name: &str, data: Value) -> Option<Result<Event, Invalid>> {
                 match type_name {
-                    $( $name => Some(from_data::<$variant>(data).map(Event::$variant)), )+
+                    $( $name => Some(from_data::<$variant>(data).map(|p| Event::$variant(p.into()))), )+
                     _ => None,
                 }
             }
@@ -246,9 +254,9 @@ event_catalogue! {
         "The link worker closed the case.";
     BudgetAllocated => "budget.allocated", v 1,
         "A commissioner allocated a budget to an anchor for a financial year.";
-    AgreementSigned => "agreement.signed", v 1,
+    AgreementSigned boxed => "agreement.signed", v 1,
         "An anchor and a provider signed an agreement with its capacity and tariff.";
-    AgreementAmended => "agreement.amended", v 1,
+    AgreementAmended boxed => "agreement.amended", v 1,
         "An agreement's tariff and capacity changed from a date.";
     CapacityGrantAwarded => "capacity_grant.awarded", v 1,
         "An anchor granted a provider money from its capacity-building budget.";
@@ -274,7 +282,7 @@ event_catalogue! {
         "A PCN claimed reimbursement for a month.";
     ArrsClaimPaid => "arrs.claim_paid", v 1,
         "A claim was paid.";
-    SibContractPublished => "sib_contract.published", v 1,
+    SibContractPublished boxed => "sib_contract.published", v 1,
         "An outcome contract was published: eligibility, outcomes, payers and their shares and caps, investors and the verifier.";
     CohortCostRecorded => "cohort_cost.recorded", v 1,
         "Secondary-care cost of a whole cohort for a year, aggregated: never a person's.";

@@ -171,7 +171,7 @@ impl Sib {
                 self.contracts
                     .entry(terms.contract_id)
                     .or_insert_with(|| Contract {
-                        terms: terms.clone(),
+                        terms: SibContractPublished::clone(terms),
                         position,
                         costs: Vec::new(),
                         claims: Vec::new(),

@@ -235,7 +235,7 @@ fn funding_terms(sim: &mut Simulation, at: DateTime<Utc>) -> Vec<Pending> {
                 "completion_fee": "40.00", "completion_min_sessions": 8, "cap_per_referral": "200.00",
             }))
             .expect("a valid tariff");
-            let event = Event::AgreementSigned(AgreementSigned {
+            let event = Event::AgreementSigned(Box::new(AgreementSigned {
                 agreement_id: provider.agreement_id,
                 anchor: anchor.clone(),
                 provider: provider.code.clone(),
@@ -245,7 +245,7 @@ fn funding_terms(sim: &mut Simulation, at: DateTime<Utc>) -> Vec<Pending> {
                 response_window_days: 5,
                 activity_types: vec![provider.activity],
                 tariff,
-            });
+            }));
             pending.push(Pending::new(
                 Check::Unchecked(format!("agreement-{}", provider.agreement_id)),
                 event,

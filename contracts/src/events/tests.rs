@@ -127,7 +127,7 @@ pub(super) fn samples() -> Vec<Event> {
             account: BudgetAccount::Activities,
             amount: money("120000.00"),
         }),
-        Event::AgreementSigned(AgreementSigned {
+        Event::AgreementSigned(Box::new(AgreementSigned {
             agreement_id: id(5),
             anchor: ods("ANC01"),
             provider: ods("VCS01"),
@@ -137,8 +137,8 @@ pub(super) fn samples() -> Vec<Event> {
             response_window_days: 5,
             activity_types: vec![ActivityType::Walking],
             tariff: tariff(),
-        }),
-        Event::AgreementAmended(AgreementAmended {
+        })),
+        Event::AgreementAmended(Box::new(AgreementAmended {
             agreement_id: id(5),
             version: 2,
             effective_from: date(2026, 10, 1),
@@ -147,7 +147,7 @@ pub(super) fn samples() -> Vec<Event> {
                 session_fee: Some(money("17.50")),
                 ..tariff()
             },
-        }),
+        })),
         Event::CapacityGrantAwarded(CapacityGrantAwarded {
             grant_id: id(6),
             anchor: ods("ANC01"),
@@ -706,4 +706,13 @@ fn outcome_item_scores_are_checked_against_the_instrument() {
     let (path, message) = invalid("outcome.measured", outcome("wemwbs", json!([300])));
     assert_eq!(path, "data.item_scores[0]");
     assert!(message.contains("expected u8"), "{message}");
+}
+
+#[test]
+fn an_event_is_the_size_of_a_common_payload_not_of_the_largest() {
+    // A replay moves every event from its page to its fold; the few payloads several times
+    // larger than the rest are boxed (see `payload_of!`).
+    let size = std::mem::size_of::<Event>();
+    assert!(size <= 120, "an event takes {size} bytes");
+    assert!(std::mem::size_of::<SibContractPublished>() > 2 * size);
 }

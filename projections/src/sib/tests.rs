@@ -25,7 +25,7 @@ fn day(year: i32, month: u32, day: u32) -> NaiveDate {
 fn contract(file: &str) -> SibContractPublished {
     let terms = read_terms(file).unwrap();
     match terms.publications.into_iter().next().unwrap().event {
-        Event::SibContractPublished(contract) => contract,
+        Event::SibContractPublished(contract) => *contract,
         other => panic!("{other:?}"),
     }
 }
@@ -99,7 +99,10 @@ fn the_cohorts_average_star_gain_earns_its_share_of_the_pot_on_the_sliding_scale
     let mut history = History::new();
     let terms = ways_to_wellness();
     let contract_id = terms.contract_id;
-    history.push_on(Event::SibContractPublished(terms), day(2015, 4, 1));
+    history.push_on(
+        Event::SibContractPublished(Box::new(terms)),
+        day(2015, 4, 1),
+    );
     for (n, gain) in [7, 8, 7, 8, 8].into_iter().enumerate() {
         let referral = id(100 + n as u128);
         history.push_on(
@@ -180,7 +183,10 @@ fn a_wemwbs_gain_measured_outside_its_window_is_not_met() {
         let mut history = History::new();
         let terms = rate_card();
         let contract_id = terms.contract_id;
-        history.push_on(Event::SibContractPublished(terms), day(2026, 4, 1));
+        history.push_on(
+            Event::SibContractPublished(Box::new(terms)),
+            day(2026, 4, 1),
+        );
         let referral = id(1);
         history.push_on(
             referred(referral, "ANC01", AgeBand::From40To54),
@@ -253,7 +259,7 @@ fn a_payer_stops_at_its_cap_and_the_remainder_is_shown() {
     terms.payers[0].cap = pounds("300.00");
     let contract_id = terms.contract_id;
     let mut history = History::new();
-    history.push(Event::SibContractPublished(terms));
+    history.push(Event::SibContractPublished(Box::new(terms)));
     for n in [1, 2] {
         history.push(claim(contract_id, id(n), "2026-11", "250.00"));
         history.push(verified(contract_id, id(n)));
@@ -293,7 +299,7 @@ fn a_withdrawal_after_payment_reverses_in_the_next_period() {
     let terms = rate_card();
     let contract_id = terms.contract_id;
     let mut history = History::new();
-    history.push(Event::SibContractPublished(terms));
+    history.push(Event::SibContractPublished(Box::new(terms)));
     history.push(claim(contract_id, id(1), "2026-11", "250.00"));
     history.push(verified(contract_id, id(1)));
     history.push(Event::SibPaymentMade(SibPaymentMade {
@@ -332,7 +338,7 @@ fn nothing_is_due_before_the_verifier_signs_off() {
     let terms = rate_card();
     let contract_id = terms.contract_id;
     let mut history = History::new();
-    history.push(Event::SibContractPublished(terms));
+    history.push(Event::SibContractPublished(Box::new(terms)));
     history.push(claim(contract_id, id(1), "2026-11", "250.00"));
     let sib = history.fold().sib;
     let payments = sib.payments(sib.contract(contract_id).unwrap());
@@ -365,7 +371,7 @@ fn secondary_care_savings_against_the_control_cohort_earn_their_share_after_24_m
     let terms = ways_to_wellness();
     let contract_id = terms.contract_id;
     let mut history = History::new();
-    history.push(Event::SibContractPublished(terms));
+    history.push(Event::SibContractPublished(Box::new(terms)));
     history.push(cost(contract_id, Cohort::Intervention, 1_200, "1602000.00"));
     history.push(cost(contract_id, Cohort::Control, 800, "1200000.00"));
     let sib = history.fold().sib;
@@ -392,7 +398,7 @@ fn the_phase_of_a_claims_month_decides_the_payers_shares() {
     let terms = ways_to_wellness();
     let contract_id = terms.contract_id;
     let mut history = History::new();
-    history.push(Event::SibContractPublished(terms));
+    history.push(Event::SibContractPublished(Box::new(terms)));
     for (n, period) in [(1, "2019-03"), (2, "2019-04")] {
         history.push(Event::SibOutcomeClaimed(SibOutcomeClaimed {
             claim_id: id(n),
@@ -429,7 +435,7 @@ fn the_total_cap_stops_every_payer() {
     terms.total_cap = pounds("400.00");
     let contract_id = terms.contract_id;
     let mut history = History::new();
-    history.push(Event::SibContractPublished(terms));
+    history.push(Event::SibContractPublished(Box::new(terms)));
     for n in [1, 2] {
         history.push(claim(contract_id, id(n), "2026-12", "250.00"));
         history.push(verified(contract_id, id(n)));
