@@ -125,7 +125,7 @@ macro_rules! event_catalogue {
         /// Reads a MessagePack payload of the type at each place in the catalogue.
         type FromMessagePack = fn(&[u8]) -> Result<Event, rmp_serde::decode::Error>;
         static FROM_MESSAGE_PACK: &[FromMessagePack] = &[
-            $( |bytes| rmp_serde::from_slice::<$variant>(bytes).map(|p| Event::$variant(p.into())), )+
+            $( |bytes| rmp_serde::from_slice::<$variant>(bytes).map(|payload| Event::$variant(payload.into())), )+
         ];
 
         static CATALOGUE: &[EventType] = &[
@@ -195,7 +195,7 @@ macro_rules! event_catalogue {
             /// Deserialises a payload of a type already known to be in the catalogue.
             fn deserialize_known(type_name: &str, data: Value) -> Option<Result<Event, Invalid>> {
                 match type_name {
-                    $( $name => Some(from_data::<$variant>(data).map(|p| Event::$variant(p.into()))), )+
+                    $( $name => Some(from_data::<$variant>(data).map(|payload| Event::$variant(payload.into()))), )+
                     _ => None,
                 }
             }

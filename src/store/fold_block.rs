@@ -160,8 +160,8 @@ struct BlockEvent<'a> {
     payload: Payload<'a>,
 }
 
-/// An event's header and payload. Read straight from the slice: `rmp`'s reader, generic over
-/// `std::io::Read`, spent more on each event's four header integers than on its payload.
+/// An event's header (its type's place in the block's list, schema version, microseconds since
+/// the event before, payload form) and its payload.
 fn next_event<'a>(
     pack: &mut Pack<'a>,
     types: &[(&'a str, Option<usize>)],

@@ -4,7 +4,7 @@
 //! for anything it does not expect.
 
 /// The bytes not yet read.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(super) struct Pack<'a> {
     rest: &'a [u8],
 }

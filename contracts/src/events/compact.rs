@@ -91,6 +91,9 @@ const MISSED: usize = Place::SessionMissed as usize;
 /// year's events, and serde's general reader spent several hundred instructions on each. Any
 /// other shape gives none, and the general reader then reads it or says what is wrong.
 fn session_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
+    if place != ATTENDED && place != MISSED {
+        return None;
+    }
     let (&list, rest) = bytes.split_first()?;
     let (prescription_id, rest) = id(rest)?;
     let (session_id, rest) = id(rest)?;
