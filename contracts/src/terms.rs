@@ -16,4 +16,4 @@ pub use sib::{
     Eligibility, Investor, OutcomeDefinition, OutcomeKind, Payer, PayerShare, Phase, SlidingScale,
     check_contract,
 };
-pub use tariff::{Charge, Charges, Clause, Tariff, TariffError};
+pub use tariff::{Charge, Charges, Clause, Prices, Tariff, TariffError};

@@ -52,14 +52,14 @@ pub enum Clause {
 }
 
 /// One element's charge for a fact, after the cap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Charge {
     /// The element.
     pub clause: Clause,
     /// What it pays.
-    pub amount: Money,
+    pub amount_pence: i64,
     /// What the cap per referral took off it.
-    pub capped: Money,
+    pub capped_pence: i64,
 }
 
 /// The most elements one fact is charged under: an attended first session pays the engagement
@@ -78,8 +78,8 @@ impl Charges {
     fn none() -> Charges {
         let nothing = Charge {
             clause: Clause::SessionFee,
-            amount: Money::zero(),
-            capped: Money::zero(),
+            amount_pence: 0,
+            capped_pence: 0,
         };
         Charges {
             charges: [nothing; CHARGES_MAX],
@@ -167,73 +167,23 @@ impl Tariff {
         }
     }
 
-    /// The charges for an attended session, given how many sessions this prescription has
-    /// been charged for and how much it has been paid so far.
-    pub fn price_attendance(
-        &self,
-        attended_before: u32,
-        sessions_charged: u32,
-        paid: Money,
-    ) -> Charges {
-        let engagement = (attended_before == 0).then_some(self.engagement_fee);
-        let session = self.funded(sessions_charged).then_some(self.session_fee);
-        self.capped(
-            &[
-                (Clause::EngagementFee, engagement.flatten()),
-                (Clause::SessionFee, session.flatten()),
-            ],
-            paid,
-        )
-    }
-
-    /// The charge for a missed session: only without notice, and only while sessions are funded.
-    pub fn price_missed(&self, notice_given: bool, sessions_charged: u32, paid: Money) -> Charges {
-        if notice_given || !self.funded(sessions_charged) {
-            return Charges::none();
-        }
-        self.capped(&[(Clause::MissedSessionFee, self.missed_session_fee)], paid)
-    }
-
-    /// The charge for completing with `attended` sessions.
-    pub fn price_completion(&self, attended: u32, paid: Money) -> Charges {
-        if attended < self.completion_min_sessions.unwrap_or(0) {
-            return Charges::none();
-        }
-        self.capped(&[(Clause::CompletionFee, self.completion_fee)], paid)
-    }
-
-    fn funded(&self, sessions_charged: u32) -> bool {
-        self.funded_sessions
-            .is_none_or(|funded| sessions_charged < funded)
-    }
-
-    /// Applies the cap per referral, in clause order, to what the elements would pay, in
-    /// pence: published tariffs are to the penny (see [`Tariff::check`]), and so is what a
-    /// prescription has been paid.
-    fn capped(&self, elements: &[(Clause, Option<Money>)], paid: Money) -> Charges {
-        let pence = |amount: Money| {
-            amount
-                .to_pence()
-                .expect("tariff amounts and earnings are to the penny")
+    /// The tariff in pence, to price with. Every tariff in the log is to the penny: the
+    /// catalogue checks it (see [`Tariff::check`]) before any payload is read.
+    pub fn prices(&self) -> Prices {
+        let pence = |amount: Option<Money>| {
+            amount.map_or(0, |amount| {
+                amount.to_pence().expect("a checked tariff is to the penny")
+            })
         };
-        let mut room = (self.cap_per_referral).map(|cap| (pence(cap) - pence(paid)).max(0));
-        let mut charges = Charges::none();
-        for (clause, amount) in elements {
-            let Some(amount) = amount.map(pence).filter(|amount| *amount != 0) else {
-                continue;
-            };
-            let payable = room.map_or(amount, |room| amount.min(room));
-            if let Some(room) = room.as_mut() {
-                *room -= payable;
-                assert!(*room >= 0, "payable never exceeds the room left");
-            }
-            charges.push(Charge {
-                clause: *clause,
-                amount: Money::from_pence(payable),
-                capped: Money::from_pence(amount - payable),
-            });
+        Prices {
+            engagement_pence: pence(self.engagement_fee),
+            session_pence: pence(self.session_fee),
+            completion_pence: pence(self.completion_fee),
+            missed_session_pence: pence(self.missed_session_fee),
+            funded_sessions: self.funded_sessions,
+            completion_min_sessions: self.completion_min_sessions.unwrap_or(0),
+            cap_pence: self.cap_per_referral.map(|cap| pence(Some(cap))),
         }
-        charges
     }
 
     fn amounts(&self) -> [(&'static str, Option<Money>); 5] {
@@ -245,6 +195,128 @@ impl Tariff {
             ("missed_session_fee", self.missed_session_fee),
         ]
     }
+}
+
+/// A tariff's amounts in pence, found once for each version of an agreement: a year prices
+/// a million sessions, and turning the same pounds into pence for every one of them cost more
+/// than the pricing itself. An absent fee is 0 pence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prices {
+    engagement_pence: i64,
+    session_pence: i64,
+    completion_pence: i64,
+    missed_session_pence: i64,
+    funded_sessions: Option<u32>,
+    completion_min_sessions: u32,
+    cap_pence: Option<i64>,
+}
+
+impl Prices {
+    /// The most one prescription can cost, as [`Tariff::maximum_cost`].
+    pub fn maximum_pence(&self) -> i64 {
+        let per_session_pence = self.session_pence.max(self.missed_session_pence);
+        let sessions_pence = self
+            .funded_sessions
+            .map_or(0, |count| times_pence(per_session_pence, count));
+        let total_pence = [self.engagement_pence, sessions_pence, self.completion_pence]
+            .into_iter()
+            .fold(0, add_pence);
+        match self.cap_pence {
+            Some(cap_pence) => total_pence.min(cap_pence),
+            None => total_pence,
+        }
+    }
+
+    /// The charges for an attended session, given how many sessions this prescription has
+    /// been charged for and how much it has been paid so far.
+    pub fn price_attendance(
+        &self,
+        attended_before: u32,
+        sessions_charged: u32,
+        paid_pence: i64,
+    ) -> Charges {
+        let engagement_pence = if attended_before == 0 {
+            self.engagement_pence
+        } else {
+            0
+        };
+        let session_pence = if self.funded(sessions_charged) {
+            self.session_pence
+        } else {
+            0
+        };
+        self.capped(
+            &[
+                (Clause::EngagementFee, engagement_pence),
+                (Clause::SessionFee, session_pence),
+            ],
+            paid_pence,
+        )
+    }
+
+    /// The charge for a missed session: only without notice, and only while sessions are funded.
+    pub fn price_missed(
+        &self,
+        notice_given: bool,
+        sessions_charged: u32,
+        paid_pence: i64,
+    ) -> Charges {
+        if notice_given || !self.funded(sessions_charged) {
+            return Charges::none();
+        }
+        let missed = (Clause::MissedSessionFee, self.missed_session_pence);
+        self.capped(&[missed], paid_pence)
+    }
+
+    /// The charge for completing with `attended` sessions.
+    pub fn price_completion(&self, attended: u32, paid_pence: i64) -> Charges {
+        if attended < self.completion_min_sessions {
+            return Charges::none();
+        }
+        let completion = (Clause::CompletionFee, self.completion_pence);
+        self.capped(&[completion], paid_pence)
+    }
+
+    fn funded(&self, sessions_charged: u32) -> bool {
+        self.funded_sessions
+            .is_none_or(|funded| sessions_charged < funded)
+    }
+
+    /// Applies the cap per referral, in clause order, to what the elements would pay.
+    fn capped(&self, elements: &[(Clause, i64)], paid_pence: i64) -> Charges {
+        let mut room_pence = self
+            .cap_pence
+            .map(|cap_pence| (cap_pence - paid_pence).max(0));
+        let mut charges = Charges::none();
+        for &(clause, amount_pence) in elements {
+            if amount_pence == 0 {
+                continue;
+            }
+            let payable_pence = room_pence.map_or(amount_pence, |room| amount_pence.min(room));
+            if let Some(room_pence) = room_pence.as_mut() {
+                *room_pence -= payable_pence;
+                assert!(*room_pence >= 0, "payable never exceeds the room left");
+            }
+            charges.push(Charge {
+                clause,
+                amount_pence: payable_pence,
+                capped_pence: amount_pence - payable_pence,
+            });
+        }
+        charges
+    }
+}
+
+fn add_pence(a_pence: i64, b_pence: i64) -> i64 {
+    a_pence
+        .checked_add(b_pence)
+        .expect("tariff sums stay far below the limit")
+}
+
+fn times_pence(amount_pence: i64, count: u32) -> i64 {
+    amount_pence
+        .checked_mul(count.into())
+        .expect("tariff sums stay far below the limit")
 }
 
 fn fee(amount: Option<Money>) -> Money {
@@ -287,93 +359,144 @@ mod tests {
         }
     }
 
-    fn total(charges: &[Charge]) -> Money {
-        sum(&charges.iter().map(|c| c.amount).collect::<Vec<_>>())
+    fn pence(text: &str) -> i64 {
+        pounds(text).to_pence().unwrap()
+    }
+
+    fn total(charges: &[Charge]) -> i64 {
+        charges.iter().map(|charge| charge.amount_pence).sum()
     }
 
     #[test]
     fn the_commitment_is_the_capped_maximum() {
         // 25 + 10 × 15 + 50 = 225, capped at 200.
         assert_eq!(ten_week_course().maximum_cost(), pounds("200.00"));
+        assert_eq!(ten_week_course().prices().maximum_pence(), 20_000);
         let uncapped = Tariff {
             cap_per_referral: None,
             ..ten_week_course()
         };
         assert_eq!(uncapped.maximum_cost(), pounds("225.00"));
+        assert_eq!(uncapped.prices().maximum_pence(), 22_500);
+        // A missed session that pays more than an attended one sets the maximum per session:
+        // 25 + 10 × 17.50 + 50 = 250.
+        let strict = Tariff {
+            missed_session_fee: Some(pounds("17.50")),
+            ..uncapped
+        };
+        assert_eq!(strict.maximum_cost(), pounds("250.00"));
+        assert_eq!(strict.prices().maximum_pence(), 25_000);
     }
 
     #[test]
     fn a_full_course_is_paid_up_to_the_cap() {
-        let tariff = ten_week_course();
-        let mut paid = Money::zero();
+        let prices = ten_week_course().prices();
+        let mut paid_pence = 0;
         for attended_before in 0..10 {
-            let charges = tariff.price_attendance(attended_before, attended_before, paid);
-            paid = paid.checked_add(total(&charges)).unwrap();
+            let charges = prices.price_attendance(attended_before, attended_before, paid_pence);
+            paid_pence += total(&charges);
         }
         // First session 25 + 15, nine more at 15: £175.00.
-        assert_eq!(paid, pounds("175.00"));
-        let completion = tariff.price_completion(10, paid);
+        assert_eq!(paid_pence, pence("175.00"));
+        let completion = prices.price_completion(10, paid_pence);
         assert_eq!(
             completion[..],
             [Charge {
                 clause: Clause::CompletionFee,
-                amount: pounds("25.00"),
-                capped: pounds("25.00")
+                amount_pence: pence("25.00"),
+                capped_pence: pence("25.00")
             }]
         );
         // An eleventh session is self-funded.
-        assert!(tariff.price_attendance(10, 10, pounds("200.00")).is_empty());
+        assert!(prices.price_attendance(10, 10, pence("200.00")).is_empty());
+    }
+
+    #[test]
+    fn the_cap_leaves_no_room_once_reached() {
+        let prices = ten_week_course().prices();
+        // £195 paid: £5 of the session fee fits under the £200 cap, the engagement fee none.
+        let charges = prices.price_attendance(0, 3, pence("195.00"));
+        let charged: Vec<_> = charges
+            .iter()
+            .map(|c| (c.clause, c.amount_pence, c.capped_pence))
+            .collect();
+        assert_eq!(
+            charged,
+            vec![
+                (Clause::EngagementFee, 500, 2_000),
+                (Clause::SessionFee, 0, 1_500)
+            ]
+        );
+        let over = prices.price_attendance(1, 4, pence("210.00"));
+        assert_eq!(total(&over), 0, "paid beyond the cap leaves no room");
     }
 
     #[test]
     fn the_first_session_carries_the_engagement_fee() {
-        let charges = ten_week_course().price_attendance(0, 0, Money::zero());
-        let clauses: Vec<_> = charges.iter().map(|c| (c.clause, c.amount)).collect();
+        let charges = ten_week_course().prices().price_attendance(0, 0, 0);
+        let clauses: Vec<_> = charges.iter().map(|c| (c.clause, c.amount_pence)).collect();
         assert_eq!(
             clauses,
             vec![
-                (Clause::EngagementFee, pounds("25.00")),
-                (Clause::SessionFee, pounds("15.00"))
+                (Clause::EngagementFee, pence("25.00")),
+                (Clause::SessionFee, pence("15.00"))
             ]
         );
     }
 
     #[test]
     fn completion_needs_its_minimum() {
-        assert!(
-            ten_week_course()
-                .price_completion(7, pounds("130.00"))
-                .is_empty()
-        );
+        let prices = ten_week_course().prices();
+        assert!(prices.price_completion(7, pence("130.00")).is_empty());
         assert_eq!(
-            total(&ten_week_course().price_completion(8, pounds("130.00"))),
-            pounds("50.00")
+            total(&prices.price_completion(8, pence("130.00"))),
+            pence("50.00")
         );
     }
 
     #[test]
     fn a_missed_session_is_free_unless_the_agreement_says_otherwise() {
-        assert!(
-            ten_week_course()
-                .price_missed(false, 0, Money::zero())
-                .is_empty()
-        );
+        let prices = ten_week_course().prices();
+        assert!(prices.price_missed(false, 0, 0).is_empty());
         let strict = Tariff {
             missed_session_fee: Some(pounds("7.50")),
             ..ten_week_course()
-        };
+        }
+        .prices();
         assert_eq!(
-            total(&strict.price_missed(false, 3, pounds("70.00"))),
-            pounds("7.50")
+            total(&strict.price_missed(false, 3, pence("70.00"))),
+            pence("7.50")
         );
         assert!(
-            strict.price_missed(true, 3, pounds("70.00")).is_empty(),
+            strict.price_missed(true, 3, pence("70.00")).is_empty(),
             "notice was given"
         );
         assert!(
-            strict.price_missed(false, 10, pounds("175.00")).is_empty(),
+            strict.price_missed(false, 10, pence("175.00")).is_empty(),
             "funded sessions used up"
         );
+    }
+
+    proptest::proptest! {
+        /// Pricing in pence commits what the tariff in pounds says a prescription may cost.
+        #[test]
+        fn the_maximum_in_pence_is_the_maximum_in_pounds(
+            fees in proptest::collection::vec(proptest::option::of(0i64..100_000), 5),
+            funded_sessions in proptest::option::of(0u32..60),
+        ) {
+            let fee = |index: usize| fees[index].map(Money::from_pence);
+            let tariff = Tariff {
+                engagement_fee: fee(0),
+                session_fee: fee(1),
+                funded_sessions,
+                completion_fee: fee(2),
+                completion_min_sessions: None,
+                cap_per_referral: fee(3),
+                missed_session_fee: fee(4),
+            };
+            let maximum_pence = tariff.maximum_cost().to_pence();
+            proptest::prop_assert_eq!(Some(tariff.prices().maximum_pence()), maximum_pence);
+        }
     }
 
     #[test]

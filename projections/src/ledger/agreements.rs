@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use followfund_contracts::OdsCode;
 use followfund_contracts::events::{ActivityType, AgreementAmended, AgreementSigned};
-use followfund_contracts::terms::Tariff;
+use followfund_contracts::terms::{Prices, Tariff};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -21,6 +21,8 @@ pub struct AgreementVersion {
     pub capacity: u32,
     /// The price list.
     pub tariff: Tariff,
+    /// The price list in pence, to price sessions with.
+    pub prices: Prices,
     /// The position of the event that published it.
     pub position: u64,
 }
@@ -117,6 +119,7 @@ impl Agreements {
             effective_from: signed.valid_from,
             capacity: signed.capacity,
             tariff: signed.tariff.clone(),
+            prices: signed.tariff.prices(),
             position,
         };
         let agreement = Agreement {
@@ -145,6 +148,7 @@ impl Agreements {
             effective_from: amended.effective_from,
             capacity: amended.capacity,
             tariff: amended.tariff.clone(),
+            prices: amended.tariff.prices(),
             position,
         };
         agreement.versions.push(version);

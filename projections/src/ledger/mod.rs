@@ -438,7 +438,7 @@ impl Ledger {
         };
         let year = FinancialYear::containing(date(fact));
         let (anchor, version_number) = (agreement.anchor.clone(), version.version);
-        let commitment = version.tariff.maximum_cost();
+        let commitment = Money::from_pence(version.prices.maximum_pence());
         let sessions = version.tariff.funded_sessions.unwrap_or(SESSIONS_EXPECTED);
         let funding = Funding::issued(
             issue.prescription_id,
@@ -474,10 +474,10 @@ impl Ledger {
         else {
             return;
         };
-        let charges = version.tariff.price_attendance(
+        let charges = version.prices.price_attendance(
             funding.attended,
             funding.sessions_charged,
-            funding.earned(),
+            funding.earned_pence,
         );
         let why = (fact, version.version);
         earn((accounts, agreement), funding, why, Some(place), &charges);
@@ -504,10 +504,11 @@ impl Ledger {
         else {
             return;
         };
-        let charges =
-            version
-                .tariff
-                .price_missed(notice_given, funding.sessions_charged, funding.earned());
+        let charges = (version.prices).price_missed(
+            notice_given,
+            funding.sessions_charged,
+            funding.earned_pence,
+        );
         let why = (fact, version.version);
         earn((accounts, agreement), funding, why, Some(place), &charges);
         funding.sessions_charged += 1;
@@ -522,9 +523,7 @@ impl Ledger {
         }) = self.priced(fact, place)
             && funding.open
         {
-            let charges = version
-                .tariff
-                .price_completion(funding.attended, funding.earned());
+            let charges = (version.prices).price_completion(funding.attended, funding.earned_pence);
             let why = (fact, version.version);
             earn((accounts, agreement), funding, why, None, &charges);
         }
@@ -767,7 +766,7 @@ fn earn(
     };
     // In pence from here: each charge was turned from and into pence some five times.
     for charge in charges.iter() {
-        let amount_pence = funding::to_pence(charge.amount);
+        let amount_pence = charge.amount_pence;
         if amount_pence == 0 {
             continue;
         }
