@@ -74,6 +74,12 @@ const PAGE_FACTS_FOR_TWO_THREADS: usize = 256;
 /// Facts whose records are read into the cache together before they are folded.
 const WARM_FACTS: usize = 256;
 
+/// How many units the people's fold may run ahead of the money's. Which of the two is slower
+/// changes over a year; one unit ahead, each waited on the other, and a national replay kept
+/// its two cores busy 1.57 times over on average. Eight ahead: 1.72 times, for 8 pages more
+/// in memory (16 and 32 gained little more).
+const UNITS_AHEAD: usize = 8;
+
 /// Every read model, folded together so that all of them stand at the same position.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadModels {
@@ -228,7 +234,7 @@ type MoneyModels<'a> = (&'a mut Organisations, &'a mut Ledger, &'a mut Arrs);
 type PeopleModels<'a> = (&'a mut Journeys, &'a mut Sib);
 
 /// Folds `units` of facts, each following on from the one before, the people's models on a
-/// thread of their own a unit ahead of the money's on this one. The ledger knows a session by
+/// thread of their own up to [`UNITS_AHEAD`] units ahead of the money's on this one. The ledger knows a session by
 /// its place among its prescription's sessions, which the journeys' fold gives, so each unit's
 /// money waits for that unit's people.
 fn fold_ahead<U, F>(position: &mut u64, money: MoneyModels<'_>, people: PeopleModels<'_>, units: U)
@@ -239,8 +245,7 @@ where
 {
     let (journeys, sib) = people;
     let (organisations, ledger, arrs) = money;
-    // Two units ahead at most: the people's fold keeps pace with the money's.
-    let (to_people, for_people) = std::sync::mpsc::sync_channel::<U::Item>(2);
+    let (to_people, for_people) = std::sync::mpsc::sync_channel::<U::Item>(UNITS_AHEAD + 1);
     let (to_money, for_money) = std::sync::mpsc::channel::<Vec<Option<SessionPlace>>>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -257,7 +262,7 @@ where
                 .expect("the people's fold answers every unit");
             fold_money(organisations, ledger, arrs, (*unit).as_ref(), &sessions);
         };
-        let (mut sent, mut ahead) = (*position, None);
+        let (mut sent, mut ahead) = (*position, std::collections::VecDeque::new());
         for unit in units {
             let facts = (*unit).as_ref();
             assert_follows(sent, facts);
@@ -268,12 +273,13 @@ where
             to_people
                 .send(unit.clone())
                 .expect("the people's fold runs until the units end");
-            if let Some(previous) = ahead.replace(unit) {
-                fold(previous);
+            ahead.push_back(unit);
+            if ahead.len() > UNITS_AHEAD {
+                fold(ahead.pop_front().expect("more than none are ahead"));
             }
         }
         drop(to_people);
-        if let Some(last) = ahead {
+        for last in ahead {
             fold(last);
         }
         *position = sent;
