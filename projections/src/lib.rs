@@ -74,7 +74,7 @@ const PAGE_FACTS_FOR_TWO_THREADS: usize = 256;
 /// Facts whose records are read into the cache together before they are folded.
 const WARM_FACTS: usize = 256;
 
-/// How many units the people's fold may run ahead of the money's. Which of the two is slower
+/// How many units the journeys' fold may run ahead of the ledger's. Which of the two is slower
 /// changes over a year; one unit ahead, each waited on the other, and a national replay kept
 /// its two cores busy 1.57 times over on average. Eight ahead: 1.72 times, for 8 pages more
 /// in memory (16 and 32 gained little more).
@@ -171,31 +171,31 @@ impl ReadModels {
     }
 
     /// Folds a page of facts, which must follow on from the last fact folded without a gap.
-    /// The journeys and SIB people are folded on a thread of their own, a window ahead of the
-    /// directory, the ledger and ARRS on this one: the same state as folding one fact at a time,
-    /// in about half the time on two cores.
+    /// The ledger is folded on this thread, the other models on a thread of their own, a
+    /// window ahead: the same state as folding one fact at a time, in about half the time on
+    /// two cores.
     pub fn apply_all(&mut self, facts: &[Fact]) {
         if facts.len() < PAGE_FACTS_FOR_TWO_THREADS {
             facts.iter().for_each(|fact| self.apply(fact));
             return;
         }
-        let (position, money, people) = self.split();
-        fold_ahead(position, money, people, facts.chunks(WARM_FACTS));
+        let (position, ledger, ahead) = self.split();
+        fold_ahead(position, ledger, ahead, facts.chunks(WARM_FACTS));
     }
 
     /// Folds pages of facts as they come, each following on from the one before without a gap,
-    /// with the journeys and SIB people on one thread for all of them, a page ahead. A thread
-    /// for each page came and went thousands of times in a national replay, and every
+    /// with the models other than the ledger on one thread for all of them, pages ahead. A
+    /// thread for each page came and went thousands of times in a national replay, and every
     /// allocation the journeys made landed in memory of a thread about to end.
     pub fn apply_pages(&mut self, pages: impl IntoIterator<Item = Vec<Fact>>) {
-        let (position, money, people) = self.split();
+        let (position, ledger, ahead) = self.split();
         let pages = pages.into_iter().map(Arc::new);
-        fold_ahead(position, money, people, pages);
+        fold_ahead(position, ledger, ahead, pages);
     }
 
-    /// The position, the models that follow money and the models that follow people, to be
-    /// folded on threads of their own.
-    fn split(&mut self) -> (&mut u64, MoneyModels<'_>, PeopleModels<'_>) {
+    /// The position, the ledger and the models folded ahead of it, to be folded on threads of
+    /// their own.
+    fn split(&mut self) -> (&mut u64, &mut Ledger, Ahead<'_>) {
         let ReadModels {
             position,
             organisations,
@@ -204,7 +204,13 @@ impl ReadModels {
             arrs,
             sib,
         } = self;
-        (position, (organisations, ledger, arrs), (journeys, sib))
+        let ahead = Ahead {
+            journeys,
+            sib,
+            organisations,
+            arrs,
+        };
+        (position, ledger, ahead)
     }
 
     /// Checks the invariants that tie the read models' indexes to their records, in time linear in
@@ -227,42 +233,45 @@ fn assert_follows(position: u64, facts: &[Fact]) {
     }
 }
 
-/// The models that follow money: the directory, the ledger and ARRS.
-type MoneyModels<'a> = (&'a mut Organisations, &'a mut Ledger, &'a mut Arrs);
+/// The models folded ahead of the ledger: the journeys, which give the ledger each session's
+/// place, and the SIB people, the directory and ARRS, which need nothing from the ledger and
+/// are folded here because the ledger's fold is the longer of the two.
+struct Ahead<'a> {
+    journeys: &'a mut Journeys,
+    sib: &'a mut Sib,
+    organisations: &'a mut Organisations,
+    arrs: &'a mut Arrs,
+}
 
-/// The models that follow people: the journeys and the SIB people.
-type PeopleModels<'a> = (&'a mut Journeys, &'a mut Sib);
-
-/// Folds `units` of facts, each following on from the one before, the people's models on a
-/// thread of their own up to [`UNITS_AHEAD`] units ahead of the money's on this one. The ledger knows a session by
-/// its place among its prescription's sessions, which the journeys' fold gives, so each unit's
-/// money waits for that unit's people.
-fn fold_ahead<U, F>(position: &mut u64, money: MoneyModels<'_>, people: PeopleModels<'_>, units: U)
+/// Folds `units` of facts, each following on from the one before, the models [`Ahead`] on a
+/// thread of their own up to [`UNITS_AHEAD`] units ahead of the ledger on this one. The ledger
+/// knows a session by its place among its prescription's sessions, which the journeys' fold
+/// gives, so each unit's ledger fold waits for that unit's journeys.
+fn fold_ahead<U, F>(position: &mut u64, ledger: &mut Ledger, ahead: Ahead<'_>, units: U)
 where
     U: IntoIterator,
     U::Item: std::ops::Deref<Target = F> + Clone + Send,
     F: AsRef<[Fact]> + ?Sized,
 {
-    let (journeys, sib) = people;
-    let (organisations, ledger, arrs) = money;
-    let (to_people, for_people) = std::sync::mpsc::sync_channel::<U::Item>(UNITS_AHEAD + 1);
-    let (to_money, for_money) = std::sync::mpsc::channel::<Vec<Option<SessionPlace>>>();
+    let (to_ahead, for_ahead) = std::sync::mpsc::sync_channel::<U::Item>(UNITS_AHEAD + 1);
+    let (to_ledger, for_ledger) = std::sync::mpsc::channel::<Vec<Option<SessionPlace>>>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            for unit in for_people {
-                let sessions = fold_people(journeys, sib, (*unit).as_ref());
-                if to_money.send(sessions).is_err() {
+            let mut ahead = ahead;
+            for unit in for_ahead {
+                let sessions = fold_before_ledger(&mut ahead, (*unit).as_ref());
+                if to_ledger.send(sessions).is_err() {
                     return;
                 }
             }
         });
         let mut fold = |unit: U::Item| {
-            let sessions = for_money
+            let sessions = for_ledger
                 .recv()
-                .expect("the people's fold answers every unit");
-            fold_money(organisations, ledger, arrs, (*unit).as_ref(), &sessions);
+                .expect("the fold ahead answers every unit");
+            fold_ledger(ledger, (*unit).as_ref(), &sessions);
         };
-        let (mut sent, mut ahead) = (*position, std::collections::VecDeque::new());
+        let (mut sent, mut waiting) = (*position, std::collections::VecDeque::new());
         for unit in units {
             let facts = (*unit).as_ref();
             assert_follows(sent, facts);
@@ -270,51 +279,43 @@ where
                 continue;
             };
             sent = last.position;
-            to_people
+            to_ahead
                 .send(unit.clone())
-                .expect("the people's fold runs until the units end");
-            ahead.push_back(unit);
-            if ahead.len() > UNITS_AHEAD {
-                fold(ahead.pop_front().expect("more than none are ahead"));
+                .expect("the fold ahead runs until the units end");
+            waiting.push_back(unit);
+            if waiting.len() > UNITS_AHEAD {
+                fold(waiting.pop_front().expect("more than none are waiting"));
             }
         }
-        drop(to_people);
-        for last in ahead {
+        drop(to_ahead);
+        for last in waiting {
             fold(last);
         }
         *position = sent;
     });
 }
 
-/// Folds facts into the journeys and the SIB people, a window at a time with the window's
-/// records read into the cache first. Returns each fact's session place (see
+/// Folds facts into the models [`Ahead`] of the ledger, a window at a time with the window's
+/// journeys read into the cache first. Returns each fact's session place (see
 /// [`Journeys::apply`]).
-fn fold_people(
-    journeys: &mut Journeys,
-    sib: &mut Sib,
-    facts: &[Fact],
-) -> Vec<Option<SessionPlace>> {
+fn fold_before_ledger(ahead: &mut Ahead<'_>, facts: &[Fact]) -> Vec<Option<SessionPlace>> {
     let mut sessions = Vec::with_capacity(facts.len());
     let mut found = Vec::with_capacity(WARM_FACTS);
     for window in facts.chunks(WARM_FACTS) {
-        std::hint::black_box(journeys.warm(window, &mut found));
+        std::hint::black_box(ahead.journeys.warm(window, &mut found));
         for (fact, prescription) in window.iter().zip(&found) {
-            sessions.push(journeys.apply_warmed(fact, *prescription));
-            sib.apply(fact);
+            sessions.push(ahead.journeys.apply_warmed(fact, *prescription));
+            ahead.sib.apply(fact);
+            ahead.organisations.apply(fact);
+            ahead.arrs.apply(fact);
         }
     }
     sessions
 }
 
-/// Folds facts into the directory, the ledger and ARRS, as [`fold_people`] does, each with the
-/// session place the people's fold gave it.
-fn fold_money(
-    organisations: &mut Organisations,
-    ledger: &mut Ledger,
-    arrs: &mut Arrs,
-    facts: &[Fact],
-    sessions: &[Option<SessionPlace>],
-) {
+/// Folds facts into the ledger, as [`fold_before_ledger`] does, each with the session place
+/// the journeys' fold gave it.
+fn fold_ledger(ledger: &mut Ledger, facts: &[Fact], sessions: &[Option<SessionPlace>]) {
     assert_eq!(
         facts.len(),
         sessions.len(),
@@ -324,9 +325,7 @@ fn fold_money(
     for (window, sessions) in facts.chunks(WARM_FACTS).zip(sessions.chunks(WARM_FACTS)) {
         std::hint::black_box(ledger.warm(window, &mut found));
         for ((fact, session), funding) in window.iter().zip(sessions).zip(&found) {
-            organisations.apply(fact);
             ledger.apply_warmed(fact, *session, *funding);
-            arrs.apply(fact);
         }
     }
 }
