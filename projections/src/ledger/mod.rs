@@ -608,27 +608,36 @@ impl Ledger {
             .flatten()
             .map(|place| self.funding.at(*place).touch());
         std::hint::black_box(touched.fold(0, |seen, touch| seen ^ touch));
+        // A run's lines come provider by provider: the accounts of one line are mostly the
+        // last one's, found again only when they change.
+        let event_type = TypeId::of_event(&fact.event);
+        let mut last_accounts = None;
+        let Ledger {
+            agreements,
+            accounts,
+            funding: fundings,
+            ..
+        } = self;
         for (line, place) in run.lines.iter().zip(places) {
             let Some(place) = place else {
                 continue;
             };
-            let funding = self.funding.at_mut(place);
+            let funding = fundings.at_mut(place);
             funding.settle(line.kind, &line.positions);
-            let anchor = self.agreements.at(funding.agreement).anchor.clone();
-            let year = funding.financial_year;
-            let paid = Account::between(AccountKind::Paid, &anchor, &line.provider, year);
-            let (debit, credit) = match line.kind {
-                PaymentLineKind::Payment => (
-                    paid,
-                    Account::between(AccountKind::Payable, &anchor, &line.provider, year),
-                ),
-                PaymentLineKind::Recovery => (
-                    Account::between(AccountKind::Recovery, &anchor, &line.provider, year),
-                    paid,
-                ),
+            let amount_pence = funding::to_pence(line.amount);
+            if amount_pence == 0 {
+                continue;
+            }
+            let anchor = &agreements.at(funding.agreement).anchor;
+            let key = (line.kind, anchor, &line.provider, funding.financial_year);
+            let moved = match last_accounts {
+                Some((last_key, moved)) if last_key == key => moved,
+                _ => settled_accounts(accounts, key),
             };
+            last_accounts = Some((key, moved));
             let why = cause(fact, Some(line.prescription_id), None, Rule::Payment);
-            self.post(Some(place), debit, credit, line.amount, why);
+            let postings = &mut funding.postings;
+            record_typed(accounts, postings, moved, amount_pence, (why, event_type));
         }
         let recorded = self.runs.entry(run.run_id).or_insert_with(|| PaymentRun {
             run_id: run.run_id,
@@ -812,6 +821,26 @@ fn earn(
             .sessions
             .push(ChargedSession::charged(place, fact.position));
     }
+}
+
+/// The accounts a payment line of `kind` moves money to and from, numbered: a payment from
+/// payable to paid, a recovery off what was paid.
+fn settled_accounts(
+    accounts: &mut Accounts,
+    (kind, anchor, provider, year): (PaymentLineKind, &OdsCode, &OdsCode, FinancialYear),
+) -> (AccountId, AccountId) {
+    let paid = Account::between(AccountKind::Paid, anchor, provider, year);
+    let (debit, credit) = match kind {
+        PaymentLineKind::Payment => (
+            paid,
+            Account::between(AccountKind::Payable, anchor, provider, year),
+        ),
+        PaymentLineKind::Recovery => (
+            Account::between(AccountKind::Recovery, anchor, provider, year),
+            paid,
+        ),
+    };
+    (accounts.id(&debit), accounts.id(&credit))
 }
 
 /// Moves `amount` to the account numbered `debit` from `credit` and keeps the posting in

@@ -607,6 +607,52 @@ fn a_retraction_after_payment_is_recovered_in_the_next_run() {
     );
 }
 
+/// A run's lines need not come provider by provider: each line is posted between its own
+/// provider's accounts, whatever the line before it paid.
+#[test]
+fn a_run_whose_lines_alternate_between_providers_pays_each_its_own() {
+    const SECOND_AGREEMENT: Uuid = Uuid::from_u128(12);
+    let mut given = Given::new();
+    given.on(
+        day(4, 1),
+        "agreement.signed",
+        agreement(SECOND_AGREEMENT, "VCS02", ten_week_tariff()),
+    );
+    // Prescriptions 30 and 32 with VCS01, 31 with VCS02, one session attended in each.
+    for (n, provider, agreement_id) in [
+        (0u128, "VCS01", AGREEMENT),
+        (1, "VCS02", SECOND_AGREEMENT),
+        (2, "VCS01", AGREEMENT),
+    ] {
+        given.on(day(5, 1), "referral.received", json!({
+            "referral_id": Uuid::from_u128(20 + n), "person_id": Uuid::from_u128(90 + n), "source": "self_referral", "referrer": null,
+            "link_worker_organisation": "ANC01", "reasons": ["loneliness"], "age_band": "65-74", "conditions": [],
+        }));
+        given.on(day(5, 1), "prescription.issued", json!({
+            "prescription_id": Uuid::from_u128(30 + n), "referral_id": Uuid::from_u128(20 + n), "provider": provider,
+            "activity_type": "walking", "agreement_id": agreement_id,
+        }));
+        given.on(day(5, 4), "session.attended", json!({"prescription_id": Uuid::from_u128(30 + n), "session_id": Uuid::from_u128(1_000 + n)}));
+    }
+    let mut lines = given.ledger().payment_due(&ods("ANC01"), day(5, 31));
+    lines.sort_by_key(|line| line.prescription_id);
+    let providers: Vec<&str> = lines.iter().map(|line| line.provider.as_str()).collect();
+    assert_eq!(providers, ["VCS01", "VCS02", "VCS01"]);
+    let data = json!({
+        "run_id": Uuid::from_u128(5_001), "anchor": "ANC01", "through": day(5, 31), "lines": lines,
+    });
+    given.on(day(6, 2), "payment_run.recorded", data);
+    let balance = |kind, provider| {
+        let account = Account::between(kind, &ods("ANC01"), &ods(provider), year());
+        given.ledger().balance(&account)
+    };
+    // Each session earned 25.00 to engage and 15.00 for the session.
+    assert_eq!(balance(AccountKind::Paid, "VCS01"), pounds("80.00"));
+    assert_eq!(balance(AccountKind::Paid, "VCS02"), pounds("40.00"));
+    assert_eq!(balance(AccountKind::Payable, "VCS01"), Money::zero());
+    assert_eq!(balance(AccountKind::Payable, "VCS02"), Money::zero());
+}
+
 #[test]
 fn self_delivery_is_never_in_a_run() {
     let mut given = Given::self_delivering();
