@@ -165,7 +165,9 @@ impl Claim {
 impl Sib {
     pub(crate) fn apply(&mut self, fact: &Fact) {
         let position = fact.position;
-        let on = fact.occurred_at.date_naive();
+        // Found only for the few facts that keep a date: most facts a year folds are sessions,
+        // which SIB state does not follow.
+        let on = || fact.occurred_at.naive_utc().date();
         match &fact.event {
             Event::SibContractPublished(terms) => {
                 self.contracts
@@ -185,7 +187,7 @@ impl Sib {
                         provider: e.link_worker_organisation.clone(),
                         age_band: e.age_band,
                         conditions: Few::from_slice(&e.conditions),
-                        received_on: on,
+                        received_on: on(),
                         position,
                         assessed: None,
                         measures: Vec::new(),
@@ -200,7 +202,7 @@ impl Sib {
             }
             Event::AssessmentHeld(e) => {
                 if let Some(person) = self.people.get_mut(&e.referral_id) {
-                    person.assessed.get_or_insert((on, position));
+                    person.assessed.get_or_insert((on(), position));
                 }
             }
             Event::OutcomeMeasured(e) => {
@@ -211,7 +213,7 @@ impl Sib {
                     person.measures.push(Measure {
                         instrument: e.instrument,
                         stage: e.stage,
-                        on,
+                        on: on(),
                         score: e.instrument.score(&e.item_scores),
                         position,
                     });
