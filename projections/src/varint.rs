@@ -37,6 +37,15 @@ pub(crate) fn write(bytes: &mut [u8], mut value: u64) -> usize {
 /// Reads the integer at the start of `bytes` and moves past it: `None` when the bytes end
 /// inside it or it does not fit in 64 bits.
 pub(crate) fn take(bytes: &mut &[u8]) -> Option<u64> {
+    // Most numbers in the packed lists are below 128: one byte, read without the loop.
+    if let [byte @ 0..=0x7f, rest @ ..] = *bytes {
+        *bytes = rest;
+        return Some(u64::from(*byte));
+    }
+    take_long(bytes)
+}
+
+fn take_long(bytes: &mut &[u8]) -> Option<u64> {
     let mut value = 0u64;
     let mut shift = 0u32;
     loop {
@@ -89,6 +98,7 @@ mod tests {
 
     #[test]
     fn cut_short_or_too_long_is_refused() {
+        assert_eq!(take(&mut &[][..]), None);
         assert_eq!(take(&mut &[0x80u8][..]), None);
         assert_eq!(take(&mut &[0xffu8; 10][..]), None);
         let mut too_wide = vec![0xffu8; 9];
@@ -105,7 +115,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn every_value_reads_back(values in prop::collection::vec(any::<u64>(), 0..50), signed in any::<i64>()) {
+        fn every_value_reads_back(
+            values in prop::collection::vec(prop_oneof![0u64..300, any::<u64>()], 0..50),
+            signed in any::<i64>(),
+        ) {
             let mut bytes = Vec::new();
             for value in &values {
                 put(&mut bytes, *value);
