@@ -119,6 +119,7 @@ pub(crate) fn read<T>(
     }
     let types = type_table(&mut pack).ok_or_else(|| bad("has a bad list of types"))?;
     let mut micros = 0i64;
+    let mut days = Days::default();
     for position in first_position..first_position + events {
         if position >= until {
             break;
@@ -128,7 +129,7 @@ pub(crate) fn read<T>(
         if position < from {
             continue;
         }
-        let occurred_at = chrono::DateTime::from_timestamp_micros(micros)
+        let occurred_at = (days.time_at(micros))
             .ok_or_else(|| corrupt(to_i64(position), "a time is out of range"))?;
         out.push(read(FoldRow {
             position,
@@ -139,6 +140,41 @@ pub(crate) fn read<T>(
         }));
     }
     Ok(())
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// 1 January 1970 counted in days from 1 January of year 1, as chrono counts them.
+const EPOCH_DAYS_FROM_CE: i64 = 719_163;
+
+/// Times of day from microseconds since 1970, as [`chrono::DateTime::from_timestamp_micros`]
+/// makes them, with the date found again only when the day changes: a block's events fall on
+/// a few days, and making a date from a day's number cost more than the rest of the time.
+#[derive(Default)]
+struct Days {
+    last: Option<(i64, chrono::NaiveDate)>,
+}
+
+impl Days {
+    /// The time `micros` after 1970 began, if chrono can hold it.
+    fn time_at(&mut self, micros: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+        let (day, since_midnight) = (
+            micros.div_euclid(MICROS_PER_DAY),
+            micros.rem_euclid(MICROS_PER_DAY),
+        );
+        let date = match self.last {
+            Some((last_day, date)) if last_day == day => date,
+            _ => {
+                let days_from_ce = i32::try_from(day.checked_add(EPOCH_DAYS_FROM_CE)?).ok()?;
+                let date = chrono::NaiveDate::from_num_days_from_ce_opt(days_from_ce)?;
+                self.last = Some((day, date));
+                date
+            }
+        };
+        let seconds = u32::try_from(since_midnight / 1_000_000).expect("under a day");
+        let nanos = u32::try_from(since_midnight % 1_000_000 * 1_000).expect("under a second");
+        let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(seconds, nanos)?;
+        Some(date.and_time(time).and_utc())
+    }
 }
 
 /// The type names a block lists, each with its place in the catalogue (none for a name this
@@ -278,5 +314,47 @@ mod tests {
         later[0] = 2;
         let error = super::read(&later, 41, 3, (41, 44), |row| row.position, &mut out).unwrap_err();
         assert!(error.to_string().contains("format 2"), "{error}");
+    }
+
+    proptest::proptest! {
+        /// A block's times are chrono's own, on the same day as the one before or not, and out
+        /// of its range alike.
+        #[test]
+        fn times_are_chronos_own(
+            start in 1_600_000_000_000_000i64..1_900_000_000_000_000,
+            steps in proptest::collection::vec(-40_000_000_000i64..40_000_000_000, 1..30),
+            any in proptest::num::i64::ANY,
+        ) {
+            let mut days = Days::default();
+            let mut micros = start;
+            for step in steps {
+                micros += step;
+                let expected = DateTime::from_timestamp_micros(micros);
+                proptest::prop_assert_eq!(days.time_at(micros), expected);
+            }
+            proptest::prop_assert_eq!(days.time_at(any), DateTime::from_timestamp_micros(any));
+        }
+    }
+
+    #[test]
+    fn times_at_the_edges_of_a_day_and_of_chronos_range_are_chronos_own() {
+        let mut days = Days::default();
+        let midnight = start().timestamp_micros() - 9 * 3_600_000_000;
+        for micros in [
+            midnight - 1,
+            midnight,
+            midnight + MICROS_PER_DAY - 1,
+            midnight + MICROS_PER_DAY,
+            -1,
+            0,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert_eq!(
+                days.time_at(micros),
+                DateTime::from_timestamp_micros(micros),
+                "{micros}"
+            );
+        }
     }
 }
