@@ -200,7 +200,7 @@ impl Tariff {
 /// A tariff's amounts in pence, found once for each version of an agreement: a year prices
 /// a million sessions, and turning the same pounds into pence for every one of them cost more
 /// than the pricing itself. An absent fee is 0 pence.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Prices {
     engagement_pence: i64,
     session_pence: i64,

@@ -12,6 +12,7 @@ use crate::records::Records;
 
 /// One version of an agreement's terms.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Terms")]
 pub struct AgreementVersion {
     /// 1 for the signed agreement, then 2, 3, … for amendments.
     pub version: u32,
@@ -21,10 +22,35 @@ pub struct AgreementVersion {
     pub capacity: u32,
     /// The price list.
     pub tariff: Tariff,
-    /// The price list in pence, to price sessions with.
-    pub prices: Prices,
     /// The position of the event that published it.
     pub position: u64,
+    /// The price list in pence, to price sessions with: found from `tariff` whenever a version
+    /// is made or read back, and never stored, so that a snapshot cannot say otherwise.
+    #[serde(skip_serializing)]
+    pub prices: Prices,
+}
+
+/// A version's terms as published and as a snapshot keeps them: all but its prices.
+#[derive(Deserialize)]
+struct Terms {
+    version: u32,
+    effective_from: NaiveDate,
+    capacity: u32,
+    tariff: Tariff,
+    position: u64,
+}
+
+impl From<Terms> for AgreementVersion {
+    fn from(terms: Terms) -> AgreementVersion {
+        AgreementVersion {
+            prices: terms.tariff.prices(),
+            version: terms.version,
+            effective_from: terms.effective_from,
+            capacity: terms.capacity,
+            tariff: terms.tariff,
+            position: terms.position,
+        }
+    }
 }
 
 /// An agreement and its versions.
@@ -114,14 +140,13 @@ impl Agreements {
     }
 
     pub(crate) fn sign(&mut self, position: u64, signed: &AgreementSigned) {
-        let first = AgreementVersion {
+        let first = AgreementVersion::from(Terms {
             version: 1,
             effective_from: signed.valid_from,
             capacity: signed.capacity,
             tariff: signed.tariff.clone(),
-            prices: signed.tariff.prices(),
             position,
-        };
+        });
         let agreement = Agreement {
             agreement_id: signed.agreement_id,
             anchor: signed.anchor.clone(),
@@ -143,14 +168,13 @@ impl Agreements {
         let Some(agreement) = self.by_id.get_mut(&amended.agreement_id) else {
             return;
         };
-        let version = AgreementVersion {
+        let version = AgreementVersion::from(Terms {
             version: amended.version,
             effective_from: amended.effective_from,
             capacity: amended.capacity,
             tariff: amended.tariff.clone(),
-            prices: amended.tariff.prices(),
             position,
-        };
+        });
         agreement.versions.push(version);
         // Versions are kept in the order they take effect, so `in_force` finds the latest.
         agreement
