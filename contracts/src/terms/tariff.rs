@@ -154,17 +154,10 @@ impl Tariff {
         Ok(())
     }
 
-    /// The most one prescription can cost: what issuing it commits against the budget.
+    /// The most one prescription can cost: what issuing it commits against the budget. The
+    /// tariff must be to the penny, as every tariff the catalogue accepts is.
     pub fn maximum_cost(&self) -> Money {
-        let per_session = fee(self.session_fee).max(fee(self.missed_session_fee));
-        let sessions = self
-            .funded_sessions
-            .map_or(Money::zero(), |count| times(per_session, count));
-        let total = sum(&[fee(self.engagement_fee), sessions, fee(self.completion_fee)]);
-        match self.cap_per_referral {
-            Some(cap) => total.min(cap),
-            None => total,
-        }
+        Money::from_pence(self.prices().maximum_pence())
     }
 
     /// The tariff in pence, to price with. Every tariff in the log is to the penny: the
@@ -212,7 +205,7 @@ pub struct Prices {
 }
 
 impl Prices {
-    /// The most one prescription can cost, as [`Tariff::maximum_cost`].
+    /// The most one prescription can cost, in pence (see [`Tariff::maximum_cost`]).
     pub fn maximum_pence(&self) -> i64 {
         let per_session_pence = self.session_pence.max(self.missed_session_pence);
         let sessions_pence = self
@@ -316,24 +309,6 @@ fn add_pence(a_pence: i64, b_pence: i64) -> i64 {
 fn times_pence(amount_pence: i64, count: u32) -> i64 {
     amount_pence
         .checked_mul(count.into())
-        .expect("tariff sums stay far below the limit")
-}
-
-fn fee(amount: Option<Money>) -> Money {
-    amount.unwrap_or(Money::zero())
-}
-
-fn sum(amounts: &[Money]) -> Money {
-    amounts.iter().fold(Money::zero(), |total, amount| {
-        total
-            .checked_add(*amount)
-            .expect("tariff sums stay far below the limit")
-    })
-}
-
-fn times(amount: Money, count: u32) -> Money {
-    amount
-        .checked_mul_decimal(count.into())
         .expect("tariff sums stay far below the limit")
 }
 
@@ -475,28 +450,6 @@ mod tests {
             strict.price_missed(false, 10, pence("175.00")).is_empty(),
             "funded sessions used up"
         );
-    }
-
-    proptest::proptest! {
-        /// Pricing in pence commits what the tariff in pounds says a prescription may cost.
-        #[test]
-        fn the_maximum_in_pence_is_the_maximum_in_pounds(
-            fees in proptest::collection::vec(proptest::option::of(0i64..100_000), 5),
-            funded_sessions in proptest::option::of(0u32..60),
-        ) {
-            let fee = |index: usize| fees[index].map(Money::from_pence);
-            let tariff = Tariff {
-                engagement_fee: fee(0),
-                session_fee: fee(1),
-                funded_sessions,
-                completion_fee: fee(2),
-                completion_min_sessions: None,
-                cap_per_referral: fee(3),
-                missed_session_fee: fee(4),
-            };
-            let maximum_pence = tariff.maximum_cost().to_pence();
-            proptest::prop_assert_eq!(Some(tariff.prices().maximum_pence()), maximum_pence);
-        }
     }
 
     #[test]
