@@ -504,7 +504,7 @@ impl Ledger {
         else {
             return;
         };
-        let charges = (version.prices).price_missed(
+        let charges = version.prices.price_missed(
             notice_given,
             funding.sessions_charged,
             funding.earned_pence,
@@ -523,7 +523,9 @@ impl Ledger {
         }) = self.priced(fact, place)
             && funding.open
         {
-            let charges = (version.prices).price_completion(funding.attended, funding.earned_pence);
+            let charges = version
+                .prices
+                .price_completion(funding.attended, funding.earned_pence);
             let why = (fact, version.version);
             earn((accounts, agreement), funding, why, None, &charges);
         }
@@ -773,7 +775,6 @@ fn earn(
         let cause = cause(fact, Some(prescription_id), Some(version), rule);
         (cause, event_type)
     };
-    // In pence from here: each charge was turned from and into pence some five times.
     for charge in charges.iter() {
         let amount_pence = charge.amount_pence;
         if amount_pence == 0 {
