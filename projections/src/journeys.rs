@@ -165,27 +165,30 @@ impl Journeys {
         }
     }
 
-    /// Reads, without changing anything, what `facts` will change: each prescription they name
-    /// and its sessions, then its journey and the end of its steps. Each pass's loads do not wait
-    /// on one another, so their cache misses overlap; returns a value made from what was read,
-    /// so that the reads are kept. Leaves in `found` the place of each fact's prescription, if
-    /// it has one yet, for [`Journeys::apply_warmed`].
+    /// Reads, without changing anything, what `facts` will change: each prescription they name,
+    /// then its sessions, then its journey and the end of its steps. Each pass's loads do not
+    /// wait on one another, so their cache misses overlap: a pass that finds a record and reads
+    /// its lists in one step holds fewer facts' misses in flight at once. Returns a value made
+    /// from what was read, so that the reads are kept. Leaves in `found` the place of each
+    /// fact's prescription, if it has one yet, for [`Journeys::apply_warmed`].
     pub(crate) fn warm(&self, facts: &[Fact], found: &mut Vec<Option<u32>>) -> u64 {
         let mut seen = 0u64;
         let mut journeys = Vec::with_capacity(facts.len());
         found.clear();
-        for fact in facts {
-            let place = Journeys::step_prescription(&fact.event)
-                .and_then(|id| self.prescriptions.place(&id));
-            found.push(place);
-            if let Some(prescription) = place.map(|place| self.prescriptions.at(place)) {
-                seen ^= u64::from(prescription.status as u8);
-                seen ^= prescription
-                    .sessions()
-                    .last()
-                    .map_or(0, |s| s.session_id.as_u64_pair().1);
-                journeys.push(prescription.journey_place);
-            }
+        found.extend(facts.iter().map(|fact| {
+            Journeys::step_prescription(&fact.event).and_then(|id| self.prescriptions.place(&id))
+        }));
+        for prescription in found
+            .iter()
+            .flatten()
+            .map(|&place| self.prescriptions.at(place))
+        {
+            seen ^= u64::from(prescription.status as u8);
+            seen ^= prescription
+                .sessions()
+                .last()
+                .map_or(0, |s| s.session_id.as_u64_pair().1);
+            journeys.push(prescription.journey_place);
         }
         for place in journeys {
             seen ^= self.journeys.at(place).steps.last_byte();

@@ -1,7 +1,7 @@
 //! Agreements between anchors and providers, with every version of their terms, so that the
 //! version in force on any date can be found.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use followfund_contracts::OdsCode;
 use followfund_contracts::events::{ActivityType, AgreementAmended, AgreementSigned};
 use followfund_contracts::terms::{Prices, Tariff};
@@ -99,6 +99,14 @@ impl Agreement {
     /// priced by its last version.
     pub fn pricing(&self, date: NaiveDate) -> Option<&AgreementVersion> {
         self.in_force(date.min(self.valid_to))
+    }
+
+    /// Reads what pricing a session reads first: the end of its term and its latest version's
+    /// start. See [`super::Ledger::warm`].
+    pub(super) fn touch(&self) -> u64 {
+        let last = self.versions.last();
+        let from = last.map_or(0, |version| version.effective_from.num_days_from_ce());
+        (self.valid_to.num_days_from_ce() ^ from) as u64
     }
 
     /// Whether the anchor delivers the activity itself.

@@ -269,19 +269,21 @@ impl Ledger {
         }
     }
 
-    /// Reads, without changing anything, what `facts` will change: the funding each names and
-    /// the ends of its lists. These loads do not wait on one another, so the processor overlaps
-    /// their cache misses, where folding meets each alone. Leaves in `found` each fact's funding
-    /// place, if it has one yet, for [`Ledger::apply_warmed`]; returns a value made from what
-    /// was read, so that the reads are kept.
+    /// Reads, without changing anything, what `facts` will change: the funding each names, then
+    /// the ends of its lists and the agreement that prices it. Each pass's loads do not wait on
+    /// one another, so the processor overlaps their cache misses, where folding meets each
+    /// alone. Leaves in `found` each fact's funding place, if it has one yet, for
+    /// [`Ledger::apply_warmed`]; returns a value made from what was read, so that the reads are
+    /// kept.
     pub(crate) fn warm(&self, facts: &[Fact], found: &mut Vec<Option<u32>>) -> u64 {
         let mut seen = 0u64;
         found.clear();
-        for fact in facts {
-            let place = crate::Journeys::step_prescription(&fact.event)
-                .and_then(|prescription_id| self.funding.place(&prescription_id));
-            found.push(place);
-            seen ^= place.map_or(0, |place| self.funding.at(place).touch());
+        found.extend(facts.iter().map(|fact| {
+            crate::Journeys::step_prescription(&fact.event)
+                .and_then(|prescription_id| self.funding.place(&prescription_id))
+        }));
+        for funding in found.iter().flatten().map(|&place| self.funding.at(place)) {
+            seen ^= funding.touch() ^ self.agreements.at(funding.agreement).touch();
         }
         seen
     }
