@@ -395,7 +395,23 @@ type Change = fn(&mut Journeys);
 
 #[test]
 fn a_snapshot_whose_records_disagree_is_refused_saying_how() {
-    let cases: [(Change, &str); 7] = [
+    let cases: [(Change, &str); 9] = [
+        (
+            |journeys| {
+                for ids in journeys.referrals_by_organisation.values_mut() {
+                    ids.remove(id(2));
+                }
+            },
+            "referrals indexed once",
+        ),
+        (
+            |journeys| {
+                for ids in journeys.prescriptions_by_provider.values_mut() {
+                    ids.remove(id(3));
+                }
+            },
+            "prescriptions indexed once",
+        ),
         (
             |journeys| {
                 let second = journeys.journeys.place(&id(2)).unwrap();
