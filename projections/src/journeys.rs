@@ -165,8 +165,8 @@ impl Journeys {
         }
     }
 
-    /// Reads, without changing anything, what `facts` will change: each prescription they name,
-    /// then its sessions, then its journey and the end of its steps. Each pass's loads do not
+    /// Reads, without changing anything, what `facts` will change: each prescription and
+    /// journey they name, then the prescriptions' sessions, then the journeys' steps. Each pass's loads do not
     /// wait on one another, so their cache misses overlap: a pass that finds a record and reads
     /// its lists in one step holds fewer facts' misses in flight at once. Returns a value made
     /// from what was read, so that the reads are kept. Leaves in `found` the place of each
@@ -178,6 +178,10 @@ impl Journeys {
         found.extend(facts.iter().map(|fact| {
             Journeys::step_prescription(&fact.event).and_then(|id| self.prescriptions.place(&id))
         }));
+        let referrals = facts
+            .iter()
+            .filter_map(|fact| Journeys::step_referral(&fact.event));
+        journeys.extend(referrals.filter_map(|id| self.journeys.place(&id)));
         for prescription in found
             .iter()
             .flatten()
@@ -194,6 +198,26 @@ impl Journeys {
             seen ^= self.journeys.at(place).steps.last_byte();
         }
         seen
+    }
+
+    /// The referral a step of a journey names, for the steps that find their journey by it: the
+    /// referral's own events and the issue of a prescription.
+    fn step_referral(event: &Event) -> Option<Uuid> {
+        match event {
+            Event::ReferralReceived(e) => Some(e.referral_id),
+            Event::ReferralAccepted(e) => Some(e.referral_id),
+            Event::ReferralDeclined(e) => Some(e.referral_id),
+            Event::ReferralRedirected(e) => Some(e.referral_id),
+            Event::AssessmentHeld(e) => Some(e.referral_id),
+            Event::PlanAgreed(e) => Some(e.referral_id),
+            Event::PlanAmended(e) => Some(e.referral_id),
+            Event::OutcomeMeasured(e) => Some(e.referral_id),
+            Event::ReferralReferredBack(e) => Some(e.referral_id),
+            Event::CaseClosed(e) => Some(e.referral_id),
+            Event::PrescriptionIssued(e) => Some(e.referral_id),
+            Event::PrescriptionWaitlisted(e) => Some(e.referral_id),
+            _ => None,
+        }
     }
 
     /// The prescription a step of a journey concerns: the one a prescription or session event
