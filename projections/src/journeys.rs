@@ -166,11 +166,12 @@ impl Journeys {
     }
 
     /// Reads, without changing anything, what `facts` will change: each prescription and
-    /// journey they name, then the prescriptions' sessions, then the journeys' steps. Each pass's loads do not
-    /// wait on one another, so their cache misses overlap: a pass that finds a record and reads
-    /// its lists in one step holds fewer facts' misses in flight at once. Returns a value made
-    /// from what was read, so that the reads are kept. Leaves in `found` the place of each
-    /// fact's prescription, if it has one yet, for [`Journeys::apply_warmed`].
+    /// journey they name, then the prescriptions' sessions, then the journeys' steps. Each
+    /// pass's loads do not wait on one another, so their cache misses overlap: a pass that finds
+    /// a record and reads its lists in one step holds fewer facts' misses in flight at once.
+    /// Returns a value made from what was read, so that the reads are kept. Leaves in `found`
+    /// the place of each fact's prescription, if it has one yet, for
+    /// [`Journeys::apply_warmed`].
     pub(crate) fn warm(&self, facts: &[Fact], found: &mut Vec<Option<u32>>) -> u64 {
         let mut seen = 0u64;
         let mut journeys = Vec::with_capacity(facts.len());

@@ -129,7 +129,8 @@ pub(crate) fn read<T>(
         if position < from {
             continue;
         }
-        let occurred_at = (days.time_at(micros))
+        let occurred_at = days
+            .time_at(micros)
             .ok_or_else(|| corrupt(to_i64(position), "a time is out of range"))?;
         out.push(read(FoldRow {
             position,
