@@ -3,11 +3,7 @@
 //! always goes at the end: a push, where a B-tree set walked and split nodes of sixteen-byte keys
 //! for every prescription a national year issues, about a microsecond each.
 
-use serde::de::{Error as _, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
-
-use crate::compact::Halves;
 
 /// Distinct ids, ascending.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,6 +12,15 @@ pub(crate) struct IdList {
 }
 
 impl IdList {
+    /// The list of `ids`, which must be distinct and ascending.
+    pub(crate) fn ascending(ids: Vec<Uuid>) -> IdList {
+        assert!(
+            ids.windows(2).all(|pair| pair[0] < pair[1]),
+            "ids distinct and ascending"
+        );
+        IdList { ids }
+    }
+
     /// Adds `id`; false if it was listed already.
     pub(crate) fn insert(&mut self, id: Uuid) -> bool {
         if self.ids.last().is_none_or(|last| *last < id) {
@@ -57,44 +62,18 @@ impl<'a> IntoIterator for &'a IdList {
     }
 }
 
-/// A snapshot holds the ids as their halves, ascending.
-impl Serialize for IdList {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.ids.iter().copied().map(Halves::from))
-    }
-}
-
-/// Read back checked, not trusted: ids out of order or twice are refused.
-impl<'de> Deserialize<'de> for IdList {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<IdList, D::Error> {
-        struct Ascending;
-        impl<'de> Visitor<'de> for Ascending {
-            type Value = IdList;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of distinct ids, ascending")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IdList, A::Error> {
-                let mut ids: Vec<Uuid> = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(halves) = seq.next_element::<Halves>()? {
-                    let id = Uuid::from(halves);
-                    if ids.last().is_some_and(|last| *last >= id) {
-                        return Err(A::Error::custom(format!("id {id} is out of order")));
-                    }
-                    ids.push(id);
-                }
-                Ok(IdList { ids })
-            }
-        }
-        deserializer.deserialize_seq(Ascending)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn id(n: u128) -> Uuid {
         Uuid::from_u128(n)
+    }
+
+    #[test]
+    #[should_panic(expected = "ids distinct and ascending")]
+    fn a_list_made_whole_must_be_ascending() {
+        IdList::ascending(vec![id(2), id(1)]);
     }
 
     #[test]
@@ -109,18 +88,5 @@ mod tests {
         assert!(list.remove(id(5)));
         assert!(!list.remove(id(5)));
         assert_eq!((&list).into_iter().next_back(), Some(&id(12)));
-    }
-
-    #[test]
-    fn a_snapshot_reads_back_equal_and_refuses_ids_out_of_order() {
-        let mut list = IdList::default();
-        for n in [3, 1, 2] {
-            list.insert(id(n));
-        }
-        let text = serde_json::to_string(&list).unwrap();
-        assert_eq!(text, "[[0,1],[0,2],[0,3]]");
-        assert_eq!(serde_json::from_str::<IdList>(&text).unwrap(), list);
-        assert!(serde_json::from_str::<IdList>("[[0,2],[0,1]]").is_err());
-        assert!(serde_json::from_str::<IdList>("[[0,2],[0,2]]").is_err());
     }
 }

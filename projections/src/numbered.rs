@@ -57,6 +57,11 @@ impl<T: Ord + Hash + Clone> Numbered<T> {
         self.0.get(number.index())
     }
 
+    /// How many values are numbered.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Whether `number` numbers a value.
     pub(crate) fn holds(&self, number: Number) -> bool {
         number.0.get() as usize <= self.0.len()

@@ -395,23 +395,7 @@ type Change = fn(&mut Journeys);
 
 #[test]
 fn a_snapshot_whose_records_disagree_is_refused_saying_how() {
-    let cases: [(Change, &str); 9] = [
-        (
-            |journeys| {
-                for ids in journeys.referrals_by_organisation.values_mut() {
-                    ids.remove(id(2));
-                }
-            },
-            "referrals indexed once",
-        ),
-        (
-            |journeys| {
-                for ids in journeys.prescriptions_by_provider.values_mut() {
-                    ids.remove(id(3));
-                }
-            },
-            "prescriptions indexed once",
-        ),
+    let cases: [(Change, &str); 7] = [
         (
             |journeys| {
                 let second = journeys.journeys.place(&id(2)).unwrap();
@@ -452,4 +436,78 @@ fn a_snapshot_whose_records_disagree_is_refused_saying_how() {
         let refusal = refusal_after(change).unwrap_or_default();
         assert!(refusal.contains(reason), "{refusal:?} lacks {reason:?}");
     }
+}
+
+#[test]
+fn a_snapshot_rebuilds_the_indexes_the_fold_kept() {
+    // Referral 9 is received before referral 7, so the records' order is not the ids' order,
+    // and referral 5 moves to another organisation, leaving its first behind.
+    let mut history = History::new();
+    history.push(received(id(9), ACTOR));
+    history.push(received(id(5), ACTOR));
+    history.push(received(id(7), ACTOR));
+    history.push(redirected(id(5), "ANCHOR2"));
+    history.push(issued(id(30), id(9), PROVIDER));
+    history.push(issued(id(20), id(7), PROVIDER));
+    let journeys = history.fold().journeys;
+
+    let text = serde_json::to_string(&journeys).unwrap();
+    assert!(!text.contains("by_provider"), "the indexes are not stored");
+    let loaded: Journeys = serde_json::from_str(&text).unwrap();
+    assert_eq!(loaded, journeys);
+    let referrals = |code: &str| -> Vec<Uuid> {
+        let held = loaded.referrals_of(&ods(code));
+        held.map(|journey| journey.referral_id).collect()
+    };
+    assert_eq!(referrals(ACTOR), [id(7), id(9)]);
+    assert_eq!(referrals("ANCHOR2"), [id(5)]);
+    let issued_to_provider: Vec<Uuid> = (loaded.prescriptions_of_provider(&ods(PROVIDER)))
+        .map(|prescription| prescription.prescription_id)
+        .collect();
+    assert_eq!(issued_to_provider, [id(20), id(30)]);
+}
+
+#[test]
+fn folded_indexes_that_disagree_with_the_records_are_found() {
+    let indexed_after = |change: Change| {
+        let mut history = History::new();
+        history.push(received(id(1), ACTOR));
+        history.push(received(id(2), ACTOR));
+        history.push(issued(id(3), id(1), PROVIDER));
+        let mut journeys = history.fold().journeys;
+        change(&mut journeys);
+        let refused = std::panic::catch_unwind(|| journeys.assert_indexed()).err()?;
+        refused.downcast_ref::<&str>().map(|text| text.to_string())
+    };
+    assert_eq!(indexed_after(|_| {}), None);
+    let cases: [(Change, &str); 3] = [
+        (
+            |journeys| unindex(&mut journeys.referrals_by_organisation, &ods(ACTOR), id(2)),
+            "referrals indexed once",
+        ),
+        (
+            |journeys| index_prescription(journeys, "ANCHOR2", id(3)),
+            "prescriptions indexed once",
+        ),
+        (
+            |journeys| {
+                unindex(
+                    &mut journeys.prescriptions_by_provider,
+                    &ods(PROVIDER),
+                    id(3),
+                )
+            },
+            "prescriptions indexed once",
+        ),
+    ];
+    for (change, reason) in cases {
+        let refusal = indexed_after(change).unwrap_or_default();
+        assert!(refusal.contains(reason), "{refusal:?} lacks {reason:?}");
+    }
+}
+
+/// Files a prescription under an organisation as well as wherever it is.
+fn index_prescription(journeys: &mut Journeys, code: &str, prescription_id: Uuid) {
+    let index = &mut journeys.prescriptions_by_provider;
+    index.entry(ods(code)).or_default().insert(prescription_id);
 }
