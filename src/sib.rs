@@ -260,7 +260,7 @@ fn check_claim(
         };
         let Some(person) = sib
             .person(referral_id)
-            .filter(|p| Sib::in_cohort(contract, p))
+            .filter(|p| sib.in_cohort(contract, p))
         else {
             return refuse(format!(
                 "referral {referral_id} is not in the contract's cohort (its provider, dates and eligibility)"

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::Fact;
 use crate::few::Few;
+use crate::numbered::{Number, Numbered};
 use crate::records::Records;
 
 pub use outcomes::{CohortFigures, CohortOutcome, CostFigures, OutcomeStatus, PersonOutcome};
@@ -33,6 +34,9 @@ pub use payments::{DueLine, InvestorPosition, PayerPeriod, Payments};
 pub struct Sib {
     contracts: BTreeMap<Uuid, Contract>,
     people: Records<Person>,
+    /// The link worker services people are referred to, by the numbers people hold: a
+    /// million people a year each kept a copy of a code of a few hundred services.
+    services: Numbered<OdsCode>,
     claims: BTreeMap<Uuid, Claim>,
     /// The position of the last fact that changed anything here.
     revision: u64,
@@ -87,8 +91,8 @@ pub struct Person {
     /// The referral.
     #[serde(with = "crate::compact::id")]
     pub referral_id: Uuid,
-    /// The link worker service holding the referral.
-    pub provider: OdsCode,
+    /// The link worker service holding the referral: read it through [`Sib::provider`].
+    pub(crate) provider: Number,
     /// Age band at referral.
     #[serde(with = "crate::compact::listed")]
     pub age_band: AgeBand,
@@ -184,7 +188,7 @@ impl Sib {
                 if !self.people.contains(&e.referral_id) {
                     let person = Person {
                         referral_id: e.referral_id,
-                        provider: e.link_worker_organisation.clone(),
+                        provider: self.services.number(&e.link_worker_organisation),
                         age_band: e.age_band,
                         conditions: Few::from_slice(&e.conditions),
                         received_on: on(),
@@ -197,7 +201,7 @@ impl Sib {
             }
             Event::ReferralRedirected(e) => {
                 if let Some(person) = self.people.get_mut(&e.referral_id) {
-                    person.provider = e.to_organisation.clone();
+                    person.provider = self.services.number(&e.to_organisation);
                 }
             }
             Event::AssessmentHeld(e) => {
@@ -309,11 +313,16 @@ impl Sib {
         contract.claims.iter().filter_map(|id| self.claims.get(id))
     }
 
+    /// The link worker service holding a person's referral.
+    pub fn provider(&self, person: &Person) -> &OdsCode {
+        self.services.get(person.provider)
+    }
+
     /// Whether a person is in a contract's cohort: referred to its provider within its dates,
     /// and eligible at referral.
-    pub fn in_cohort(contract: &Contract, person: &Person) -> bool {
+    pub fn in_cohort(&self, contract: &Contract, person: &Person) -> bool {
         let terms = &contract.terms;
-        person.provider == terms.provider
+        *self.provider(person) == terms.provider
             && (terms.starts_on..=terms.ends_on).contains(&person.received_on)
             && terms
                 .eligibility
@@ -325,6 +334,15 @@ impl Sib {
         self.people
             .iter()
             .map(|(_, person)| person)
-            .filter(move |person| Sib::in_cohort(contract, person))
+            .filter(move |person| self.in_cohort(contract, person))
+    }
+
+    /// Every person's service is numbered. The runner calls it after loading a snapshot.
+    pub fn assert_consistent(&self) {
+        let numbered = |(_, person): (Uuid, &Person)| self.services.holds(person.provider);
+        assert!(
+            self.people.iter().all(numbered),
+            "people name numbered services"
+        );
     }
 }

@@ -399,7 +399,7 @@ fn sib_claim(
         .sib
         .person(referral_id)
         .expect("the referral is folded");
-    if !followfund_projections::Sib::in_cohort(contract, person) {
+    if !models.sib.in_cohort(contract, person) {
         return Vec::new();
     }
     let claim_id = sim.id();

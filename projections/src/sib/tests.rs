@@ -12,7 +12,7 @@ use followfund_contracts::{Event, Money, PersonId};
 use uuid::Uuid;
 
 use super::OutcomeStatus;
-use crate::fixtures::{History, id, ods};
+use crate::fixtures::{History, id, ods, redirected};
 
 fn pounds(text: &str) -> Money {
     text.parse().unwrap()
@@ -34,6 +34,18 @@ fn ways_to_wellness() -> SibContractPublished {
     contract(include_str!(
         "../../../contracts/rules/sib/ways-to-wellness.toml"
     ))
+}
+
+/// A history that opens with Ways to Wellness published on 1 April 2015, and the contract's id.
+fn ways_to_wellness_published() -> (History, Uuid) {
+    let mut history = History::new();
+    let terms = ways_to_wellness();
+    let contract_id = terms.contract_id;
+    history.push_on(
+        Event::SibContractPublished(Box::new(terms)),
+        day(2015, 4, 1),
+    );
+    (history, contract_id)
 }
 
 fn rate_card() -> SibContractPublished {
@@ -96,13 +108,7 @@ fn star_pair(history: &mut History, referral: Uuid, gain_eighths: usize, on: Nai
 /// A sixth person aged 39 gains 8 points and counts for nothing.
 #[test]
 fn the_cohorts_average_star_gain_earns_its_share_of_the_pot_on_the_sliding_scale() {
-    let mut history = History::new();
-    let terms = ways_to_wellness();
-    let contract_id = terms.contract_id;
-    history.push_on(
-        Event::SibContractPublished(Box::new(terms)),
-        day(2015, 4, 1),
-    );
+    let (mut history, contract_id) = ways_to_wellness_published();
     for (n, gain) in [7, 8, 7, 8, 8].into_iter().enumerate() {
         let referral = id(100 + n as u128);
         history.push_on(
@@ -167,6 +173,44 @@ fn a_persons_measures_take_the_room_they_use() {
     assert_eq!(measures.len(), 2);
     // Grown by doubling, the list would hold room for four.
     assert_eq!(measures.capacity(), 2);
+}
+
+#[test]
+fn a_person_redirected_to_another_service_leaves_the_cohort_and_reads_back_so() {
+    let (mut history, contract_id) = ways_to_wellness_published();
+    for n in 0..3 {
+        history.push_on(
+            referred(id(400 + n), "WTW01", AgeBand::From55To64),
+            day(2016, 1, 4),
+        );
+    }
+    history.push_on(redirected(id(401), "OTHER1"), day(2016, 1, 5));
+    let sib = history.fold().sib;
+
+    let text = serde_json::to_string(&sib).unwrap();
+    let loaded: super::Sib = serde_json::from_str(&text).unwrap();
+    assert_eq!(loaded, sib);
+    loaded.assert_consistent();
+    let moved = loaded.person(id(401)).unwrap();
+    assert_eq!(*loaded.provider(moved), ods("OTHER1"));
+    let contract = loaded.contract(contract_id).unwrap();
+    let cohort: Vec<Uuid> = (loaded.cohort(contract))
+        .map(|person| person.referral_id)
+        .collect();
+    assert_eq!(cohort, [id(400), id(402)]);
+}
+
+#[test]
+#[should_panic(expected = "people name numbered services")]
+fn a_snapshot_whose_person_names_an_unnumbered_service_is_refused() {
+    let mut history = History::new();
+    history.push(referred(id(500), "WTW01", AgeBand::From55To64));
+    let sib = history.fold().sib;
+    let text = serde_json::to_string(&sib).unwrap();
+    assert!(text.contains(r#""services":["WTW01"]"#), "{text}");
+    let unnumbered = text.replace(r#""services":["WTW01"]"#, r#""services":[]"#);
+    let loaded: super::Sib = serde_json::from_str(&unnumbered).unwrap();
+    loaded.assert_consistent();
 }
 
 /// WEMWBS +3 at 6 months, with 30 days either side: baseline 40 on 1 May 2026, so the window runs
