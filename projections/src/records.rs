@@ -168,7 +168,7 @@ impl<T: Keyed> Records<T> {
             .zip(0..count_u32)
             .map(|(id, at)| (hasher.hash_one(id), at))
             .collect();
-        hashed.sort_unstable_by_key(|&(hash, _)| (hash & slots_mask, hash));
+        order_by_slot(&mut hashed, slots_mask);
         // Records of one id hash alike, so they lie side by side.
         for alike in hashed
             .chunk_by(|a, b| a.0 == b.0)
@@ -213,6 +213,45 @@ impl<T: Keyed> Records<T> {
     pub(crate) fn after(&self, at: Option<u32>) -> impl Iterator<Item = (Uuid, &T)> + use<'_, T> {
         let skip = at.map_or(0, |at| at as usize + 1);
         self.iter().skip(skip)
+    }
+}
+
+/// The most buckets [`order_by_slot`] deals hashes into, as a power of two: few enough that
+/// each bucket's next place stays in the cache, many enough that each bucket sorts in it.
+const SLOT_BUCKET_BITS: u32 = 12;
+
+/// Orders hashes (with their places) by the slot of `slots_mask` a probe for each starts at,
+/// then by hash, so that filing them writes the table front to back and hashes alike lie side
+/// by side. They are dealt into buckets by their slot's first bits in one pass, in place (an
+/// American flag sort), and each bucket is then sorted: sorted whole, a national year's
+/// prescriptions took the journeys' decoding 0.1 s at the end of a restart, with the other
+/// core idle.
+fn order_by_slot(hashed: &mut [(u64, u32)], slots_mask: u64) {
+    let shift = slots_mask.count_ones().saturating_sub(SLOT_BUCKET_BITS);
+    let bucket = |hash: u64| ((hash & slots_mask) >> shift) as usize;
+    let mut ends = vec![0usize; bucket(slots_mask) + 1];
+    for &(hash, _) in hashed.iter() {
+        ends[bucket(hash)] += 1;
+    }
+    let mut dealt = 0;
+    for end in &mut ends {
+        dealt += *end;
+        *end = dealt;
+    }
+    let starts: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).collect();
+    let mut heads = starts.clone();
+    for at in 0..ends.len() {
+        // Each swap moves one hash to its own bucket for good.
+        while heads[at] < ends[at] {
+            let to = bucket(hashed[heads[at]].0);
+            if to != at {
+                hashed.swap(heads[at], heads[to]);
+            }
+            heads[to] += 1;
+        }
+    }
+    for (&start, &end) in starts.iter().zip(&ends) {
+        hashed[start..end].sort_unstable_by_key(|&(hash, _)| (hash & slots_mask, hash));
     }
 }
 
@@ -418,6 +457,29 @@ mod tests {
         let empty = rmp_serde::to_vec(&Records::<Tally>::default()).unwrap();
         let empty: Records<Tally> = rmp_serde::from_slice(&empty).unwrap();
         assert_eq!(empty.len(), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hashes_dealt_into_buckets_end_as_if_sorted_whole(
+            mut hashed in proptest::collection::vec((0..u64::MAX, 0..u32::MAX), 0..5_000),
+            slot_bits in 0u32..20,
+        ) {
+            // Every hash twice over at times, so that alike ones must end side by side.
+            let again: Vec<(u64, u32)> = hashed.iter().step_by(7).copied().collect();
+            hashed.extend(again);
+            let slots_mask = (1u64 << slot_bits) - 1;
+            let mut whole = hashed.clone();
+            whole.sort_unstable_by_key(|&(hash, _)| (hash & slots_mask, hash));
+            order_by_slot(&mut hashed, slots_mask);
+            let keys = |pairs: &[(u64, u32)]| -> Vec<(u64, u64)> {
+                pairs.iter().map(|&(hash, _)| (hash & slots_mask, hash)).collect()
+            };
+            proptest::prop_assert_eq!(keys(&hashed), keys(&whole));
+            hashed.sort_unstable();
+            whole.sort_unstable();
+            proptest::prop_assert_eq!(hashed, whole, "the same pairs, moved");
+        }
     }
 
     /// A snapshot's form written by hand: the count, then each block's records.
