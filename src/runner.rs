@@ -301,12 +301,9 @@ async fn snapshot_load(store: &Store) -> Result<ReadModels, RunnerError> {
         ledger.assert_consistent();
         Ok::<_, rmp_serde::decode::Error>(ledger)
     });
-    // The journeys' check runs beside the ledger's decoding, which ends later, rather than after it.
-    let journeys = tokio::task::spawn_blocking(move || {
-        let journeys = rmp_serde::from_read::<_, Journeys>(journeys)?;
-        journeys.assert_consistent();
-        Ok::<_, rmp_serde::decode::Error>(journeys)
-    });
+    // Journeys are checked, and their indexes rebuilt, as they are read.
+    let journeys =
+        tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, Journeys>(journeys));
     let rest = tokio::task::spawn_blocking(move || rmp_serde::from_read::<_, Rest>(rest));
     let (ledger, journeys, rest) = (ledger.await, journeys.await, rest.await);
     let decoded = (|| {

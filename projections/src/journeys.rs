@@ -76,12 +76,18 @@ impl From<Stored> for Journeys {
             prescriptions_by_provider: BTreeMap::new(),
             orphans: stored.orphans,
         };
-        // Indexing files each record under the organisation it names by number.
-        journeys.assert_numbered();
+        // Checked as read, not trusted, beside the indexing: a restart waits on the two last,
+        // and the ledger's decoding has usually ended by then and left a core idle.
+        let indexes = std::thread::scope(|scope| {
+            let checked = scope.spawn(|| journeys.assert_consistent());
+            let indexes = journeys.indexes();
+            joined(checked);
+            indexes
+        });
         (
             journeys.referrals_by_organisation,
             journeys.prescriptions_by_provider,
-        ) = journeys.indexes();
+        ) = indexes;
         journeys
     }
 }
@@ -610,8 +616,8 @@ impl Journeys {
     }
 
     /// Every prescription is listed by its journey, and every number a record holds names an
-    /// organisation or agreement; in time linear in their size. The runner calls it after
-    /// loading a snapshot, whose indexes were rebuilt from the records as it was read.
+    /// organisation or agreement; in time linear in their size. Reading journeys from a
+    /// snapshot checks them so, and rebuilds the indexes from the records.
     pub fn assert_consistent(&self) {
         self.assert_numbered();
         self.assert_prescriptions_listed();
@@ -633,13 +639,17 @@ impl Journeys {
     }
 
     /// The indexes the records call for: referrals by the organisation that holds them, and
-    /// prescriptions by provider.
+    /// prescriptions by provider, each built on a thread of its own.
     fn indexes(&self) -> (BTreeMap<OdsCode, IdList>, BTreeMap<OdsCode, IdList>) {
-        let referrals = (self.journeys.iter())
-            .map(|(referral_id, journey)| (journey.link_worker_organisation, referral_id));
-        let prescriptions = (self.prescriptions.iter())
-            .map(|(prescription_id, prescription)| (prescription.provider, prescription_id));
-        (self.grouped(referrals), self.grouped(prescriptions))
+        std::thread::scope(|scope| {
+            let referrals = scope.spawn(|| {
+                let held = self.journeys.iter();
+                self.grouped(held.map(|(id, journey)| (journey.link_worker_organisation, id)))
+            });
+            let issued = self.prescriptions.iter();
+            let prescriptions = self.grouped(issued.map(|(id, issue)| (issue.provider, id)));
+            (joined(referrals), prescriptions)
+        })
     }
 
     /// Ids grouped under the organisations they come with, ascending in each group. Grouped by
@@ -648,7 +658,10 @@ impl Journeys {
     fn grouped(&self, named: impl Iterator<Item = (Number, Uuid)>) -> BTreeMap<OdsCode, IdList> {
         let mut groups: Vec<Vec<Uuid>> = vec![Vec::new(); self.organisations.len()];
         for (organisation, id) in named {
-            groups[organisation.index() as usize].push(id);
+            let group = groups.get_mut(organisation.index() as usize);
+            group
+                .expect("records are indexed under numbered organisations")
+                .push(id);
         }
         let numbers = (0..).map(|index| Number::at_index(index).expect("fewer than 2^32 - 1"));
         let grouped = numbers.zip(groups).filter(|(_, ids)| !ids.is_empty());
@@ -702,6 +715,13 @@ impl Journeys {
         }
         assert!(listed.iter().all(|seen| *seen), "prescriptions listed");
     }
+}
+
+/// What a scoped thread returned, or its panic, carried on with its own message.
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Removes a referral from an organisation's index entry, dropping the entry once empty so that

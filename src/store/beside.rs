@@ -30,6 +30,11 @@ pub struct TokenRecord {
 /// than encoding it did, and with 8 MiB chunks the save adds about a third of the state.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 8 * 1024 * 1024;
 
+/// How many chunks each of a snapshot's streams may hold fetched and not yet read. Chunks are
+/// stored in the order the streams were written, which is not the order they are read in: one
+/// stream's reader waits while the store fetches chunks of another for a reader that is behind.
+pub const STREAM_CHUNKS_AHEAD: usize = 16;
+
 /// A projection snapshot: serialised state including every event up to `position`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
@@ -312,7 +317,7 @@ impl SnapshotReader {
     pub fn into_streams(mut self, count: u8) -> Vec<SnapshotReader> {
         let (senders, readers): (Vec<_>, Vec<_>) = (0..count)
             .map(|_| {
-                let (send, chunks) = mpsc::channel(2);
+                let (send, chunks) = mpsc::channel(STREAM_CHUNKS_AHEAD);
                 let reader = SnapshotReader {
                     version: self.version,
                     position: self.position,
