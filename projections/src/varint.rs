@@ -46,6 +46,11 @@ pub(crate) fn take(bytes: &mut &[u8]) -> Option<u64> {
 }
 
 fn take_long(bytes: &mut &[u8]) -> Option<u64> {
+    // Next most are below 2^14, as the gaps between a funding's postings mostly are: two bytes.
+    if let [low @ 0x80..=0xff, high @ 0..=0x7f, rest @ ..] = *bytes {
+        *bytes = rest;
+        return Some(u64::from(*low & 0x7f) | u64::from(*high) << 7);
+    }
     let mut value = 0u64;
     let mut shift = 0u32;
     loop {
