@@ -499,3 +499,63 @@ fn the_total_cap_stops_every_payer() {
     );
     assert_eq!(payments.due, pounds("400.00"));
 }
+
+fn packed_measure(score: Option<&str>) -> super::Measure {
+    super::Measure {
+        instrument: Instrument::Wemwbs,
+        stage: MeasureStage::FollowUp,
+        on: day(2026, 5, 1),
+        score: score.map(|score| score.parse().unwrap()),
+        position: 1_234_567,
+    }
+}
+
+#[test]
+fn a_measure_reads_back_through_its_packed_form_and_no_shorter() {
+    use crate::compact::Packed;
+    let scores = [
+        None,
+        Some("0"),
+        Some("23.4"),
+        Some("-1.25"),
+        Some("79228162514264337593543950335"),
+        Some("-0.0000000000000000000000000001"),
+    ];
+    for score in scores {
+        let mut bytes = Vec::new();
+        packed_measure(score).pack(&mut bytes);
+        let mut read = bytes.as_slice();
+        assert_eq!(
+            super::Measure::unpack(&mut read),
+            Some(packed_measure(score))
+        );
+        assert!(read.is_empty(), "{score:?} read to its end");
+        for cut in 0..bytes.len() {
+            let short = super::Measure::unpack(&mut &bytes[..cut]);
+            assert_eq!(short, None, "{score:?} cut to {cut} bytes");
+        }
+    }
+}
+
+#[test]
+fn a_packed_measure_with_no_such_instrument_or_scale_is_refused() {
+    use crate::compact::Packed;
+    let mut bytes = Vec::new();
+    packed_measure(Some("1.5")).pack(&mut bytes);
+    // Places, a day of three bytes, a position of three, then the score's head: scale 1.
+    let head = 2 + 3 + 3;
+    assert_eq!(bytes[head], 2);
+    let changed = |at: usize, byte: u8| {
+        let mut changed = bytes.clone();
+        changed[at] = byte;
+        super::Measure::unpack(&mut changed.as_slice())
+    };
+    assert!(changed(head, 2).is_some());
+    assert_eq!(changed(0, 200), None, "no instrument at place 200");
+    assert_eq!(changed(1, 200), None, "no stage at place 200");
+    assert_eq!(changed(head, 30), None, "a scale of 29");
+    assert_eq!(
+        changed(head, 29).unwrap().score,
+        Some("0.0000000000000000000000000015".parse().unwrap())
+    );
+}
