@@ -76,8 +76,8 @@ impl From<Stored> for Journeys {
             prescriptions_by_provider: BTreeMap::new(),
             orphans: stored.orphans,
         };
-        // Checked as read, not trusted, beside the indexing: a restart waits on the two last,
-        // and the ledger's decoding has usually ended by then and left a core idle.
+        // Checked as read, not trusted. The check and each index have a thread: a restart
+        // waits on them last, when the ledger's decoding has usually ended and left a core idle.
         let indexes = std::thread::scope(|scope| {
             let checked = scope.spawn(|| journeys.assert_consistent());
             let indexes = journeys.indexes();
