@@ -130,9 +130,6 @@ pub struct Measure {
     pub position: u64,
 }
 
-/// The most places a decimal's point may move: `rust_decimal`'s limit.
-const DECIMAL_SCALE_MAX: u32 = 28;
-
 /// A score's head byte when there is a score: one more than its scale, with this bit set for
 /// a negative one. Zero says there is none.
 const SCORE_NEGATIVE: u8 = 0x80;
@@ -188,14 +185,12 @@ impl crate::compact::Packed for Measure {
     }
 }
 
-/// The score whose head byte is `head`, read from its two numbers.
+/// The score whose head byte is `head`, read from its two numbers. `rust_decimal` refuses a
+/// scale past 28 and a mantissa past 96 bits.
 fn unpack_score(bytes: &mut &[u8], head: u8) -> Option<Decimal> {
     let scale = u32::from(head & !SCORE_NEGATIVE).checked_sub(1)?;
     let low = crate::varint::take(bytes)?;
     let high = crate::varint::take(bytes)?;
-    if scale > DECIMAL_SCALE_MAX {
-        return None;
-    }
     let magnitude = i128::try_from(u128::from(high) << 64 | u128::from(low)).ok()?;
     let mantissa = if head & SCORE_NEGATIVE == 0 {
         magnitude

@@ -33,7 +33,7 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 8 * 1024 * 1024;
 /// How many chunks each of a snapshot's streams may hold fetched and not yet read. Chunks are
 /// stored in the order the streams were written, which is not the order they are read in: one
 /// stream's reader waits while the store fetches chunks of another for a reader that is behind.
-pub const STREAM_CHUNKS_AHEAD: usize = 16;
+const STREAM_CHUNKS_AHEAD: usize = 16;
 
 /// A projection snapshot: serialised state including every event up to `position`.
 #[derive(Clone, Debug, PartialEq, Eq)]

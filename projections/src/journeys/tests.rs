@@ -363,14 +363,19 @@ fn a_snapshot_reads_a_journeys_steps_back_as_they_were() {
 /// Two referrals, the first with a prescription, folded and found consistent, then changed as
 /// a snapshot might be and checked again: the message it is refused with, if it is.
 fn refusal_after(change: Change) -> Option<String> {
+    refusal_by(Journeys::assert_consistent, change)
+}
+
+/// As [`refusal_after`], for any of the journeys' checks.
+fn refusal_by(check: fn(&Journeys), change: Change) -> Option<String> {
     let mut history = History::new();
     history.push(received(id(1), ACTOR));
     history.push(received(id(2), ACTOR));
     history.push(issued(id(3), id(1), PROVIDER));
     let mut journeys = history.fold().journeys;
-    journeys.assert_consistent();
+    check(&journeys);
     change(&mut journeys);
-    let refused = std::panic::catch_unwind(|| journeys.assert_consistent()).err()?;
+    let refused = std::panic::catch_unwind(|| check(&journeys)).err()?;
     let text = refused.downcast_ref::<&str>().map(|text| text.to_string());
     text.or_else(|| refused.downcast_ref::<String>().cloned())
 }
@@ -469,16 +474,7 @@ fn a_snapshot_rebuilds_the_indexes_the_fold_kept() {
 
 #[test]
 fn folded_indexes_that_disagree_with_the_records_are_found() {
-    let indexed_after = |change: Change| {
-        let mut history = History::new();
-        history.push(received(id(1), ACTOR));
-        history.push(received(id(2), ACTOR));
-        history.push(issued(id(3), id(1), PROVIDER));
-        let mut journeys = history.fold().journeys;
-        change(&mut journeys);
-        let refused = std::panic::catch_unwind(|| journeys.assert_indexed()).err()?;
-        refused.downcast_ref::<&str>().map(|text| text.to_string())
-    };
+    let indexed_after = |change: Change| refusal_by(Journeys::assert_indexed, change);
     assert_eq!(indexed_after(|_| {}), None);
     let cases: [(Change, &str); 3] = [
         (
