@@ -219,15 +219,18 @@ impl Journeys {
     /// [`Journeys::apply_warmed`].
     pub(crate) fn warm(&self, facts: &[Fact], found: &mut Vec<Option<u32>>) -> u64 {
         let mut seen = 0u64;
-        let mut journeys = Vec::with_capacity(facts.len());
-        found.clear();
-        found.extend(facts.iter().map(|fact| {
-            Journeys::step_prescription(&fact.event).and_then(|id| self.prescriptions.place(&id))
-        }));
-        let referrals = facts
+        let prescriptions: Vec<Option<Uuid>> = facts
             .iter()
-            .filter_map(|fact| Journeys::step_referral(&fact.event));
-        journeys.extend(referrals.filter_map(|id| self.journeys.place(&id)));
+            .map(|fact| Journeys::step_prescription(&fact.event))
+            .collect();
+        seen ^= self.prescriptions.places(&prescriptions, found);
+        let referrals: Vec<Option<Uuid>> = facts
+            .iter()
+            .filter_map(|fact| Journeys::step_referral(&fact.event).map(Some))
+            .collect();
+        let mut journeys = Vec::with_capacity(facts.len());
+        seen ^= self.journeys.places(&referrals, &mut journeys);
+        let mut journeys: Vec<u32> = journeys.into_iter().flatten().collect();
         for prescription in found
             .iter()
             .flatten()

@@ -21,6 +21,7 @@ mod ledger;
 mod listed;
 mod numbered;
 mod organisations;
+mod places;
 mod positions;
 mod records;
 mod sib;

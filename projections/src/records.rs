@@ -5,14 +5,13 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry as Slot;
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde::ser::{Error as _, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::compact;
+use crate::places::{Places, order_by_slot, slot_bits_for};
 
 /// Records stored this many to a chunk, so that growing never copies more than one chunk and
 /// never leaves more than one chunk's worth of room unused.
@@ -27,14 +26,14 @@ pub(crate) trait Keyed {
 /// Records by id, in the order first inserted.
 ///
 /// The index holds only each record's place, and a probe compares the id the record carries:
-/// an index of ids with places took 21 bytes a slot at half full, where places take five, and
+/// an index of ids with places took 21 bytes a slot at half full, where places take four, and
 /// the probe reads the record it was going to read anyway. Ids are hashed with a seed drawn for
 /// each process: they come from callers, and a fixed seed would let someone choose ids that
 /// collide.
 #[derive(Clone, Debug)]
 pub(crate) struct Records<T> {
     chunks: Vec<Vec<T>>,
-    index: HashTable<u32>,
+    index: Places,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -42,7 +41,7 @@ impl<T> Default for Records<T> {
     fn default() -> Self {
         Records {
             chunks: Vec::new(),
-            index: HashTable::new(),
+            index: Places::default(),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -77,10 +76,34 @@ impl<T: Keyed> Records<T> {
     /// The place of `id`'s record in insertion order.
     pub(crate) fn place(&self, id: &Uuid) -> Option<u32> {
         let hash = self.hasher.hash_one(id);
-        let found = self
-            .index
-            .find(hash, |&at| chunked(&self.chunks, at).id() == *id);
-        found.copied()
+        self.index.find(hash, |at| self.at(at).id() == *id)
+    }
+
+    /// The places of the records of `ids`, into `found`, as [`Records::place`] finds each. The
+    /// index's slots are all read first, then the records they most likely name, then each is
+    /// found: no load in the first two passes waits on another's value, so their cache misses
+    /// overlap, where a lookup alone meets its two misses one after the other. Returns a value
+    /// made from what was read, so that the reads are kept.
+    pub(crate) fn places(&self, ids: &[Option<Uuid>], found: &mut Vec<Option<u32>>) -> u64 {
+        let hashes: Vec<Option<u64>> = ids
+            .iter()
+            .map(|id| id.map(|id| self.hasher.hash_one(id)))
+            .collect();
+        let mut seen = 0u64;
+        for &hash in hashes.iter().flatten() {
+            seen ^= u64::from(self.index.touch(hash));
+        }
+        for &hash in hashes.iter().flatten() {
+            if let Some(at) = self.index.find(hash, |_| true) {
+                seen ^= self.at(at).id().as_u64_pair().0;
+            }
+        }
+        found.clear();
+        found.extend(ids.iter().zip(&hashes).map(|(id, hash)| {
+            let (id, hash) = ((*id)?, (*hash)?);
+            self.index.find(hash, |at| self.at(at).id() == id)
+        }));
+        seen
     }
 
     /// The place of `id`'s record: `warmed`, where warming a window found it (a record keeps
@@ -119,15 +142,13 @@ impl<T: Keyed> Records<T> {
             hasher,
         } = self;
         let hash = hasher.hash_one(id);
-        let slot = index.entry(
+        let filed = index.insert_new(
             hash,
-            |&known| chunked(chunks, known).id() == id,
+            at,
+            |known| chunked(chunks, known).id() == id,
             rehash(hasher, chunks),
         );
-        match slot {
-            Slot::Occupied(_) => return None,
-            Slot::Vacant(vacant) => vacant.insert(at),
-        };
+        filed.ok()?;
         self.push_unindexed(record);
         debug_assert_eq!(self.index.len(), self.len());
         Some(at)
@@ -151,13 +172,10 @@ impl<T: Keyed> Records<T> {
     /// to back: filed in the order read, each insert was a cache miss, and a fifth of a
     /// national restart's work.
     fn index_all(&mut self) -> Result<(), Uuid> {
-        assert!(self.index.is_empty(), "records are indexed once");
+        assert_eq!(self.index.len(), 0, "records are indexed once");
         let count = self.len();
         let count_u32 = u32::try_from(count).expect("fewer than 2^32 records");
         self.reserve(count);
-        // The table's slots, as hashbrown sizes it for `count`: a probe starts at the hash's
-        // low bits. A guess off by a power of two still writes the table in two sweeps.
-        let slots_mask = (count.max(8) * 8 / 7).next_power_of_two() as u64 - 1;
         let Records {
             chunks,
             index,
@@ -168,7 +186,7 @@ impl<T: Keyed> Records<T> {
             .zip(0..count_u32)
             .map(|(id, at)| (hasher.hash_one(id), at))
             .collect();
-        order_by_slot(&mut hashed, slots_mask);
+        order_by_slot(&mut hashed, slot_bits_for(count));
         // Records of one id hash alike, so they lie side by side.
         for alike in hashed
             .chunk_by(|a, b| a.0 == b.0)
@@ -185,7 +203,7 @@ impl<T: Keyed> Records<T> {
             }
         }
         for (hash, at) in hashed {
-            index.insert_unique(hash, at, rehash(hasher, chunks));
+            index.file(hash, at);
         }
         Ok(())
     }
@@ -216,23 +234,12 @@ impl<T: Keyed> Records<T> {
     }
 }
 
-/// Orders hashes (with their places) by the slot of `slots_mask` a probe for each starts at,
-/// then by hash, so that filing them writes the table front to back and hashes alike lie side
-/// by side. One key does for both: the hash turned so that the slot's bits come first. Sorting
-/// 1.5 million pairs (a national year's prescriptions) by the pair of slot and hash took 50-56
-/// ms; by this key 36-38 ms; dealt into buckets by the slot's first bits first, 87-103 ms.
-fn order_by_slot(hashed: &mut [(u64, u32)], slots_mask: u64) {
-    debug_assert_eq!(slots_mask & (slots_mask + 1), 0, "a mask of low bits");
-    let slot_bits = slots_mask.count_ones();
-    hashed.sort_unstable_by_key(|&(hash, _)| hash.rotate_right(slot_bits));
-}
-
 /// The hash of the record at a place in `chunks`, for the index to move it when it grows.
 fn rehash<'a, T: Keyed>(
     hasher: &'a foldhash::fast::RandomState,
     chunks: &'a [Vec<T>],
-) -> impl Fn(&u32) -> u64 + 'a {
-    move |&at| hasher.hash_one(chunked(chunks, at).id())
+) -> impl Fn(u32) -> u64 + 'a {
+    move |at| hasher.hash_one(chunked(chunks, at).id())
 }
 
 /// The record at place `at` of `chunks`.
@@ -429,29 +436,6 @@ mod tests {
         let empty = rmp_serde::to_vec(&Records::<Tally>::default()).unwrap();
         let empty: Records<Tally> = rmp_serde::from_slice(&empty).unwrap();
         assert_eq!(empty.len(), 0);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn hashes_ordered_by_one_key_end_as_if_sorted_by_slot_and_hash(
-            mut hashed in proptest::collection::vec((0..u64::MAX, 0..u32::MAX), 0..5_000),
-            slot_bits in 0u32..20,
-        ) {
-            // Every hash twice over at times, so that alike ones must end side by side.
-            let again: Vec<(u64, u32)> = hashed.iter().step_by(7).copied().collect();
-            hashed.extend(again);
-            let slots_mask = (1u64 << slot_bits) - 1;
-            let mut whole = hashed.clone();
-            whole.sort_unstable_by_key(|&(hash, _)| (hash & slots_mask, hash));
-            order_by_slot(&mut hashed, slots_mask);
-            let keys = |pairs: &[(u64, u32)]| -> Vec<(u64, u64)> {
-                pairs.iter().map(|&(hash, _)| (hash & slots_mask, hash)).collect()
-            };
-            proptest::prop_assert_eq!(keys(&hashed), keys(&whole));
-            hashed.sort_unstable();
-            whole.sort_unstable();
-            proptest::prop_assert_eq!(hashed, whole, "the same pairs, moved");
-        }
     }
 
     /// A snapshot's form written by hand: the count, then each block's records.

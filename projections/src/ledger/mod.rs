@@ -277,11 +277,11 @@ impl Ledger {
     /// kept.
     pub(crate) fn warm(&self, facts: &[Fact], found: &mut Vec<Option<u32>>) -> u64 {
         let mut seen = 0u64;
-        found.clear();
-        found.extend(facts.iter().map(|fact| {
-            crate::Journeys::step_prescription(&fact.event)
-                .and_then(|prescription_id| self.funding.place(&prescription_id))
-        }));
+        let prescriptions: Vec<Option<Uuid>> = facts
+            .iter()
+            .map(|fact| crate::Journeys::step_prescription(&fact.event))
+            .collect();
+        seen ^= self.funding.places(&prescriptions, found);
         for funding in found.iter().flatten().map(|&place| self.funding.at(place)) {
             seen ^= funding.touch() ^ self.agreements.at(funding.agreement).touch();
         }
