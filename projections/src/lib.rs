@@ -262,12 +262,19 @@ where
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut ahead = ahead;
+            let mut folded = 0;
             for unit in for_ahead {
-                let sessions = fold_before_ledger(&mut ahead, (*unit).as_ref());
+                let facts = (*unit).as_ref();
+                folded += facts.len();
+                if folded > ahead.journeys.records() {
+                    ahead.journeys.pause_indexes();
+                }
+                let sessions = fold_before_ledger(&mut ahead, facts);
                 if to_ledger.send(sessions).is_err() {
-                    return;
+                    break;
                 }
             }
+            ahead.journeys.resume_indexes();
         });
         let mut fold = |unit: U::Item| {
             let sessions = for_ledger
