@@ -95,27 +95,25 @@ impl Places {
         self.len += 1;
     }
 
-    /// Makes room for `more` places, filing those already filed afresh in a larger table.
+    /// Makes room for `more` places, filing those already filed afresh in a larger table. They
+    /// are filed in the order of their old slots, which writes the new table front to back in
+    /// a sweep for each doubling, without sorting them first.
     pub(crate) fn reserve(&mut self, more: usize, hash_of: impl Fn(u32) -> u64) {
         let wanted = self.len + more;
         if wanted * LOAD_DENOMINATOR <= self.slots.len() * LOAD_NUMERATOR {
             return;
         }
-        let slot_bits = slot_bits_for(wanted);
-        let mut hashed: Vec<(u64, u32)> = self
-            .slots
-            .iter()
-            .filter(|&&slot| slot != 0)
-            .map(|&slot| (slot & self.mask() as u32) - 1)
-            .map(|place| (hash_of(place), place))
-            .collect();
-        order_by_slot(&mut hashed, slot_bits);
-        *self = Places {
-            slots: vec![0; 1 << slot_bits],
-            len: 0,
-        };
-        for (hash, place) in hashed {
-            self.file(hash, place);
+        let mask = self.mask() as u32;
+        let old = std::mem::replace(
+            self,
+            Places {
+                slots: vec![0; 1 << slot_bits_for(wanted)],
+                len: 0,
+            },
+        );
+        for place in old.slots.into_iter().filter(|&slot| slot != 0) {
+            let place = (place & mask) - 1;
+            self.file(hash_of(place), place);
         }
     }
 

@@ -81,7 +81,7 @@ impl<T: Keyed> Records<T> {
 
     /// The places of the records of `ids`, into `found`, as [`Records::place`] finds each. The
     /// index's slots are all read first, then the records they most likely name, then each is
-    /// found: no load in the first two passes waits on another's value, so their cache misses
+    /// checked: no load in the first two passes waits on another's value, so their cache misses
     /// overlap, where a lookup alone meets its two misses one after the other. Returns a value
     /// made from what was read, so that the reads are kept.
     pub(crate) fn places(&self, ids: &[Option<Uuid>], found: &mut Vec<Option<u32>>) -> u64 {
@@ -93,16 +93,23 @@ impl<T: Keyed> Records<T> {
         for &hash in hashes.iter().flatten() {
             seen ^= u64::from(self.index.touch(hash));
         }
-        for &hash in hashes.iter().flatten() {
-            if let Some(at) = self.index.find(hash, |_| true) {
-                seen ^= self.at(at).id().as_u64_pair().0;
+        found.clear();
+        found.extend(
+            hashes
+                .iter()
+                .map(|hash| self.index.find((*hash)?, |_| true)),
+        );
+        for &at in found.iter().flatten() {
+            seen ^= self.at(at).id().as_u64_pair().0;
+        }
+        // A likely place names another record only when hashes share a slot's bits.
+        for ((place, id), hash) in found.iter_mut().zip(ids).zip(&hashes) {
+            if let (Some(at), Some(id), Some(hash)) = (*place, id, hash)
+                && self.at(at).id() != *id
+            {
+                *place = self.index.find(*hash, |at| self.at(at).id() == *id);
             }
         }
-        found.clear();
-        found.extend(ids.iter().zip(&hashes).map(|(id, hash)| {
-            let (id, hash) = ((*id)?, (*hash)?);
-            self.index.find(hash, |at| self.at(at).id() == id)
-        }));
         seen
     }
 
@@ -403,6 +410,32 @@ mod tests {
         let rest: Vec<Uuid> = records.after(Some(place)).map(|(id, _)| id).collect();
         assert_eq!(rest, [id(2), id(1)]);
         assert_eq!(records.after(None).count(), count as usize);
+    }
+
+    #[test]
+    fn a_batch_of_lookups_finds_what_one_at_a_time_finds() {
+        // Enough records that a slot keeps only 13 bits of hash: dozens of the absent ids below
+        // share them with a record on their probe, and must still be found absent.
+        let mut records = Records::default();
+        let count = 200_000;
+        for n in 0..count {
+            records.insert(tally(n * 2));
+        }
+        let ids: Vec<Option<Uuid>> = (0..count * 2)
+            .map(|n| (n % 7 != 0).then_some(id(n)))
+            .collect();
+        let mut found = Vec::new();
+        for batch in ids.chunks(256) {
+            records.places(batch, &mut found);
+            let one_by_one: Vec<Option<u32>> =
+                batch.iter().map(|id| records.place(&(*id)?)).collect();
+            assert_eq!(found, one_by_one);
+        }
+        let present = ids.iter().flatten().filter(|id| records.contains(id));
+        assert_eq!(
+            present.count(),
+            (0..count * 2).filter(|n| n % 2 == 0 && n % 7 != 0).count()
+        );
     }
 
     #[test]
