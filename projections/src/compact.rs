@@ -159,33 +159,51 @@ pub(crate) mod packed {
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         let mut bytes = Vec::with_capacity(1 + records.len() * 24);
-        varint::put(&mut bytes, records.len() as u64);
-        records.iter().for_each(|record| record.pack(&mut bytes));
+        pack_all(records, &mut bytes);
         serializer.serialize_bytes(&bytes)
     }
 
     pub(crate) fn deserialize<'de, T: Packed, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<T>, D::Error> {
-        with_bytes(deserializer, unpack_all)
+        with_bytes(deserializer, |mut bytes| {
+            let count = count(&mut bytes)?;
+            let mut records = Vec::with_capacity(count);
+            unpack_each(bytes, count, |record| records.push(record))?;
+            Ok(records)
+        })
     }
 
-    fn unpack_all<T: Packed>(mut bytes: &[u8]) -> Result<Vec<T>, String> {
-        let count = varint::take(&mut bytes).ok_or("no count of records")?;
+    /// Appends the count of `records`, then each record's bytes.
+    pub(crate) fn pack_all<T: Packed>(records: &[T], bytes: &mut Vec<u8>) {
+        varint::put(bytes, records.len() as u64);
+        records.iter().for_each(|record| record.pack(bytes));
+    }
+
+    /// Takes the count [`pack_all`] wrote first from the front of `bytes`.
+    pub(crate) fn count(bytes: &mut &[u8]) -> Result<usize, String> {
+        let count = varint::take(bytes).ok_or("no count of records")?;
         // Every record takes at least a byte: a larger count is not to be allocated for.
-        let count = usize::try_from(count)
+        usize::try_from(count)
             .ok()
             .filter(|count| *count <= bytes.len())
-            .ok_or_else(|| format!("{count} records cannot fit in {} bytes", bytes.len()))?;
-        let mut records = Vec::with_capacity(count);
+            .ok_or_else(|| format!("{count} records cannot fit in {} bytes", bytes.len()))
+    }
+
+    /// Reads the `count` records that fill `bytes`, handing each to `each`.
+    pub(crate) fn unpack_each<T: Packed>(
+        mut bytes: &[u8],
+        count: usize,
+        mut each: impl FnMut(T),
+    ) -> Result<(), String> {
         for at in 0..count {
-            let record = T::unpack(&mut bytes);
-            records.push(record.ok_or_else(|| {
+            let record = T::unpack(&mut bytes).ok_or_else(|| {
                 format!("packed record {at} of {count} is cut short or malformed")
-            })?);
+            })?;
+            each(record);
         }
         match bytes.is_empty() {
-            true => Ok(records),
+            true => Ok(()),
             false => Err(format!(
                 "{} bytes follow the last packed record",
                 bytes.len()

@@ -39,6 +39,7 @@ pub(crate) type SessionPlace = u32;
 #[serde(from = "Stored")]
 pub struct Journeys {
     journeys: Records<Journey>,
+    #[serde(with = "crate::records::packed")]
     prescriptions: Records<Prescription>,
     /// The organisations journeys and prescriptions name, by the numbers they hold.
     organisations: Numbered<OdsCode>,
@@ -63,6 +64,7 @@ pub struct Journeys {
 #[derive(Deserialize)]
 struct Stored {
     journeys: Records<Journey>,
+    #[serde(with = "crate::records::packed")]
     prescriptions: Records<Prescription>,
     organisations: Numbered<OdsCode>,
     agreements: Numbered<Uuid>,

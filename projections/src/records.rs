@@ -277,16 +277,67 @@ impl<T: Eq + Keyed> Eq for Records<T> {}
 /// whole and decoded where it lies.
 impl<T: Serialize + Keyed> Serialize for Records<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(1 + self.chunks.len()))?;
-        seq.serialize_element(&(self.len() as u64))?;
-        let mut block = Vec::new();
-        for records in &self.chunks {
-            block.clear();
-            rmp_serde::encode::write(&mut block, records).map_err(S::Error::custom)?;
-            seq.serialize_element(&Bytes(&block))?;
-        }
-        seq.end()
+        serialize_blocks(self, serializer, |records, block| {
+            rmp_serde::encode::write(block, records).map_err(|error| error.to_string())
+        })
     }
+}
+
+impl<'de, T: DeserializeOwned + Keyed> Deserialize<'de> for Records<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Records<T>, D::Error> {
+        deserialize_blocks(deserializer, |bytes, records| {
+            let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
+            Each(records)
+                .deserialize(&mut decoder)
+                .map_err(|error| error.to_string())
+        })
+    }
+}
+
+/// The `with` form of records that are [`Packed`]: each block holds the count of its records,
+/// then their bytes. A national year's prescriptions decoded through serde's general reader,
+/// a marker and a call for every field, took a sixth of a restart.
+pub(crate) mod packed {
+    use super::*;
+    use crate::compact::Packed;
+
+    pub(crate) fn serialize<T: Packed + Keyed, S: Serializer>(
+        records: &Records<T>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serialize_blocks(records, serializer, |records, block| {
+            crate::compact::packed::pack_all(records, block);
+            Ok(())
+        })
+    }
+
+    pub(crate) fn deserialize<'de, T: Packed + Keyed, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Records<T>, D::Error> {
+        deserialize_blocks(deserializer, |mut bytes, records| {
+            let count = crate::compact::packed::count(&mut bytes)?;
+            crate::compact::packed::unpack_each(bytes, count, |record| {
+                records.push_unindexed(record);
+            })
+        })
+    }
+}
+
+/// Writes the count, then each chunk as one byte string that `write` fills.
+fn serialize_blocks<T: Keyed, S: Serializer>(
+    records: &Records<T>,
+    serializer: S,
+    write: impl Fn(&[T], &mut Vec<u8>) -> Result<(), String>,
+) -> Result<S::Ok, S::Error> {
+    let mut seq = serializer.serialize_seq(Some(1 + records.chunks.len()))?;
+    seq.serialize_element(&(records.len() as u64))?;
+    let mut block = Vec::new();
+    for chunk in &records.chunks {
+        block.clear();
+        write(chunk, &mut block).map_err(S::Error::custom)?;
+        seq.serialize_element(&Bytes(&block))?;
+    }
+    seq.end()
 }
 
 /// Bytes written as one byte string.
@@ -298,49 +349,53 @@ impl Serialize for Bytes<'_> {
     }
 }
 
-impl<'de, T: DeserializeOwned + Keyed> Deserialize<'de> for Records<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Records<T>, D::Error> {
-        struct Blocks<T>(std::marker::PhantomData<T>);
-        impl<'de, T: DeserializeOwned + Keyed> Visitor<'de> for Blocks<T> {
-            type Value = Records<T>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a count of records, then blocks of records")
+/// How a block's bytes become records, added in order without filing them.
+type ReadBlock<T> = fn(&[u8], &mut Records<T>) -> Result<(), String>;
+
+/// Reads the count, then the blocks, each by `read`, then files every record in the index.
+fn deserialize_blocks<'de, T: Keyed, D: Deserializer<'de>>(
+    deserializer: D,
+    read: ReadBlock<T>,
+) -> Result<Records<T>, D::Error> {
+    struct Blocks<T>(ReadBlock<T>);
+    impl<'de, T: Keyed> Visitor<'de> for Blocks<T> {
+        type Value = Records<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a count of records, then blocks of records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Records<T>, A::Error> {
+            let count: u64 = seq
+                .next_element()?
+                .ok_or_else(|| A::Error::custom("no count of records"))?;
+            let mut records = Records::default();
+            while seq
+                .next_element_seed(Block(&mut records, self.0))?
+                .is_some()
+            {}
+            if records.len() as u64 != count {
+                return Err(A::Error::custom(format!(
+                    "{} records where the count says {count}",
+                    records.len()
+                )));
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Records<T>, A::Error> {
-                let count: u64 = seq
-                    .next_element()?
-                    .ok_or_else(|| A::Error::custom("no count of records"))?;
-                let mut records = Records::default();
-                while seq.next_element_seed(Block(&mut records))?.is_some() {}
-                if records.len() as u64 != count {
-                    return Err(A::Error::custom(format!(
-                        "{} records where the count says {count}",
-                        records.len()
-                    )));
-                }
-                match records.index_all() {
-                    Ok(()) => Ok(records),
-                    Err(id) => Err(A::Error::custom(format!("id {id} is recorded twice"))),
-                }
+            match records.index_all() {
+                Ok(()) => Ok(records),
+                Err(id) => Err(A::Error::custom(format!("id {id} is recorded twice"))),
             }
         }
-        deserializer.deserialize_seq(Blocks(std::marker::PhantomData))
     }
+    deserializer.deserialize_seq(Blocks(read))
 }
 
 /// Reads one block into the records.
-struct Block<'r, T>(&'r mut Records<T>);
+struct Block<'r, T>(&'r mut Records<T>, ReadBlock<T>);
 
-impl<'de, T: DeserializeOwned + Keyed> DeserializeSeed<'de> for Block<'_, T> {
+impl<'de, T: Keyed> DeserializeSeed<'de> for Block<'_, T> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        compact::with_bytes(deserializer, |bytes| {
-            let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
-            Each(self.0)
-                .deserialize(&mut decoder)
-                .map_err(|error| error.to_string())
-        })
+        let Block(records, read) = self;
+        compact::with_bytes(deserializer, |bytes| read(bytes, records))
     }
 }
 
@@ -469,6 +524,68 @@ mod tests {
         let empty = rmp_serde::to_vec(&Records::<Tally>::default()).unwrap();
         let empty: Records<Tally> = rmp_serde::from_slice(&empty).unwrap();
         assert_eq!(empty.len(), 0);
+    }
+
+    impl crate::compact::Packed for Tally {
+        fn pack(&self, bytes: &mut Vec<u8>) {
+            bytes.extend_from_slice(self.0.as_bytes());
+            bytes.extend_from_slice(&self.1.to_le_bytes());
+        }
+
+        fn unpack(bytes: &mut &[u8]) -> Option<Tally> {
+            let (id, rest) = bytes.split_first_chunk::<16>()?;
+            let (n, rest) = rest.split_first_chunk::<16>()?;
+            *bytes = rest;
+            Some(Tally(Uuid::from_bytes(*id), u128::from_le_bytes(*n)))
+        }
+    }
+
+    /// Records in their packed form.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct PackedTallies(#[serde(with = "packed")] Records<Tally>);
+
+    #[test]
+    fn packed_records_read_back_equal_and_refuse_a_block_that_says_otherwise() {
+        let mut records = Records::default();
+        let count = CHUNK_RECORDS as u128 * 2 + 3;
+        for n in 1..=count {
+            records.insert(tally(n));
+        }
+        let tallies = PackedTallies(records);
+        let bytes = rmp_serde::to_vec(&tallies).unwrap();
+        let loaded: PackedTallies = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(loaded, tallies);
+        assert_eq!(loaded.0.get(&id(4_100)), Some(&tally(4_100)));
+        let text = serde_json::to_string(&tallies).unwrap();
+        assert_eq!(
+            serde_json::from_str::<PackedTallies>(&text).unwrap(),
+            tallies
+        );
+
+        // One record, counted in its block, then a byte too many or one too few.
+        let mut one = PackedTallies(Records::default());
+        one.0.insert(tally(1));
+        let bytes = rmp_serde::to_vec(&one).unwrap();
+        let block_at = bytes.len() - 33;
+        assert_eq!(bytes[block_at - 2..block_at + 1], [0xc4, 33, 1]);
+        let mut longer = bytes.clone();
+        longer[block_at - 1] = 34;
+        longer.push(0);
+        let error = rmp_serde::from_slice::<PackedTallies>(&longer).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("1 bytes follow the last packed record"),
+            "{error}"
+        );
+        let mut shorter = bytes.clone();
+        shorter[block_at - 1] = 32;
+        shorter.pop();
+        let error = rmp_serde::from_slice::<PackedTallies>(&shorter).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot fit") || error.to_string().contains("cut short"),
+            "{error}"
+        );
     }
 
     /// A snapshot's form written by hand: the count, then each block's records.

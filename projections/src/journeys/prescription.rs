@@ -11,6 +11,7 @@ use crate::compact::{Listed, Packed};
 use crate::Fact;
 use crate::journeys::SessionPlace;
 use crate::numbered::Number;
+use crate::varint;
 
 /// Where a prescription stands. As for referrals, each status event sets the status it names:
 /// commands keep the order meaningful, and the fold shows what the log holds.
@@ -148,6 +149,63 @@ pub struct Prescription {
 // A national year holds about 1.35 million prescriptions.
 const _: () = assert!(std::mem::size_of::<Prescription>() == 80);
 
+/// The id, the provider's number, the activity's place, the agreement's number plus one (zero
+/// for none), the microseconds of the issue, its position, the status's place, the sessions
+/// (their count, then each), and the journey's place.
+impl Packed for Prescription {
+    fn pack(&self, bytes: &mut Vec<u8>) {
+        bytes.extend_from_slice(self.prescription_id.as_bytes());
+        varint::put(bytes, u64::from(self.provider.index()));
+        bytes.push(crate::compact::place(self.activity_type));
+        let agreement = self.agreement.map_or(0, |agreement| agreement.index() + 1);
+        varint::put(bytes, u64::from(agreement));
+        varint::put(bytes, varint::zigzag(self.issued_at.timestamp_micros()));
+        varint::put(bytes, self.issued_position);
+        bytes.push(crate::compact::place(self.status));
+        crate::compact::packed::pack_all(&self.sessions, bytes);
+        varint::put(bytes, u64::from(self.journey_place));
+    }
+
+    fn unpack(bytes: &mut &[u8]) -> Option<Prescription> {
+        let (id, rest) = bytes.split_first_chunk::<16>()?;
+        *bytes = rest;
+        let provider = Number::at_index(u32::try_from(varint::take(bytes)?).ok()?)?;
+        let activity_type = crate::compact::at_place(take_byte(bytes)?)?;
+        let agreement = match u32::try_from(varint::take(bytes)?).ok()? {
+            0 => None,
+            number => Some(Number::at_index(number - 1)?),
+        };
+        let micros = varint::unzigzag(varint::take(bytes)?);
+        let issued_at = DateTime::from_timestamp_micros(micros)?;
+        let issued_position = varint::take(bytes)?;
+        let status = crate::compact::at_place(take_byte(bytes)?)?;
+        let count = crate::compact::packed::count(bytes).ok()?;
+        let mut sessions = Vec::with_capacity(count);
+        for _ in 0..count {
+            sessions.push(SessionRecord::unpack(bytes)?);
+        }
+        let journey_place = u32::try_from(varint::take(bytes)?).ok()?;
+        Some(Prescription {
+            prescription_id: Uuid::from_bytes(*id),
+            provider,
+            activity_type,
+            agreement,
+            issued_at,
+            issued_position,
+            status,
+            sessions,
+            journey_place,
+        })
+    }
+}
+
+/// The first of `bytes`, taken.
+fn take_byte(bytes: &mut &[u8]) -> Option<u8> {
+    let (&byte, rest) = bytes.split_first()?;
+    *bytes = rest;
+    Some(byte)
+}
+
 /// Filed under its id.
 impl crate::records::Keyed for Prescription {
     fn id(&self) -> Uuid {
@@ -245,4 +303,97 @@ impl Prescription {
 /// A session's index in its prescription's list, as the ledger keeps it.
 fn session_place(index: usize) -> SessionPlace {
     SessionPlace::try_from(index).expect("fewer than 2^32 sessions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn a_prescription() -> impl Strategy<Value = Prescription> {
+        let session =
+            (any::<u128>(), 0..SessionState::ALL.len()).prop_map(|(id, state)| SessionRecord {
+                session_id: Uuid::from_u128(id),
+                state: SessionState::ALL[state],
+            });
+        let sessions = proptest::collection::vec(session, 0..20);
+        let issued_micros = -62_135_596_800_000_000i64..253_402_300_799_000_000;
+        (
+            (any::<u128>(), 0..u32::MAX - 1, 0..ActivityType::ALL.len()),
+            (
+                proptest::option::of(0..u32::MAX - 1),
+                issued_micros,
+                any::<u64>(),
+            ),
+            (0..PrescriptionStatus::ALL.len(), sessions, any::<u32>()),
+        )
+            .prop_map(
+                |(
+                    (id, provider, activity),
+                    (agreement, micros, position),
+                    (status, sessions, journey),
+                )| {
+                    Prescription {
+                        prescription_id: Uuid::from_u128(id),
+                        provider: Number::at_index(provider).unwrap(),
+                        activity_type: ActivityType::ALL[activity],
+                        agreement: agreement.map(|index| Number::at_index(index).unwrap()),
+                        issued_at: DateTime::from_timestamp_micros(micros).unwrap(),
+                        issued_position: position,
+                        status: PrescriptionStatus::ALL[status],
+                        sessions,
+                        journey_place: journey,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn a_prescription_reads_back_through_its_packed_form_and_no_shorter(
+            prescription in a_prescription(),
+        ) {
+            let mut bytes = Vec::new();
+            prescription.pack(&mut bytes);
+            let mut read = bytes.as_slice();
+            prop_assert_eq!(Prescription::unpack(&mut read), Some(prescription));
+            prop_assert!(read.is_empty());
+            for cut in 0..bytes.len() {
+                prop_assert_eq!(Prescription::unpack(&mut &bytes[..cut]), None, "cut to {}", cut);
+            }
+        }
+    }
+
+    #[test]
+    fn a_packed_prescription_naming_no_such_activity_status_or_number_is_refused() {
+        let prescription = Prescription {
+            prescription_id: Uuid::from_u128(1),
+            provider: Number::at_index(3).unwrap(),
+            activity_type: ActivityType::ALL[0],
+            agreement: None,
+            issued_at: DateTime::from_timestamp_micros(0).unwrap(),
+            issued_position: 9,
+            status: PrescriptionStatus::Issued,
+            sessions: Vec::new(),
+            journey_place: 5,
+        };
+        let mut bytes = Vec::new();
+        prescription.pack(&mut bytes);
+        // The id, then the provider, the activity, the agreement, the instant, the position,
+        // the status, the count of sessions and the journey, a byte each here.
+        assert_eq!(bytes[16..], [3, 0, 0, 0, 9, 1, 0, 5]);
+        let changed = |at: usize, byte: u8| {
+            let mut changed = bytes.clone();
+            changed[at] = byte;
+            Prescription::unpack(&mut changed.as_slice())
+        };
+        assert_eq!(changed(16, 4).map(|p| p.provider), Number::at_index(4));
+        assert_eq!(changed(17, 100), None, "no activity at place 100");
+        assert_eq!(
+            changed(18, 1).map(|p| p.agreement),
+            Some(Number::at_index(0))
+        );
+        assert_eq!(changed(21, 100), None, "no status at place 100");
+        assert_eq!(changed(22, 1), None, "a session counted that is not there");
+    }
 }
