@@ -149,6 +149,20 @@ pub(crate) trait Packed: Sized {
     fn unpack(bytes: &mut &[u8]) -> Option<Self>;
 }
 
+/// The first of `bytes`, taken.
+pub(crate) fn take_byte(bytes: &mut &[u8]) -> Option<u8> {
+    let (&byte, rest) = bytes.split_first()?;
+    *bytes = rest;
+    Some(byte)
+}
+
+/// An id's sixteen bytes, taken from the front of `bytes`.
+pub(crate) fn take_id(bytes: &mut &[u8]) -> Option<uuid::Uuid> {
+    let (id, rest) = bytes.split_first_chunk::<16>()?;
+    *bytes = rest;
+    Some(uuid::Uuid::from_bytes(*id))
+}
+
 /// The `with` form of a list of [`Packed`] records: the count, then each record's bytes.
 pub(crate) mod packed {
     use super::*;

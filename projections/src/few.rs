@@ -65,6 +65,24 @@ impl<T: Copy + 'static> Few<T> {
     }
 }
 
+/// The count, then each value's place.
+impl<T: Listed> compact::Packed for Few<T> {
+    fn pack(&self, bytes: &mut Vec<u8>) {
+        crate::varint::put(bytes, self.len() as u64);
+        bytes.extend(self.iter().map(|value| compact::place(*value)));
+    }
+
+    fn unpack(bytes: &mut &[u8]) -> Option<Few<T>> {
+        let count = usize::try_from(crate::varint::take(bytes)?).ok()?;
+        let (places, rest) = bytes.split_at_checked(count)?;
+        *bytes = rest;
+        let values = places
+            .iter()
+            .map(|place| compact::at_place(*place).ok_or(()));
+        Few::collect(count, values).ok()
+    }
+}
+
 impl<T: Copy + 'static> Deref for Few<T> {
     type Target = [T];
 

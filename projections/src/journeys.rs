@@ -38,6 +38,7 @@ pub(crate) type SessionPlace = u32;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "Stored")]
 pub struct Journeys {
+    #[serde(with = "crate::records::packed")]
     journeys: Records<Journey>,
     #[serde(with = "crate::records::packed")]
     prescriptions: Records<Prescription>,
@@ -63,6 +64,7 @@ pub struct Journeys {
 /// [`Journeys`] as a snapshot holds them: its fields in its order, less the indexes.
 #[derive(Deserialize)]
 struct Stored {
+    #[serde(with = "crate::records::packed")]
     journeys: Records<Journey>,
     #[serde(with = "crate::records::packed")]
     prescriptions: Records<Prescription>,

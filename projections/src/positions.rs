@@ -56,6 +56,11 @@ impl Positions {
         (!self.is_empty()).then_some(self.last)
     }
 
+    /// The gaps between the positions, as written.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// The positions, in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         let mut bytes = self.bytes.as_slice();
@@ -68,7 +73,7 @@ impl Positions {
 
     /// Rebuilds the list from its encoded bytes, refusing any that do not decode to ascending
     /// positions: a snapshot is checked, not trusted.
-    fn from_bytes(bytes: Vec<u8>) -> Result<Positions, &'static str> {
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Result<Positions, &'static str> {
         let mut last = 0u64;
         let mut rest = bytes.as_slice();
         while !rest.is_empty() {

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
+use crate::compact::{self, Packed, take_byte, take_id};
 use crate::few::Few;
 use crate::numbered::{Number, Numbered};
 use crate::positions::Positions;
+use crate::varint;
 
 /// Where a referral stands. Each status event sets the status it names, whatever came before:
 /// commands check that a step makes sense before appending it, so the log's order is the
@@ -119,6 +121,151 @@ pub struct Journey {
 // A national year holds about a million journeys.
 const _: () = assert!(std::mem::size_of::<Journey>() == 208);
 
+/// The ids, then each field in order: numbers as varints (an optional one plus one, zero for
+/// none), places as bytes, instants as zigzagged microseconds (an optional one behind a byte
+/// saying whether there is one), lists as their count then each item, and the steps as their
+/// length then their bytes.
+impl Packed for Journey {
+    fn pack(&self, bytes: &mut Vec<u8>) {
+        bytes.extend_from_slice(self.referral_id.as_bytes());
+        bytes.extend_from_slice(self.person_id.0.as_bytes());
+        put_number(bytes, Some(self.link_worker_organisation));
+        match &self.redirected_from {
+            None => varint::put(bytes, 0),
+            Some(from) => {
+                varint::put(bytes, from.len() as u64 + 1);
+                from.iter()
+                    .for_each(|number| put_number(bytes, Some(*number)));
+            }
+        }
+        put_number(bytes, self.referrer);
+        bytes.push(compact::place(self.source));
+        self.reasons.pack(bytes);
+        bytes.push(compact::place(self.age_band));
+        self.conditions.pack(bytes);
+        put_instant(bytes, Some(self.received_at));
+        bytes.push(compact::place(self.status));
+        put_instant(bytes, self.assessed_at);
+        match &self.plan {
+            None => bytes.push(0),
+            Some(plan) => {
+                bytes.push(1);
+                bytes.extend_from_slice(plan.plan_id.as_bytes());
+                plan.needs.pack(bytes);
+                varint::put(bytes, plan.position);
+            }
+        }
+        put_number(bytes, self.referred_back_to);
+        varint::put(bytes, self.steps.as_bytes().len() as u64);
+        bytes.extend_from_slice(self.steps.as_bytes());
+        varint::put(bytes, self.prescriptions.len() as u64);
+        for place in &self.prescriptions {
+            varint::put(bytes, u64::from(*place));
+        }
+    }
+
+    fn unpack(bytes: &mut &[u8]) -> Option<Journey> {
+        let referral_id = take_id(bytes)?;
+        let person_id = PersonId(take_id(bytes)?);
+        let link_worker_organisation = take_number(bytes)??;
+        let redirected_from = match take_count(bytes)? {
+            0 => None,
+            count => {
+                let from = (1..count).map(|_| take_number(bytes)?);
+                Some(Box::new(from.collect::<Option<Vec<Number>>>()?))
+            }
+        };
+        let referrer = take_number(bytes)?;
+        let source = compact::at_place(take_byte(bytes)?)?;
+        let reasons = Few::unpack(bytes)?;
+        let age_band = compact::at_place(take_byte(bytes)?)?;
+        let conditions = Few::unpack(bytes)?;
+        let received_at = take_instant(bytes)??;
+        let status = compact::at_place(take_byte(bytes)?)?;
+        let assessed_at = take_instant(bytes)?;
+        let plan = match take_byte(bytes)? {
+            0 => None,
+            1 => Some(CarePlan {
+                plan_id: take_id(bytes)?,
+                needs: Few::unpack(bytes)?,
+                position: varint::take(bytes)?,
+            }),
+            _ => return None,
+        };
+        let referred_back_to = take_number(bytes)?;
+        let steps_length = take_count(bytes)?;
+        let (steps, rest) = bytes.split_at_checked(steps_length)?;
+        *bytes = rest;
+        let steps = Positions::from_bytes(steps.to_vec()).ok()?;
+        let count = take_count(bytes)?;
+        let mut prescriptions = Vec::with_capacity(count.min(bytes.len()));
+        for _ in 0..count {
+            prescriptions.push(u32::try_from(varint::take(bytes)?).ok()?);
+        }
+        Some(Journey {
+            referral_id,
+            person_id,
+            link_worker_organisation,
+            redirected_from,
+            referrer,
+            source,
+            reasons,
+            age_band,
+            conditions,
+            received_at,
+            status,
+            assessed_at,
+            plan,
+            referred_back_to,
+            steps,
+            prescriptions,
+        })
+    }
+}
+
+/// An optional number, as its index plus one or zero for none.
+fn put_number(bytes: &mut Vec<u8>, number: Option<Number>) {
+    varint::put(
+        bytes,
+        number.map_or(0, |number| u64::from(number.index()) + 1),
+    );
+}
+
+/// What [`put_number`] wrote: none when the bytes do not hold a number, `Some(None)` for none.
+fn take_number(bytes: &mut &[u8]) -> Option<Option<Number>> {
+    match u32::try_from(varint::take(bytes)?).ok()? {
+        0 => Some(None),
+        number => Number::at_index(number - 1).map(Some),
+    }
+}
+
+/// An optional instant, as a byte saying whether there is one, then its microseconds zigzagged.
+fn put_instant(bytes: &mut Vec<u8>, instant: Option<DateTime<Utc>>) {
+    let Some(instant) = instant else {
+        bytes.push(0);
+        return;
+    };
+    bytes.push(1);
+    varint::put(bytes, varint::zigzag(instant.timestamp_micros()));
+}
+
+/// What [`put_instant`] wrote, as [`take_number`] reads a number.
+fn take_instant(bytes: &mut &[u8]) -> Option<Option<DateTime<Utc>>> {
+    match take_byte(bytes)? {
+        0 => Some(None),
+        1 => {
+            let micros = varint::unzigzag(varint::take(bytes)?);
+            DateTime::from_timestamp_micros(micros).map(Some)
+        }
+        _ => None,
+    }
+}
+
+/// A count of items or bytes that follow, none when it cannot be one.
+fn take_count(bytes: &mut &[u8]) -> Option<usize> {
+    usize::try_from(varint::take(bytes)?).ok()
+}
+
 /// Filed under its referral.
 impl crate::records::Keyed for Journey {
     fn id(&self) -> Uuid {
@@ -193,5 +340,154 @@ impl Journey {
         self.steps
             .first()
             .expect("a journey starts with its receipt")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compact::Listed;
+    use proptest::prelude::*;
+
+    fn listed<T: Listed + std::fmt::Debug>() -> impl Strategy<Value = T> {
+        (0..T::ALL.len()).prop_map(|place| T::ALL[place])
+    }
+
+    fn few<T: Listed + std::fmt::Debug>() -> impl Strategy<Value = Few<T>> {
+        proptest::collection::vec(listed::<T>(), 0..20).prop_map(|values| Few::from_slice(&values))
+    }
+
+    fn number() -> impl Strategy<Value = Number> {
+        (0..u32::MAX - 1).prop_map(|index| Number::at_index(index).unwrap())
+    }
+
+    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        (-62_135_596_800_000_000i64..253_402_300_799_000_000)
+            .prop_map(|micros| DateTime::from_timestamp_micros(micros).unwrap())
+    }
+
+    fn a_journey() -> impl Strategy<Value = Journey> {
+        let plan =
+            (any::<u128>(), few(), any::<u64>()).prop_map(|(id, needs, position)| CarePlan {
+                plan_id: Uuid::from_u128(id),
+                needs,
+                position,
+            });
+        let steps = proptest::collection::btree_set(1..u64::MAX, 0..30).prop_map(|positions| {
+            let mut steps = Positions::default();
+            positions
+                .into_iter()
+                .for_each(|position| steps.push(position));
+            steps
+        });
+        (
+            (
+                any::<(u128, u128)>(),
+                number(),
+                proptest::option::of(proptest::collection::vec(number(), 0..4)),
+            ),
+            (
+                proptest::option::of(number()),
+                listed(),
+                few(),
+                listed(),
+                few(),
+            ),
+            (
+                instant(),
+                listed(),
+                proptest::option::of(instant()),
+                proptest::option::of(plan),
+            ),
+            (
+                proptest::option::of(number()),
+                steps,
+                proptest::collection::vec(any::<u32>(), 0..10),
+            ),
+        )
+            .prop_map(|(ids, referral, times, rest)| {
+                let ((referral_id, person), link_worker_organisation, redirected_from) = ids;
+                let (referrer, source, reasons, age_band, conditions) = referral;
+                let (received_at, status, assessed_at, plan) = times;
+                let (referred_back_to, steps, prescriptions) = rest;
+                Journey {
+                    referral_id: Uuid::from_u128(referral_id),
+                    person_id: PersonId(Uuid::from_u128(person)),
+                    link_worker_organisation,
+                    redirected_from: redirected_from.map(Box::new),
+                    referrer,
+                    source,
+                    reasons,
+                    age_band,
+                    conditions,
+                    received_at,
+                    status,
+                    assessed_at,
+                    plan,
+                    referred_back_to,
+                    steps,
+                    prescriptions,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn a_journey_reads_back_through_its_packed_form_and_no_shorter(journey in a_journey()) {
+            let mut bytes = Vec::new();
+            journey.pack(&mut bytes);
+            let mut read = bytes.as_slice();
+            prop_assert_eq!(Journey::unpack(&mut read), Some(journey));
+            prop_assert!(read.is_empty());
+            for cut in 0..bytes.len() {
+                prop_assert_eq!(Journey::unpack(&mut &bytes[..cut]), None, "cut to {}", cut);
+            }
+        }
+    }
+
+    #[test]
+    fn a_packed_journey_naming_no_such_place_or_with_steps_out_of_order_is_refused() {
+        let mut steps = Positions::default();
+        steps.push(4);
+        let journey = Journey {
+            referral_id: Uuid::from_u128(1),
+            person_id: PersonId(Uuid::from_u128(2)),
+            link_worker_organisation: Number::at_index(0).unwrap(),
+            redirected_from: None,
+            referrer: None,
+            source: ReferralSource::ALL[0],
+            reasons: Few::from_slice(&[]),
+            age_band: AgeBand::ALL[0],
+            conditions: Few::from_slice(&[]),
+            received_at: DateTime::from_timestamp_micros(0).unwrap(),
+            status: ReferralStatus::ALL[0],
+            assessed_at: None,
+            plan: None,
+            referred_back_to: None,
+            steps,
+            prescriptions: Vec::new(),
+        };
+        let mut bytes = Vec::new();
+        journey.pack(&mut bytes);
+        // After the ids: the organisation, no redirections, no referrer, the source, no
+        // reasons, the age band, no conditions, the instant behind its flag, the status, no
+        // assessment, no plan, no referral back, one byte of steps, no prescriptions.
+        assert_eq!(
+            bytes[32..],
+            [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 4, 0]
+        );
+        let changed = |at: usize, byte: u8| {
+            let mut changed = bytes.clone();
+            changed[at] = byte;
+            Journey::unpack(&mut changed.as_slice())
+        };
+        assert_eq!(changed(32, 0), None, "a journey is held by an organisation");
+        assert_eq!(changed(35, 100), None, "no source at place 100");
+        assert_eq!(changed(37, 100), None, "no age band at place 100");
+        assert_eq!(changed(39, 2), None, "an instant's flag is 0 or 1");
+        assert_eq!(changed(41, 100), None, "no status at place 100");
+        assert_eq!(changed(43, 2), None, "a plan's flag is 0 or 1");
+        assert_eq!(changed(46, 0), None, "a step repeats the one before");
+        assert_eq!(changed(33, 1).map(|j| j.redirected_from().len()), Some(0));
     }
 }

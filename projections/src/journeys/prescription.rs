@@ -6,7 +6,7 @@ use followfund_contracts::events::{ActivityType, CancelledBy, PrescriptionIssued
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::compact::{Listed, Packed};
+use crate::compact::{Listed, Packed, take_byte, take_id};
 
 use crate::Fact;
 use crate::journeys::SessionPlace;
@@ -167,8 +167,7 @@ impl Packed for Prescription {
     }
 
     fn unpack(bytes: &mut &[u8]) -> Option<Prescription> {
-        let (id, rest) = bytes.split_first_chunk::<16>()?;
-        *bytes = rest;
+        let prescription_id = take_id(bytes)?;
         let provider = Number::at_index(u32::try_from(varint::take(bytes)?).ok()?)?;
         let activity_type = crate::compact::at_place(take_byte(bytes)?)?;
         let agreement = match u32::try_from(varint::take(bytes)?).ok()? {
@@ -186,7 +185,7 @@ impl Packed for Prescription {
         }
         let journey_place = u32::try_from(varint::take(bytes)?).ok()?;
         Some(Prescription {
-            prescription_id: Uuid::from_bytes(*id),
+            prescription_id,
             provider,
             activity_type,
             agreement,
@@ -197,13 +196,6 @@ impl Packed for Prescription {
             journey_place,
         })
     }
-}
-
-/// The first of `bytes`, taken.
-fn take_byte(bytes: &mut &[u8]) -> Option<u8> {
-    let (&byte, rest) = bytes.split_first()?;
-    *bytes = rest;
-    Some(byte)
 }
 
 /// Filed under its id.
