@@ -163,6 +163,22 @@ pub(crate) fn take_id(bytes: &mut &[u8]) -> Option<uuid::Uuid> {
     Some(uuid::Uuid::from_bytes(*id))
 }
 
+/// An optional number, as its index plus one or zero for none.
+pub(crate) fn put_number(bytes: &mut Vec<u8>, number: Option<crate::numbered::Number>) {
+    crate::varint::put(
+        bytes,
+        number.map_or(0, |number| u64::from(number.index()) + 1),
+    );
+}
+
+/// What [`put_number`] wrote: none when the bytes do not hold a number, `Some(None)` for none.
+pub(crate) fn take_number(bytes: &mut &[u8]) -> Option<Option<crate::numbered::Number>> {
+    match u32::try_from(crate::varint::take(bytes)?).ok()? {
+        0 => Some(None),
+        number => crate::numbered::Number::at_index(number - 1).map(Some),
+    }
+}
+
 /// The `with` form of a list of [`Packed`] records: the count, then each record's bytes.
 pub(crate) mod packed {
     use super::*;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Fact;
-use crate::compact::{self, Packed, take_byte, take_id};
+use crate::compact::{self, Packed, put_number, take_byte, take_id, take_number};
 use crate::few::Few;
 use crate::numbered::{Number, Numbered};
 use crate::positions::Positions;
@@ -223,22 +223,6 @@ impl Packed for Journey {
     }
 }
 
-/// An optional number, as its index plus one or zero for none.
-fn put_number(bytes: &mut Vec<u8>, number: Option<Number>) {
-    varint::put(
-        bytes,
-        number.map_or(0, |number| u64::from(number.index()) + 1),
-    );
-}
-
-/// What [`put_number`] wrote: none when the bytes do not hold a number, `Some(None)` for none.
-fn take_number(bytes: &mut &[u8]) -> Option<Option<Number>> {
-    match u32::try_from(varint::take(bytes)?).ok()? {
-        0 => Some(None),
-        number => Number::at_index(number - 1).map(Some),
-    }
-}
-
 /// An optional instant, as a byte saying whether there is one, then its microseconds zigzagged.
 fn put_instant(bytes: &mut Vec<u8>, instant: Option<DateTime<Utc>>) {
     let Some(instant) = instant else {
@@ -249,7 +233,7 @@ fn put_instant(bytes: &mut Vec<u8>, instant: Option<DateTime<Utc>>) {
     varint::put(bytes, varint::zigzag(instant.timestamp_micros()));
 }
 
-/// What [`put_instant`] wrote, as [`take_number`] reads a number.
+/// What [`put_instant`] wrote: none when the bytes do not hold one, `Some(None)` for none.
 fn take_instant(bytes: &mut &[u8]) -> Option<Option<DateTime<Utc>>> {
     match take_byte(bytes)? {
         0 => Some(None),

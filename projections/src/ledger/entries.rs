@@ -217,6 +217,11 @@ impl Entries {
         crate::fit::fit(&mut self.bytes);
     }
 
+    /// The entries as written.
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// The last byte written, for a read that only brings the list's end into the cache.
     pub(super) fn last_byte(&self) -> u64 {
         self.bytes.last().copied().map_or(0, u64::from)
@@ -229,7 +234,7 @@ impl Entries {
 
     /// Rebuilds the list from its bytes, refusing any that do not decode to entries: a
     /// snapshot is checked, not trusted.
-    fn from_bytes(bytes: Vec<u8>) -> Result<Entries, &'static str> {
+    pub(super) fn from_bytes(bytes: Vec<u8>) -> Result<Entries, &'static str> {
         // Days are checked against the dates' range rather than made into dates: making them
         // was a fifth of the check.
         let days = NaiveDate::MIN.num_days_from_ce()..=NaiveDate::MAX.num_days_from_ce();

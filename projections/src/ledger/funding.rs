@@ -2,7 +2,7 @@
 //! moved its money, kept with it in a compact form: a national year makes tens of millions of
 //! them, nearly all about one prescription each.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use followfund_contracts::Money;
 use followfund_contracts::events::PaymentLineKind;
 use followfund_contracts::terms::FinancialYear;
@@ -12,8 +12,9 @@ use uuid::Uuid;
 use super::accounts::{Account, AccountId, AccountKind, Accounts, Rule};
 use super::agreements::Agreement;
 use super::entries::Entries;
-use crate::compact::Packed;
+use crate::compact::{Packed, take_byte, take_id};
 use crate::journeys::SessionPlace;
+use crate::varint;
 
 /// What one funded prescription has committed and earned. A national year holds over a million
 /// of these, so the agreement is kept by its place among the ledger's agreements (which carry
@@ -138,6 +139,112 @@ fn numbered(slot: &mut Option<AccountId>, accounts: &mut Accounts, account: Acco
             id
         }
         None => *slot.insert(accounts.id(&account)),
+    }
+}
+
+/// The id, then each field in order: counts, numbers and positions as varints, amounts and the
+/// year zigzagged, the flag as a byte, an account as its number plus one (zero for none), lists
+/// as their count then each item, and the postings as their length then their bytes, checked
+/// as they are read.
+impl Packed for Funding {
+    fn pack(&self, bytes: &mut Vec<u8>) {
+        bytes.extend_from_slice(self.prescription_id.as_bytes());
+        varint::put(bytes, u64::from(self.agreement));
+        let year = self.financial_year.first_day().year();
+        varint::put(bytes, varint::zigzag(i64::from(year)));
+        varint::put(bytes, varint::zigzag(self.committed_pence));
+        varint::put(bytes, varint::zigzag(self.earned_pence));
+        varint::put(bytes, u64::from(self.attended));
+        varint::put(bytes, u64::from(self.sessions_charged));
+        bytes.push(u8::from(self.open));
+        crate::compact::packed::pack_all(&self.sessions, bytes);
+        crate::compact::packed::pack_all(&self.accruals, bytes);
+        let postings = self.postings.as_bytes();
+        varint::put(bytes, postings.len() as u64);
+        bytes.extend_from_slice(postings);
+        for account in [self.earned_account_id, self.committed_account_id] {
+            varint::put(
+                bytes,
+                account.map_or(0, |account| u64::from(account.number()) + 1),
+            );
+        }
+    }
+
+    fn unpack(bytes: &mut &[u8]) -> Option<Funding> {
+        let prescription_id = take_id(bytes)?;
+        let agreement = u32::try_from(varint::take(bytes)?).ok()?;
+        let year = i32::try_from(varint::unzigzag(varint::take(bytes)?)).ok()?;
+        // The years whose every day is a date.
+        let dates = NaiveDate::MIN.year()..NaiveDate::MAX.year();
+        let financial_year = dates
+            .contains(&year)
+            .then(|| FinancialYear::starting(year))?;
+        let committed_pence = varint::unzigzag(varint::take(bytes)?);
+        let earned_pence = varint::unzigzag(varint::take(bytes)?);
+        let attended = u32::try_from(varint::take(bytes)?).ok()?;
+        let sessions_charged = u32::try_from(varint::take(bytes)?).ok()?;
+        let open = match take_byte(bytes)? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let sessions = unpack_list(bytes)?;
+        let accruals = unpack_list(bytes)?;
+        let length = usize::try_from(varint::take(bytes)?).ok()?;
+        let (postings, rest) = bytes.split_at_checked(length)?;
+        *bytes = rest;
+        let postings = Entries::from_bytes(postings.to_vec()).ok()?;
+        let [earned_account_id, committed_account_id] =
+            [(); 2].map(|()| match u32::try_from(varint::take(bytes)?).ok()? {
+                0 => Some(None),
+                number => AccountId::try_numbered(number - 1).map(Some),
+            });
+        Some(Funding {
+            prescription_id,
+            agreement,
+            financial_year,
+            committed_pence,
+            earned_pence,
+            attended,
+            sessions_charged,
+            open,
+            sessions,
+            accruals,
+            postings,
+            earned_account_id: earned_account_id?,
+            committed_account_id: committed_account_id?,
+        })
+    }
+}
+
+/// A list [`crate::compact::packed::pack_all`] wrote, taken from the front of `bytes`.
+fn unpack_list<T: Packed>(bytes: &mut &[u8]) -> Option<Vec<T>> {
+    let count = crate::compact::packed::count(bytes).ok()?;
+    let mut list = Vec::with_capacity(count);
+    for _ in 0..count {
+        list.push(T::unpack(bytes)?);
+    }
+    Some(list)
+}
+
+/// The position, the day zigzagged, the kind's place and the amount zigzagged.
+impl Packed for Accrual {
+    fn pack(&self, bytes: &mut Vec<u8>) {
+        varint::put(bytes, self.position);
+        varint::put(bytes, varint::zigzag(i64::from(self.on.num_days_from_ce())));
+        bytes.push(crate::compact::place(self.kind));
+        varint::put(bytes, varint::zigzag(self.amount_pence));
+    }
+
+    fn unpack(bytes: &mut &[u8]) -> Option<Accrual> {
+        let position = varint::take(bytes)?;
+        let day = i32::try_from(varint::unzigzag(varint::take(bytes)?)).ok()?;
+        Some(Accrual {
+            position,
+            on: NaiveDate::from_num_days_from_ce_opt(day)?,
+            kind: crate::compact::at_place(take_byte(bytes)?)?,
+            amount_pence: varint::unzigzag(varint::take(bytes)?),
+        })
     }
 }
 

@@ -52,6 +52,7 @@ pub struct Ledger {
     accounts: Accounts,
     /// Allocations received, by `anchor:year`.
     allocated: BTreeMap<String, Money>,
+    #[serde(with = "crate::records::packed")]
     funding: Records<Funding>,
     runs: BTreeMap<Uuid, PaymentRun>,
     /// Prescriptions waiting for a place, by agreement, first come first.

@@ -841,3 +841,43 @@ fn a_snapshot_that_lists_a_funding_under_no_anchor_is_refused() {
     ledger.by_anchor.clear();
     ledger.assert_consistent();
 }
+
+/// A funding with sessions charged and paid, one retracted after payment, an accrual waiting
+/// and accounts numbered reads back from its packed form, and from no shorter one.
+#[test]
+fn a_funding_reads_back_through_its_packed_form_and_no_shorter() {
+    use crate::compact::Packed;
+    let mut given = Given::new();
+    given.issued(day(5, 1), AGREEMENT);
+    given.attended(day(5, 4), 0).attended(day(5, 11), 1);
+    given.run(day(6, 2), 1, day(5, 31));
+    given.on(day(6, 5), "session.retracted", json!({"prescription_id": PRESCRIPTION, "session_id": Uuid::from_u128(1_001), "reason": "recorded_in_error"}));
+    given.attended(day(6, 8), 2);
+    let funding = given.ledger().funding(PRESCRIPTION).unwrap().clone();
+    assert!(!funding.sessions.is_empty() && !funding.accruals.is_empty());
+    assert!(funding.earned_account_id.is_some() && funding.committed_account_id.is_some());
+    let mut bytes = Vec::new();
+    funding.pack(&mut bytes);
+    let mut read = bytes.as_slice();
+    assert_eq!(Funding::unpack(&mut read).as_ref(), Some(&funding));
+    assert!(read.is_empty());
+    for cut in 0..bytes.len() {
+        assert_eq!(Funding::unpack(&mut &bytes[..cut]), None, "cut to {cut}");
+    }
+    // The id, the agreement's place and the year 2026 (a byte and two), then the two amounts
+    // and two counts, then the flag.
+    assert_eq!(bytes[16..19], [0, 0xd4, 0x1f]);
+    let mut rest = &bytes[19..];
+    for _ in 0..4 {
+        crate::varint::take(&mut rest).unwrap();
+    }
+    let open = bytes.len() - rest.len();
+    assert_eq!(bytes[open], 1, "the funding is open");
+    let mut changed = bytes.clone();
+    changed[open] = 2;
+    assert_eq!(
+        Funding::unpack(&mut changed.as_slice()),
+        None,
+        "a flag of 2"
+    );
+}
