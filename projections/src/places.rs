@@ -12,7 +12,7 @@ const LOAD_DENOMINATOR: usize = 4;
 /// The smallest table, in bits of slot number.
 const SLOT_BITS_MIN: u32 = 4;
 /// Places stay below 2^31, so that a table of 2^31 slots still has a bit of hash in each.
-pub(crate) const PLACES_MAX: usize = 1 << 31;
+const PLACES_MAX: usize = 1 << 31;
 
 /// Places of records by the hash of their id.
 #[derive(Clone, Debug, Default)]
@@ -32,10 +32,10 @@ impl Places {
     /// The place filed under `hash` for which `is` holds, if any. With `is` always true, the
     /// place most likely the one sought, found without reading any record.
     pub(crate) fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
-        let (slot_bits, mask) = (self.slot_bits(), self.mask());
         if self.slots.is_empty() {
             return None;
         }
+        let (slot_bits, mask) = (self.slot_bits(), self.mask());
         let tag = tag(hash, slot_bits);
         let mut at = home(hash, mask);
         loop {
@@ -111,8 +111,8 @@ impl Places {
                 len: 0,
             },
         );
-        for place in old.slots.into_iter().filter(|&slot| slot != 0) {
-            let place = (place & mask) - 1;
+        for slot in old.slots.into_iter().filter(|&slot| slot != 0) {
+            let place = (slot & mask) - 1;
             self.file(hash_of(place), place);
         }
     }
