@@ -163,6 +163,20 @@ pub(crate) fn take_id(bytes: &mut &[u8]) -> Option<uuid::Uuid> {
     Some(uuid::Uuid::from_bytes(*id))
 }
 
+/// `written`, behind its length.
+pub(crate) fn put_bytes(bytes: &mut Vec<u8>, written: &[u8]) {
+    crate::varint::put(bytes, written.len() as u64);
+    bytes.extend_from_slice(written);
+}
+
+/// What [`put_bytes`] wrote, taken from the front of `bytes`.
+pub(crate) fn take_bytes<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let length = usize::try_from(crate::varint::take(bytes)?).ok()?;
+    let (taken, rest) = bytes.split_at_checked(length)?;
+    *bytes = rest;
+    Some(taken)
+}
+
 /// An optional number, as its index plus one or zero for none.
 pub(crate) fn put_number(bytes: &mut Vec<u8>, number: Option<crate::numbered::Number>) {
     crate::varint::put(
@@ -218,6 +232,16 @@ pub(crate) mod packed {
             .ok()
             .filter(|count| *count <= bytes.len())
             .ok_or_else(|| format!("{count} records cannot fit in {} bytes", bytes.len()))
+    }
+
+    /// A list [`pack_all`] wrote, taken from the front of `bytes`, which may hold more after it.
+    pub(crate) fn take_list<T: Packed>(bytes: &mut &[u8]) -> Option<Vec<T>> {
+        let count = count(bytes).ok()?;
+        let mut list = Vec::with_capacity(count);
+        for _ in 0..count {
+            list.push(T::unpack(bytes)?);
+        }
+        Some(list)
     }
 
     /// Reads the `count` records that fill `bytes`, handing each to `each`.

@@ -67,15 +67,15 @@ impl<T: Copy + 'static> Few<T> {
 
 /// The count, then each value's place.
 impl<T: Listed> compact::Packed for Few<T> {
+    /// The places written as [`compact::put_bytes`] writes bytes, without gathering them first.
     fn pack(&self, bytes: &mut Vec<u8>) {
         crate::varint::put(bytes, self.len() as u64);
         bytes.extend(self.iter().map(|value| compact::place(*value)));
     }
 
     fn unpack(bytes: &mut &[u8]) -> Option<Few<T>> {
-        let count = usize::try_from(crate::varint::take(bytes)?).ok()?;
-        let (places, rest) = bytes.split_at_checked(count)?;
-        *bytes = rest;
+        let places = compact::take_bytes(bytes)?;
+        let count = places.len();
         let values = places
             .iter()
             .map(|place| compact::at_place(*place).ok_or(()));

@@ -322,10 +322,8 @@ impl Journeys {
             journey.redirected(from);
             Some(organisations.get(from).clone())
         });
-        if let Some(from) = moved.flatten()
-            && !self.indexes_paused
-        {
-            unindex(&mut self.referrals_by_organisation, &from, id);
+        if let Some(from) = moved.flatten() {
+            self.unindex_referral(&from, id);
             self.index_referral(&redirection.to_organisation, id);
         }
     }
@@ -367,12 +365,7 @@ impl Journeys {
         if found.is_some() {
             return;
         }
-        if !self.indexes_paused {
-            self.prescriptions_by_provider
-                .entry(issue.provider.clone())
-                .or_default()
-                .insert(prescription_id);
-        }
+        self.index_prescription(&issue.provider, prescription_id);
         let provider = self.organisations.number(&issue.provider);
         let agreement = issue.agreement_id.map(|id| self.agreements.number(&id));
         let prescription =
@@ -477,13 +470,33 @@ impl Journeys {
     }
 
     fn index_referral(&mut self, organisation: &OdsCode, referral_id: Uuid) {
-        if self.indexes_paused {
-            return;
+        if !self.indexes_paused {
+            index(
+                &mut self.referrals_by_organisation,
+                organisation,
+                referral_id,
+            );
         }
-        self.referrals_by_organisation
-            .entry(organisation.clone())
-            .or_default()
-            .insert(referral_id);
+    }
+
+    fn unindex_referral(&mut self, organisation: &OdsCode, referral_id: Uuid) {
+        if !self.indexes_paused {
+            unindex(
+                &mut self.referrals_by_organisation,
+                organisation,
+                referral_id,
+            );
+        }
+    }
+
+    fn index_prescription(&mut self, provider: &OdsCode, prescription_id: Uuid) {
+        if !self.indexes_paused {
+            index(
+                &mut self.prescriptions_by_provider,
+                provider,
+                prescription_id,
+            );
+        }
     }
 
     /// A referral's journey.
@@ -772,6 +785,11 @@ fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
     thread
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Files an id under an organisation.
+fn index(index: &mut BTreeMap<OdsCode, IdList>, organisation: &OdsCode, id: Uuid) {
+    index.entry(organisation.clone()).or_default().insert(id);
 }
 
 /// Removes a referral from an organisation's index entry, dropping the entry once empty so that

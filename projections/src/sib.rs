@@ -163,15 +163,12 @@ impl crate::compact::Packed for Measure {
     }
 
     fn unpack(bytes: &mut &[u8]) -> Option<Measure> {
-        let (&instrument, rest) = bytes.split_first()?;
-        let (&stage, rest) = rest.split_first()?;
-        *bytes = rest;
+        let instrument = crate::compact::take_byte(bytes)?;
+        let stage = crate::compact::take_byte(bytes)?;
         let day = crate::varint::unzigzag(crate::varint::take(bytes)?);
         let on = NaiveDate::from_num_days_from_ce_opt(i32::try_from(day).ok()?)?;
         let position = crate::varint::take(bytes)?;
-        let (&head, rest) = bytes.split_first()?;
-        *bytes = rest;
-        let score = match head {
+        let score = match crate::compact::take_byte(bytes)? {
             0 => None,
             head => Some(unpack_score(bytes, head)?),
         };

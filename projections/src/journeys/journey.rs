@@ -156,8 +156,7 @@ impl Packed for Journey {
             }
         }
         put_number(bytes, self.referred_back_to);
-        varint::put(bytes, self.steps.as_bytes().len() as u64);
-        bytes.extend_from_slice(self.steps.as_bytes());
+        compact::put_bytes(bytes, self.steps.as_bytes());
         varint::put(bytes, self.prescriptions.len() as u64);
         for place in &self.prescriptions {
             varint::put(bytes, u64::from(*place));
@@ -193,10 +192,7 @@ impl Packed for Journey {
             _ => return None,
         };
         let referred_back_to = take_number(bytes)?;
-        let steps_length = take_count(bytes)?;
-        let (steps, rest) = bytes.split_at_checked(steps_length)?;
-        *bytes = rest;
-        let steps = Positions::from_bytes(steps.to_vec()).ok()?;
+        let steps = Positions::from_bytes(compact::take_bytes(bytes)?.to_vec()).ok()?;
         let count = take_count(bytes)?;
         let mut prescriptions = Vec::with_capacity(count.min(bytes.len()));
         for _ in 0..count {

@@ -6,7 +6,7 @@ use followfund_contracts::events::{ActivityType, CancelledBy, PrescriptionIssued
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::compact::{Listed, Packed, take_byte, take_id};
+use crate::compact::{Listed, Packed, put_number, take_byte, take_id, take_number};
 
 use crate::Fact;
 use crate::journeys::SessionPlace;
@@ -157,8 +157,7 @@ impl Packed for Prescription {
         bytes.extend_from_slice(self.prescription_id.as_bytes());
         varint::put(bytes, u64::from(self.provider.index()));
         bytes.push(crate::compact::place(self.activity_type));
-        let agreement = self.agreement.map_or(0, |agreement| agreement.index() + 1);
-        varint::put(bytes, u64::from(agreement));
+        put_number(bytes, self.agreement);
         varint::put(bytes, varint::zigzag(self.issued_at.timestamp_micros()));
         varint::put(bytes, self.issued_position);
         bytes.push(crate::compact::place(self.status));
@@ -170,19 +169,12 @@ impl Packed for Prescription {
         let prescription_id = take_id(bytes)?;
         let provider = Number::at_index(u32::try_from(varint::take(bytes)?).ok()?)?;
         let activity_type = crate::compact::at_place(take_byte(bytes)?)?;
-        let agreement = match u32::try_from(varint::take(bytes)?).ok()? {
-            0 => None,
-            number => Some(Number::at_index(number - 1)?),
-        };
+        let agreement = take_number(bytes)?;
         let micros = varint::unzigzag(varint::take(bytes)?);
         let issued_at = DateTime::from_timestamp_micros(micros)?;
         let issued_position = varint::take(bytes)?;
         let status = crate::compact::at_place(take_byte(bytes)?)?;
-        let count = crate::compact::packed::count(bytes).ok()?;
-        let mut sessions = Vec::with_capacity(count);
-        for _ in 0..count {
-            sessions.push(SessionRecord::unpack(bytes)?);
-        }
+        let sessions = crate::compact::packed::take_list(bytes)?;
         let journey_place = u32::try_from(varint::take(bytes)?).ok()?;
         Some(Prescription {
             prescription_id,

@@ -125,6 +125,16 @@ impl AccountId {
         self.0.index()
     }
 
+    /// The account's number as the numbers other records hold are kept.
+    pub(super) fn as_number(self) -> Number {
+        self.0
+    }
+
+    /// The account of that number.
+    pub(super) fn of_number(number: Number) -> AccountId {
+        AccountId(number)
+    }
+
     /// The account numbered `number`, unless it is the largest number, which none may have.
     pub(super) fn try_numbered(number: u32) -> Option<AccountId> {
         Number::at_index(number).map(AccountId)

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::accounts::{Account, AccountId, AccountKind, Accounts, Rule};
 use super::agreements::Agreement;
 use super::entries::Entries;
-use crate::compact::{Packed, take_byte, take_id};
+use crate::compact::packed::{pack_all, take_list};
+use crate::compact::{Packed, put_bytes, put_number, take_byte, take_bytes, take_id, take_number};
 use crate::journeys::SessionPlace;
 use crate::varint;
 
@@ -157,16 +158,11 @@ impl Packed for Funding {
         varint::put(bytes, u64::from(self.attended));
         varint::put(bytes, u64::from(self.sessions_charged));
         bytes.push(u8::from(self.open));
-        crate::compact::packed::pack_all(&self.sessions, bytes);
-        crate::compact::packed::pack_all(&self.accruals, bytes);
-        let postings = self.postings.as_bytes();
-        varint::put(bytes, postings.len() as u64);
-        bytes.extend_from_slice(postings);
+        pack_all(&self.sessions, bytes);
+        pack_all(&self.accruals, bytes);
+        put_bytes(bytes, self.postings.as_bytes());
         for account in [self.earned_account_id, self.committed_account_id] {
-            varint::put(
-                bytes,
-                account.map_or(0, |account| u64::from(account.number()) + 1),
-            );
+            put_number(bytes, account.map(AccountId::as_number));
         }
     }
 
@@ -188,17 +184,11 @@ impl Packed for Funding {
             1 => true,
             _ => return None,
         };
-        let sessions = unpack_list(bytes)?;
-        let accruals = unpack_list(bytes)?;
-        let length = usize::try_from(varint::take(bytes)?).ok()?;
-        let (postings, rest) = bytes.split_at_checked(length)?;
-        *bytes = rest;
-        let postings = Entries::from_bytes(postings.to_vec()).ok()?;
-        let [earned_account_id, committed_account_id] =
-            [(); 2].map(|()| match u32::try_from(varint::take(bytes)?).ok()? {
-                0 => Some(None),
-                number => AccountId::try_numbered(number - 1).map(Some),
-            });
+        let sessions = take_list(bytes)?;
+        let accruals = take_list(bytes)?;
+        let postings = Entries::from_bytes(take_bytes(bytes)?.to_vec()).ok()?;
+        let earned_account_id = take_number(bytes)?.map(AccountId::of_number);
+        let committed_account_id = take_number(bytes)?.map(AccountId::of_number);
         Some(Funding {
             prescription_id,
             agreement,
@@ -211,20 +201,10 @@ impl Packed for Funding {
             sessions,
             accruals,
             postings,
-            earned_account_id: earned_account_id?,
-            committed_account_id: committed_account_id?,
+            earned_account_id,
+            committed_account_id,
         })
     }
-}
-
-/// A list [`crate::compact::packed::pack_all`] wrote, taken from the front of `bytes`.
-fn unpack_list<T: Packed>(bytes: &mut &[u8]) -> Option<Vec<T>> {
-    let count = crate::compact::packed::count(bytes).ok()?;
-    let mut list = Vec::with_capacity(count);
-    for _ in 0..count {
-        list.push(T::unpack(bytes)?);
-    }
-    Some(list)
 }
 
 /// The position, the day zigzagged, the kind's place and the amount zigzagged.
