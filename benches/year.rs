@@ -1,7 +1,8 @@
 //! A simulated year end to end: generate it, import it into SQLite (and PostgreSQL when one
 //! answers), replay every projection from zero, restart from the snapshot that replay saved, and
 //! make a payment run for every anchor, then serve the restarted read models over HTTP and measure
-//! GraphQL latency at a fixed request rate. Prints two tables and writes `target/bench-year.json`.
+//! GraphQL latency at a fixed request rate. Prints two tables and the machine's yardstick (see
+//! `year/yardstick.rs`) and writes `target/bench-year.json`.
 //! Run with `cargo bench --bench year -- [--scale small|region|national] [--seed N]
 //! [--latency-seconds N] [--from FILE] [--no-postgres]`; the defaults are the region scale and
 //! 10 s a latency run. `--from` imports a year written by `followfund simulate -o FILE` instead
@@ -19,6 +20,8 @@
 // A bench's root file finds its modules beside it in benches/, where other benches are found.
 #[path = "year/latency.rs"]
 mod latency;
+#[path = "year/yardstick.rs"]
+mod yardstick;
 
 use std::io::BufReader;
 use std::time::{Duration, Instant};
@@ -249,7 +252,10 @@ fn row(what: &str, events: u64, began: Instant, note: String) -> Row {
     }
 }
 
+/// Prints the tables and writes them as JSON, with the machine's yardstick measured last, so
+/// that the memory it takes is not in the figures' peaks.
 fn report(scale: Scale, rows: &[Row], latencies: &[latency::Latency], latency_duration: Duration) {
+    let yardstick = yardstick::measure();
     println!(
         "| {:<60} | {:>10} | {:>8} | {:>10} | note",
         "step", "events", "seconds", "events/s"
@@ -265,8 +271,16 @@ fn report(scale: Scale, rows: &[Row], latencies: &[latency::Latency], latency_du
         json_rows.push(json!({"step": row.what, "events": row.events, "seconds": row.seconds, "events_per_second": rate, "note": row.note}));
     }
     latency::print(latencies, latency_duration);
+    println!(
+        "machine yardstick: SHA-256 {:.0} MiB/s; a read missing every cache {:.0} ns",
+        yardstick.hash_mib_per_second, yardstick.miss_ns
+    );
     let report = json!({
         "scale": format!("{scale:?}").to_lowercase(),
+        "machine": {
+            "sha256_mib_per_second": yardstick.hash_mib_per_second,
+            "cache_miss_ns": yardstick.miss_ns,
+        },
         "rows": json_rows,
         "latency_seconds": latency_duration.as_secs(),
         "latency": latency::json_rows(latencies),
