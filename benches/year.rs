@@ -188,6 +188,8 @@ async fn import_everywhere(
         }
     };
 
+    // As `followfund import` does, then back to folding's setting for the replay.
+    followfund::allocator::purge_lazily();
     rows.push(import("import into SQLite", sqlite, &file).await);
     let postgres = match std::env::args().any(|a| a == "--no-postgres") {
         true => None,
@@ -197,6 +199,7 @@ async fn import_everywhere(
         rows.push(import("import into PostgreSQL", &postgres, &file).await);
         postgres_drop(&postgres).await;
     }
+    followfund::allocator::purge_promptly();
 }
 
 /// Whether the SQLite file at `url` already holds a log.

@@ -5,18 +5,34 @@
 /// unnamed.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// How long freed allocator pages wait before they go back to the system. mimalloc waits a
-/// second; a replay frees the blocks its lists outgrow far faster than that, and a national
-/// year peaked some 50 MB higher waiting. At 0 every free of a page asks the system at once and
-/// the replay slowed; 10 ms cost nothing measurable. `MIMALLOC_PURGE_DELAY` still decides.
-const ALLOCATOR_PURGE_DELAY_MS: std::ffi::c_long = 10;
+/// How long freed allocator pages wait before they go back to the system while folding.
+/// mimalloc waits a second; a replay frees the blocks its lists outgrow far faster than that,
+/// and a national year peaked some 50 MB higher waiting. At 0 every free of a page asks the
+/// system at once and the replay slowed; 10 ms cost nothing measurable.
+const PURGE_DELAY_FOLDING_MS: std::ffi::c_long = 10;
 
-/// Sets the purge delay, unless the environment already does: call first thing in `main`.
-#[allow(unsafe_code)]
+/// How long they wait while importing. Each batch of an import frees buffers as large as the
+/// next one takes: given back after 10 ms, every batch faulted its pages in afresh, a tenth of a
+/// region import's time (on a host where a first write to a page costs some 2 µs). Peak memory
+/// matters little there.
+const PURGE_DELAY_IMPORTING_MS: std::ffi::c_long = 1_000;
+
+/// Sets the purge delay for folding, unless the environment (`MIMALLOC_PURGE_DELAY`) sets one:
+/// call first thing in `main`.
 pub fn purge_promptly() {
+    set_purge_delay(PURGE_DELAY_FOLDING_MS);
+}
+
+/// Sets the purge delay for importing, unless the environment sets one.
+pub fn purge_lazily() {
+    set_purge_delay(PURGE_DELAY_IMPORTING_MS);
+}
+
+#[allow(unsafe_code)]
+fn set_purge_delay(delay_ms: std::ffi::c_long) {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: setting an option is a plain store into mimalloc's option table, which it
         // reads afresh each time it schedules a purge.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ALLOCATOR_PURGE_DELAY_MS) };
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay_ms) };
     }
 }

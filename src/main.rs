@@ -354,7 +354,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Import { file, batch_events } => return import(&store, &file, batch_events).await,
+        Command::Import { file, batch_events } => {
+            followfund::allocator::purge_lazily();
+            return import(&store, &file, batch_events).await;
+        }
         Command::Export { output, from } => {
             let count = match output {
                 Some(path) => {
