@@ -148,6 +148,8 @@ async fn run() {
         report(scale, &rows, &[], latency_duration);
         return;
     }
+    // As `followfund serve` does once its read models are folded.
+    followfund::allocator::purge_lazily();
     let address = latency::serve(store.clone(), restarted.clone()).await;
     let probes = latency::probes(&store, &restarted, address).await;
     let mut latencies = Vec::new();

@@ -11,11 +11,12 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// system at once and the replay slowed; 10 ms cost nothing measurable.
 const PURGE_DELAY_FOLDING_MS: std::ffi::c_long = 10;
 
-/// How long they wait while importing. Each batch of an import frees buffers as large as the
-/// next one takes: given back after 10 ms, every batch faulted its pages in afresh, a tenth of a
-/// region import's time (on a host where a first write to a page costs some 2 µs). Peak memory
-/// matters little there.
-const PURGE_DELAY_IMPORTING_MS: std::ffi::c_long = 1_000;
+/// How long they wait while importing, or serving once the read models are folded. Each batch
+/// of an import, and each request, frees buffers as large as the next one takes: given back
+/// after 10 ms, every batch faulted its pages in afresh, a tenth of a region import's time (on a
+/// host where a first write to a page costs some 2 µs), and requests did likewise. Peak memory
+/// is a replay's, which is over by then.
+const PURGE_DELAY_LAZILY_MS: std::ffi::c_long = 1_000;
 
 /// Sets the purge delay for folding, unless the environment (`MIMALLOC_PURGE_DELAY`) sets one:
 /// call first thing in `main`.
@@ -23,9 +24,10 @@ pub fn purge_promptly() {
     set_purge_delay(PURGE_DELAY_FOLDING_MS);
 }
 
-/// Sets the purge delay for importing, unless the environment sets one.
+/// Sets the purge delay for importing and for serving once folded, unless the environment sets
+/// one.
 pub fn purge_lazily() {
-    set_purge_delay(PURGE_DELAY_IMPORTING_MS);
+    set_purge_delay(PURGE_DELAY_LAZILY_MS);
 }
 
 #[allow(unsafe_code)]
