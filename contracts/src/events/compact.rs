@@ -105,10 +105,11 @@ fn session_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
     if place != ATTENDED && place != MISSED {
         return None;
     }
-    let (&list, rest) = bytes.split_first()?;
-    let (prescription_id, rest) = id(rest)?;
-    let (session_id, rest) = id(rest)?;
-    match (place, list, rest) {
+    let mut read = Cursor(bytes);
+    let list = read.byte()?;
+    let prescription_id = read.id()?;
+    let session_id = read.id()?;
+    match (place, list, read.0) {
         // A list of two fields.
         (ATTENDED, 0x92, []) => Some(Event::SessionAttended(SessionAttended {
             prescription_id,
@@ -122,15 +123,6 @@ fn session_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
         })),
         _ => None,
     }
-}
-
-/// An id as MessagePack writes a UUID: 16 bytes behind the header of a short byte string.
-fn id(bytes: &[u8]) -> Option<(Uuid, &[u8])> {
-    let [0xc4, 16, rest @ ..] = bytes else {
-        return None;
-    };
-    let (id, rest) = rest.split_first_chunk::<16>()?;
-    Some((Uuid::from_bytes(*id), rest))
 }
 
 const PAYMENT_RUN: usize = Place::PaymentRunRecorded as usize;
@@ -221,10 +213,14 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(self.take(length)?).ok()
     }
 
+    /// An id as MessagePack writes a UUID: 16 bytes behind the header of a short byte string.
     fn id(&mut self) -> Option<Uuid> {
-        let (read, rest) = id(self.0)?;
+        let [0xc4, 16, rest @ ..] = self.0 else {
+            return None;
+        };
+        let (id, rest) = rest.split_first_chunk::<16>()?;
         self.0 = rest;
-        Some(read)
+        Some(Uuid::from_bytes(*id))
     }
 
     fn payment_line(&mut self) -> Option<PaymentLine> {
