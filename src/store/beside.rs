@@ -27,13 +27,16 @@ pub struct TokenRecord {
 /// The most of a snapshot's state one row holds; a larger state is split across rows, since
 /// both backends refuse a value over 1 GB. Kept small because SQLite copies a blob twice on its
 /// way into pages: with 64 MiB chunks, saving the region year's 202 MiB state took 280 MiB more
-/// than encoding it did, and with 8 MiB chunks the save adds about a third of the state.
-pub const SNAPSHOT_CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// than encoding it did. With 8 MiB chunks the three streams' encoders, the queue between them
+/// and the store, and SQLite's copies held some eight chunks at once: a national save rose 70
+/// to 80 MB above the fold's peak, to within a few MB of 2 GB.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 2 * 1024 * 1024;
 
 /// How many chunks each of a snapshot's streams may hold fetched and not yet read. Chunks are
 /// stored in the order the streams were written, which is not the order they are read in: one
 /// stream's reader waits while the store fetches chunks of another for a reader that is behind.
-const STREAM_CHUNKS_AHEAD: usize = 16;
+/// 128 MiB a stream, as sixteen chunks of 8 MiB were.
+const STREAM_CHUNKS_AHEAD: usize = 64;
 
 /// A projection snapshot: serialised state including every event up to `position`.
 #[derive(Clone, Debug, PartialEq, Eq)]
