@@ -11,7 +11,7 @@
 //! `--no-latency` stops after the payment runs.
 //! The national year (26.8 million events) runs end to end on a 24 GiB machine: its replay adds
 //! about 1.8 GiB resident to this process (a `followfund serve` replaying it peaks at about
-//! 1.85 GiB in all) and the snapshot streams to the store in 2 MiB chunks beside it. Its
+//! 1.85 GiB in all) and the snapshot streams to the store in chunks beside it. Its
 //! SQLite database (rows and compact blocks) takes about 12.0 GB and its NDJSON 11.7 GB of disk; `--no-postgres` skips the
 //! PostgreSQL copy where the disk has no room for a second database of that size.
 //! The restart is measured in this process, while the replayed models are still being freed
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use followfund::runner::Runner;
 use followfund::simulate::{self, Scale};
-use followfund::store::{Actor, Store, StoreOptions};
+use followfund::store::{Actor, SNAPSHOT_CHUNK_BYTES, Store, StoreOptions};
 use serde_json::json;
 
 #[global_allocator]
@@ -102,7 +102,10 @@ async fn run() {
         ),
     });
     rows.push(Row {
-        what: "save the snapshot (MessagePack, 2 MiB chunks)".into(),
+        what: format!(
+            "save the snapshot (MessagePack, {} MiB chunks)",
+            SNAPSHOT_CHUNK_BYTES / (1024 * 1024)
+        ),
         events: started.events_folded,
         seconds: started.snapshot_save.as_secs_f64(),
         note: format!("{} MiB", started.snapshot_saved_bytes / (1024 * 1024)),

@@ -29,14 +29,14 @@ pub struct TokenRecord {
 /// way into pages: with 64 MiB chunks, saving the region year's 202 MiB state took 280 MiB more
 /// than encoding it did. With 8 MiB chunks the three streams' encoders, the queue between them
 /// and the store, and SQLite's copies held some eight chunks at once: a national save rose 70
-/// to 80 MB above the fold's peak, to within a few MB of 2 GB.
+/// to 80 MB above the fold's peak, past 2e9 bytes.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 2 * 1024 * 1024;
 
-/// How many chunks each of a snapshot's streams may hold fetched and not yet read. Chunks are
-/// stored in the order the streams were written, which is not the order they are read in: one
-/// stream's reader waits while the store fetches chunks of another for a reader that is behind.
-/// 128 MiB a stream, as sixteen chunks of 8 MiB were.
-const STREAM_CHUNKS_AHEAD: usize = 64;
+/// How much of each of a snapshot's streams may be fetched and not yet read. Chunks are stored
+/// in the order the streams were written, which is not the order they are read in: one stream's
+/// reader waits while the store fetches chunks of another for a reader that is behind.
+const STREAM_BYTES_AHEAD: usize = 128 * 1024 * 1024;
+const STREAM_CHUNKS_AHEAD: usize = STREAM_BYTES_AHEAD / SNAPSHOT_CHUNK_BYTES;
 
 /// A projection snapshot: serialised state including every event up to `position`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -610,12 +610,12 @@ impl Ledger {
             .map(|line| Some(line.prescription_id))
             .collect();
         let mut places = Vec::with_capacity(ids.len());
-        let found = self.funding.places(&ids, &mut places);
+        let seen = self.funding.places(&ids, &mut places);
         let touched = places
             .iter()
             .flatten()
             .map(|place| self.funding.at(*place).touch());
-        std::hint::black_box(touched.fold(found, |seen, touch| seen ^ touch));
+        std::hint::black_box(touched.fold(seen, |seen, touch| seen ^ touch));
         // A run's lines come provider by provider: the accounts of one line are mostly the
         // last one's, found again only when they change.
         let event_type = TypeId::of_event(&fact.event);
