@@ -116,8 +116,9 @@ async fn run() {
         seconds: started.snapshot_save.as_secs_f64(),
         note: format!("{} MiB", started.snapshot_saved_bytes / (1024 * 1024)),
     });
+    let replayed_kib = rss_kib("VmRSS").saturating_sub(rss_before);
     drop(runner);
-    settle_memory().await;
+    settle_memory(replayed_kib / 2).await;
     rows.push(restart_in_a_process_of_its_own(&sqlite, &database).await);
     // The models the rest of the bench reads, started from the same snapshot.
     let restarted = Runner::start(store.clone()).await.unwrap();
@@ -248,14 +249,17 @@ async fn import(what: &str, url: &str, file: &std::path::Path) -> Row {
 }
 
 /// Waits until the models just dropped are freed, as a service that stopped has freed them:
-/// freed beside the restart, they took a core from it, and with both in memory the system
-/// reclaimed its page cache as the restart read.
-async fn settle_memory() {
-    let mut resident = rss_kib("VmRSS");
-    for _ in 0..300 {
+/// until resident memory has fallen by at least `falls_kib` and then stopped falling, for ten
+/// seconds at most. Freed beside the restart, they took a core from it, and with both in memory
+/// the system reclaimed its page cache as the restart read.
+async fn settle_memory(falls_kib: u64) {
+    let start = rss_kib("VmRSS");
+    let mut resident = start;
+    for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = rss_kib("VmRSS");
-        if now + 1024 > resident {
+        let fallen = now + falls_kib <= start;
+        if fallen && now + 1024 > resident {
             return;
         }
         resident = now;
