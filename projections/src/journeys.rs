@@ -781,7 +781,8 @@ impl Journeys {
 /// a session compares its id with every one recorded, where reading only the last left the
 /// first lines to miss one after another as the fold ahead met them.
 fn touch_sessions(sessions: &[prescription::SessionRecord]) -> u64 {
-    const PER_LINE: usize = 64 / std::mem::size_of::<prescription::SessionRecord>();
+    const CACHE_LINE_BYTES: usize = 64;
+    const PER_LINE: usize = CACHE_LINE_BYTES / std::mem::size_of::<prescription::SessionRecord>();
     let every_line = sessions.iter().step_by(PER_LINE.max(1));
     (every_line.chain(sessions.last()))
         .fold(0, |seen, session| seen ^ session.session_id.as_u64_pair().1)
