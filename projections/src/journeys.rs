@@ -246,7 +246,7 @@ impl Journeys {
             .map(|&place| self.prescriptions.at(place))
         {
             seen ^= u64::from(prescription.status as u8);
-            seen ^= touch_sessions(prescription.sessions());
+            seen ^= prescription.touch_sessions();
             journeys.push(prescription.journey_place);
         }
         for place in journeys {
@@ -775,17 +775,6 @@ impl Journeys {
         }
         assert!(listed.iter().all(|seen| *seen), "prescriptions listed");
     }
-}
-
-/// Reads a session in every cache line a prescription's sessions span, and the last: recording
-/// a session compares its id with every one recorded, where reading only the last left the
-/// first lines to miss one after another as the fold ahead met them.
-fn touch_sessions(sessions: &[prescription::SessionRecord]) -> u64 {
-    const CACHE_LINE_BYTES: usize = 64;
-    const PER_LINE: usize = CACHE_LINE_BYTES / std::mem::size_of::<prescription::SessionRecord>();
-    let every_line = sessions.iter().step_by(PER_LINE.max(1));
-    (every_line.chain(sessions.last()))
-        .fold(0, |seen, session| seen ^ session.session_id.as_u64_pair().1)
 }
 
 /// What a scoped thread returned, or its panic, carried on with its own message.
