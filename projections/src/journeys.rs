@@ -29,6 +29,18 @@ pub use prescription::{Prescription, PrescriptionStatus, SessionRecord, SessionS
 /// kept in the ledger as well (sixteen bytes for each of fifteen million sessions a year).
 pub(crate) type SessionPlace = u32;
 
+/// Where the journeys' fold of a fact found its prescription and session, which the ledger's
+/// fold of the same fact reads: a prescription's place finds its funding without the hash of
+/// its id (see `Ledger::warm`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Located {
+    /// The place of the fact's prescription among the journeys' prescriptions, if it is known
+    /// (after the fact, for the fact that adds it).
+    pub(crate) prescription: Option<u32>,
+    /// The place of the fact's session among its prescription's sessions, for a session event.
+    pub(crate) session: Option<SessionPlace>,
+}
+
 /// Every referral journey and prescription, with the indexes queries use.
 ///
 /// A snapshot holds the records but not the indexes, which say nothing the records do not:
@@ -102,21 +114,17 @@ impl From<Stored> for Journeys {
 }
 
 impl Journeys {
-    /// Folds one fact, and returns the place of the session a session event names, if its
+    /// Folds one fact, and returns where it found the fact's prescription and session, if the
     /// prescription is known. Every event type is named so that adding one to the catalogue
     /// forces a decision here.
-    pub(crate) fn apply(&mut self, fact: &Fact) -> Option<SessionPlace> {
+    pub(crate) fn apply(&mut self, fact: &Fact) -> Located {
         self.apply_warmed(fact, None)
     }
 
     /// As [`Journeys::apply`], with the place [`Journeys::warm`] found for the fact's
     /// prescription. A prescription keeps its place, so only a fact whose prescription was not
     /// found then (there was none yet) is looked up again.
-    pub(crate) fn apply_warmed(
-        &mut self,
-        fact: &Fact,
-        warmed: Option<u32>,
-    ) -> Option<SessionPlace> {
+    pub(crate) fn apply_warmed(&mut self, fact: &Fact, warmed: Option<u32>) -> Located {
         let prescription_id = Journeys::step_prescription(&fact.event);
         let found = self.prescriptions.found(warmed, prescription_id);
         let session = match &fact.event {
@@ -142,13 +150,16 @@ impl Journeys {
             }
             _ => None,
         };
-        self.apply_other(fact, found);
-        session
+        let added = self.apply_other(fact, found);
+        Located {
+            prescription: found.or(added),
+            session,
+        }
     }
 
     /// Folds a fact that names no session, given the place of the prescription it names, if
-    /// that prescription is known.
-    fn apply_other(&mut self, fact: &Fact, found: Option<u32>) {
+    /// that prescription is known. Returns the place of the prescription it adds, if it adds one.
+    fn apply_other(&mut self, fact: &Fact, found: Option<u32>) -> Option<u32> {
         match &fact.event {
             // Organisations, funding terms and ARRS touch no journey.
             Event::OrganisationRegistered(_)
@@ -194,10 +205,10 @@ impl Journeys {
                 });
             }
             Event::CaseClosed(e) => self.set_status(fact, e.referral_id, ReferralStatus::Closed),
-            Event::PrescriptionIssued(issue) => self.issue(fact, issue, found),
+            Event::PrescriptionIssued(issue) => return self.issue(fact, issue, found),
             Event::PrescriptionWaitlisted(waiting) => {
                 let status = PrescriptionStatus::Waitlisted;
-                self.add_prescription(fact, &waiting.issue(), status, found)
+                return self.add_prescription(fact, &waiting.issue(), status, found);
             }
             Event::PrescriptionAccepted(_) => {
                 self.set_prescription_status(fact, found, PrescriptionStatus::Accepted)
@@ -217,6 +228,12 @@ impl Journeys {
             | Event::SessionCancelled(_)
             | Event::SessionRetracted(_) => {}
         }
+        None
+    }
+
+    /// Every prescription's id, in the order of their places.
+    pub(crate) fn prescription_ids(&self) -> impl ExactSizeIterator<Item = Uuid> + use<'_> {
+        self.prescriptions.ids()
     }
 
     /// Reads, without changing anything, what `facts` will change: each prescription and
@@ -327,8 +344,14 @@ impl Journeys {
 
     /// Issues a prescription on a known referral, or from the waitlist. A second issue of a
     /// known prescription keeps the first, for the same reason as a second receipt. `found` is
-    /// the prescription's place, if it is known.
-    fn issue(&mut self, fact: &Fact, issue: &PrescriptionIssued, found: Option<u32>) {
+    /// the prescription's place, if it is known. Returns the place of the prescription, if this
+    /// issue adds it.
+    fn issue(
+        &mut self,
+        fact: &Fact,
+        issue: &PrescriptionIssued,
+        found: Option<u32>,
+    ) -> Option<u32> {
         let waiting = found.is_some_and(|place| {
             self.prescriptions.at(place).status == PrescriptionStatus::Waitlisted
         });
@@ -338,29 +361,29 @@ impl Journeys {
                 prescription.issued_at = fact.occurred_at;
                 prescription.issued_position = fact.position;
             });
-            return;
+            return None;
         }
-        self.add_prescription(fact, issue, PrescriptionStatus::Issued, found);
+        self.add_prescription(fact, issue, PrescriptionStatus::Issued, found)
     }
 
     /// Adds a prescription issued, or waitlisted, on a known referral, unless it is known
-    /// already (`found` is its place).
+    /// already (`found` is its place). Returns its place if it adds it.
     fn add_prescription(
         &mut self,
         fact: &Fact,
         issue: &PrescriptionIssued,
         status: PrescriptionStatus,
         found: Option<u32>,
-    ) {
+    ) -> Option<u32> {
         let Some(journey_place) = self.journeys.place(&issue.referral_id) else {
             self.orphans += 1;
-            return;
+            return None;
         };
         let prescription_id = issue.prescription_id;
         let journey = self.journeys.at_mut(journey_place);
         journey.record(fact.position);
         if found.is_some() {
-            return;
+            return None;
         }
         self.index_prescription(&issue.provider, prescription_id);
         let provider = self.organisations.number(&issue.provider);
@@ -372,6 +395,7 @@ impl Journeys {
             .at_mut(journey_place)
             .prescriptions
             .push(place);
+        Some(place)
     }
 
     fn set_status(&mut self, fact: &Fact, referral_id: Uuid, status: ReferralStatus) {

@@ -36,7 +36,7 @@ use chrono::{DateTime, Utc};
 use followfund_contracts::Event;
 use serde::{Deserialize, Serialize};
 
-use crate::journeys::SessionPlace;
+use crate::journeys::Located;
 
 pub use few::Few;
 
@@ -114,7 +114,7 @@ impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 38;
+    pub const VERSION: u32 = 39;
 
     /// The version a snapshot of these read models is saved under: [`ReadModels::VERSION`] and
     /// the event catalogue's names in order, because records counted in millions name their
@@ -163,8 +163,8 @@ impl ReadModels {
     pub fn apply(&mut self, fact: &Fact) {
         assert_eq!(fact.position, self.position + 1, "events fold in order");
         self.organisations.apply(fact);
-        let session = self.journeys.apply(fact);
-        self.ledger.apply(fact, session);
+        let located = self.journeys.apply(fact);
+        self.ledger.apply(fact, located);
         self.arrs.apply(fact);
         self.sib.apply(fact);
         self.position = fact.position;
@@ -221,6 +221,7 @@ impl ReadModels {
         self.organisations.assert_consistent();
         self.journeys.assert_consistent();
         self.journeys.assert_indexed();
+        self.ledger.assert_placed(self.journeys.prescription_ids());
         self.sib.assert_consistent();
     }
 }
@@ -249,8 +250,9 @@ struct Ahead<'a> {
 
 /// Folds `units` of facts, each following on from the one before, the models [`Ahead`] on a
 /// thread of their own up to [`UNITS_AHEAD`] units ahead of the ledger on this one. The ledger
-/// knows a session by its place among its prescription's sessions, which the journeys' fold
-/// gives, so each unit's ledger fold waits for that unit's journeys.
+/// knows a session by its place among its prescription's sessions, and finds a funding by its
+/// prescription's place among the journeys', both of which the journeys' fold gives, so each
+/// unit's ledger fold waits for that unit's journeys.
 fn fold_ahead<U, F>(position: &mut u64, ledger: &mut Ledger, ahead: Ahead<'_>, units: U)
 where
     U: IntoIterator,
@@ -258,7 +260,7 @@ where
     F: AsRef<[Fact]> + ?Sized,
 {
     let (to_ahead, for_ahead) = std::sync::mpsc::sync_channel::<U::Item>(UNITS_AHEAD + 1);
-    let (to_ledger, for_ledger) = std::sync::mpsc::channel::<Vec<Option<SessionPlace>>>();
+    let (to_ledger, for_ledger) = std::sync::mpsc::channel::<Vec<Located>>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut ahead = ahead;
@@ -269,18 +271,18 @@ where
                 if folded > ahead.journeys.records() {
                     ahead.journeys.pause_indexes();
                 }
-                let sessions = fold_before_ledger(&mut ahead, facts);
-                if to_ledger.send(sessions).is_err() {
+                let located = fold_before_ledger(&mut ahead, facts);
+                if to_ledger.send(located).is_err() {
                     break;
                 }
             }
             ahead.journeys.resume_indexes();
         });
         let mut fold = |unit: U::Item| {
-            let sessions = for_ledger
+            let located = for_ledger
                 .recv()
                 .expect("the fold ahead answers every unit");
-            fold_ledger(ledger, (*unit).as_ref(), &sessions);
+            fold_ledger(ledger, (*unit).as_ref(), &located);
         };
         let (mut sent, mut waiting) = (*position, std::collections::VecDeque::new());
         for unit in units {
@@ -307,36 +309,32 @@ where
 }
 
 /// Folds facts into the models [`Ahead`] of the ledger, a window at a time with the window's
-/// journeys read into the cache first. Returns each fact's session place (see
-/// [`Journeys::apply`]).
-fn fold_before_ledger(ahead: &mut Ahead<'_>, facts: &[Fact]) -> Vec<Option<SessionPlace>> {
-    let mut sessions = Vec::with_capacity(facts.len());
+/// journeys read into the cache first. Returns where each fact's prescription and session were
+/// found (see [`Journeys::apply`]).
+fn fold_before_ledger(ahead: &mut Ahead<'_>, facts: &[Fact]) -> Vec<Located> {
+    let mut located = Vec::with_capacity(facts.len());
     let mut found = Vec::with_capacity(WARM_FACTS);
     for window in facts.chunks(WARM_FACTS) {
         std::hint::black_box(ahead.journeys.warm(window, &mut found));
         for (fact, prescription) in window.iter().zip(&found) {
-            sessions.push(ahead.journeys.apply_warmed(fact, *prescription));
+            located.push(ahead.journeys.apply_warmed(fact, *prescription));
             ahead.sib.apply(fact);
             ahead.organisations.apply(fact);
             ahead.arrs.apply(fact);
         }
     }
-    sessions
+    located
 }
 
-/// Folds facts into the ledger, as [`fold_before_ledger`] does, each with the session place
-/// the journeys' fold gave it.
-fn fold_ledger(ledger: &mut Ledger, facts: &[Fact], sessions: &[Option<SessionPlace>]) {
-    assert_eq!(
-        facts.len(),
-        sessions.len(),
-        "a session place for every fact"
-    );
+/// Folds facts into the ledger, as [`fold_before_ledger`] does, each with where the journeys'
+/// fold found its prescription and session.
+fn fold_ledger(ledger: &mut Ledger, facts: &[Fact], located: &[Located]) {
+    assert_eq!(facts.len(), located.len(), "located, every fact");
     let mut found = Vec::with_capacity(WARM_FACTS);
-    for (window, sessions) in facts.chunks(WARM_FACTS).zip(sessions.chunks(WARM_FACTS)) {
-        std::hint::black_box(ledger.warm(window, &mut found));
-        for ((fact, session), funding) in window.iter().zip(sessions).zip(&found) {
-            ledger.apply_warmed(fact, *session, *funding);
+    for (window, located) in facts.chunks(WARM_FACTS).zip(located.chunks(WARM_FACTS)) {
+        std::hint::black_box(ledger.warm(window, located, &mut found));
+        for ((fact, located), funding) in window.iter().zip(located).zip(&found) {
+            ledger.apply_warmed(fact, *located, *funding);
         }
     }
 }

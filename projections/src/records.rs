@@ -234,6 +234,11 @@ impl<T: Keyed> Records<T> {
             .map(|record| (record.id(), record))
     }
 
+    /// Every id, in the order inserted.
+    pub(crate) fn ids(&self) -> impl ExactSizeIterator<Item = Uuid> + use<'_, T> {
+        (0..self.len()).map(|at| self.at(at as u32).id())
+    }
+
     /// The records after place `at` (every record when `at` is none), in the order inserted.
     pub(crate) fn after(&self, at: Option<u32>) -> impl Iterator<Item = (Uuid, &T)> + use<'_, T> {
         let skip = at.map_or(0, |at| at as usize + 1);

@@ -33,12 +33,15 @@ use funding::ChargedSession;
 
 use crate::Fact;
 use crate::event_type::TypeId;
-use crate::journeys::SessionPlace;
+use crate::journeys::{Located, SessionPlace};
 use crate::records::Records;
 
 /// Sessions a prescription whose tariff funds any number is expected to have, for the room
 /// made for them when it is issued: a course of social prescribing runs to about a dozen.
 const SESSIONS_EXPECTED: u32 = 12;
+
+/// In [`Ledger::by_prescription`], a prescription without a funding.
+const NOT_FUNDED: u32 = u32::MAX;
 
 /// The ledger.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +66,12 @@ pub struct Ledger {
     /// Funded prescriptions by paying anchor, as their places among the fundings, so a payment
     /// run reads only its own.
     by_anchor: BTreeMap<OdsCode, Vec<u32>>,
+    /// Each prescription's funding place ([`NOT_FUNDED`] where it has none), by the
+    /// prescription's place among the journeys', which the journeys' fold of a fact gives.
+    /// Found by the hash of its id, a funding cost the ledger's fold a probe of an index of
+    /// eight megabytes for each session: about a seventh of its thread's time, where this list
+    /// of some six megabytes is read mostly near its end, where the open prescriptions are.
+    by_prescription: Vec<u32>,
 }
 
 /// A payment run as the ledger recorded it.
@@ -175,6 +184,13 @@ impl Ledger {
                 *under = anchor;
             }
         }
+        let mut placed = vec![false; self.funding.len()];
+        for &funding in self.by_prescription.iter().filter(|&&f| f != NOT_FUNDED) {
+            let placed = placed.get_mut(funding as usize);
+            let placed = placed.expect("a prescription's funding is one the ledger holds");
+            assert!(!*placed, "a funding is placed under one prescription");
+            *placed = true;
+        }
         let agreements = self.agreements.len();
         for ((prescription_id, funding), under) in self.funding.iter().zip(listed_under) {
             assert!(
@@ -186,6 +202,25 @@ impl Ledger {
             assert_eq!(
                 anchors[under as usize], anchor,
                 "a funding is listed under its anchor"
+            );
+        }
+    }
+
+    /// Checks that the funding each prescription finds by its place among the journeys' is
+    /// the one its id finds, given the journeys' prescription ids in the order of their places.
+    /// Panics if not.
+    pub(crate) fn assert_placed(&self, prescription_ids: impl ExactSizeIterator<Item = Uuid>) {
+        assert!(
+            self.by_prescription.len() <= prescription_ids.len(),
+            "every prescription placed is one the journeys hold"
+        );
+        for (place, id) in prescription_ids.enumerate() {
+            let by_place = self.by_prescription.get(place).copied();
+            let by_id = self.funding.place(&id);
+            let by_place = by_place.filter(|&funding| funding != NOT_FUNDED);
+            assert_eq!(
+                by_place, by_id,
+                "prescription {id} finds its own funding by place"
             );
         }
     }
@@ -275,14 +310,30 @@ impl Ledger {
     /// one another, so the processor overlaps their cache misses, where folding meets each
     /// alone. Leaves in `found` each fact's funding place, if it has one yet, for
     /// [`Ledger::apply_warmed`]; returns a value made from what was read, so that the reads are
-    /// kept.
-    pub(crate) fn warm(&self, facts: &[Fact], found: &mut Vec<Option<u32>>) -> u64 {
+    /// kept. A fact the journeys located finds its funding by its prescription's place; only
+    /// the rest are looked up by id.
+    pub(crate) fn warm(
+        &self,
+        facts: &[Fact],
+        located: &[Located],
+        found: &mut Vec<Option<u32>>,
+    ) -> u64 {
         let mut seen = 0u64;
-        let prescriptions: Vec<Option<Uuid>> = facts
-            .iter()
-            .map(|fact| crate::Journeys::step_prescription(&fact.event))
+        let by_place: Vec<Option<Option<u32>>> = (facts.iter().zip(located))
+            .map(|(fact, located)| self.funded_by_place(fact, *located))
             .collect();
-        seen ^= self.funding.places(&prescriptions, found);
+        let unplaced: Vec<Option<Uuid>> = (facts.iter().zip(&by_place))
+            .map(|(fact, by_place)| match by_place {
+                Some(_) => None,
+                None => crate::Journeys::step_prescription(&fact.event),
+            })
+            .collect();
+        seen ^= self.funding.places(&unplaced, found);
+        for (found, by_place) in found.iter_mut().zip(by_place) {
+            if let Some(by_place) = by_place {
+                *found = by_place;
+            }
+        }
         for funding in found.iter().flatten().map(|&place| self.funding.at(place)) {
             seen ^= funding.touch() ^ self.agreements.at(funding.agreement).touch();
         }
@@ -292,28 +343,64 @@ impl Ledger {
     /// Folds one fact. A session event comes with its session's place among its prescription's
     /// sessions, as the journeys' fold of the same fact gave it: a session of a prescription the
     /// journeys do not know (an import that begins mid-journey) has none, and is not charged.
-    pub(crate) fn apply(&mut self, fact: &Fact, session: Option<SessionPlace>) {
-        self.apply_warmed(fact, session, None);
+    pub(crate) fn apply(&mut self, fact: &Fact, located: Located) {
+        self.apply_warmed(fact, located, None);
     }
 
     /// As [`Ledger::apply`], with the funding place [`Ledger::warm`] found for the fact. A
     /// funding keeps its place, so only a fact whose funding was not found then (there was none
     /// yet) is looked up again: a session folded looked its funding up twice, a completion four
     /// times.
-    pub(crate) fn apply_warmed(
-        &mut self,
-        fact: &Fact,
-        session: Option<SessionPlace>,
-        warmed: Option<u32>,
-    ) {
+    pub(crate) fn apply_warmed(&mut self, fact: &Fact, located: Located, warmed: Option<u32>) {
         let prescription_id = crate::Journeys::step_prescription(&fact.event);
-        let funding = self.funding.found(warmed, prescription_id);
-        self.apply_found(fact, session, funding);
+        let funding = warmed.or_else(|| match self.funded_by_place(fact, located) {
+            Some(by_place) => by_place,
+            None => self.funding.place(&prescription_id?),
+        });
+        if let Some(place) = funding {
+            let own = self.funding.at(place).prescription_id;
+            assert_eq!(Some(own), prescription_id, "a fact's own funding");
+        }
+        debug_assert_eq!(
+            funding,
+            prescription_id.and_then(|id| self.funding.place(&id)),
+            "a prescription's place finds the funding its id does"
+        );
+        let added = self.apply_found(fact, located.session, funding);
+        if let (true, Some(prescription)) = (adds_prescription(fact), located.prescription) {
+            self.place_funding(prescription, funding.or(added));
+        }
         debug_assert!(self.balances_sum().is_zero(), "postings sum to zero");
     }
 
+    /// The funding of the prescription a fact names, found by the place the journeys gave that
+    /// prescription: `None` where it must be found by id instead, because the journeys do not
+    /// know the prescription or the fact may be the first the ledger hears of its place. A
+    /// place beyond those recorded is a prescription added by a fact in the window being
+    /// warmed, not yet folded here: it has no funding yet.
+    fn funded_by_place(&self, fact: &Fact, located: Located) -> Option<Option<u32>> {
+        let prescription = located.prescription.filter(|_| !adds_prescription(fact))?;
+        let funding = self.by_prescription.get(prescription as usize).copied();
+        Some(funding.filter(|&funding| funding != NOT_FUNDED))
+    }
+
+    /// Records the funding, if any, of the prescription at `prescription` among the journeys'.
+    fn place_funding(&mut self, prescription: u32, funding: Option<u32>) {
+        let at = prescription as usize;
+        if at >= self.by_prescription.len() {
+            self.by_prescription.resize(at + 1, NOT_FUNDED);
+        }
+        self.by_prescription[at] = funding.unwrap_or(NOT_FUNDED);
+    }
+
     /// Folds one fact, given the place of the funding of the prescription it names, if any.
-    fn apply_found(&mut self, fact: &Fact, session: Option<SessionPlace>, funding: Option<u32>) {
+    /// Returns the place of the funding it adds, if it adds one.
+    fn apply_found(
+        &mut self,
+        fact: &Fact,
+        session: Option<SessionPlace>,
+        funding: Option<u32>,
+    ) -> Option<u32> {
         match &fact.event {
             Event::BudgetAllocated(e) => {
                 let year = e.financial_year;
@@ -351,7 +438,7 @@ impl Ledger {
             Event::PrescriptionIssued(e) => {
                 self.leave_queue(e.prescription_id);
                 if funding.is_none() {
-                    self.issue(fact, e)
+                    return self.issue(fact, e);
                 }
             }
             Event::PrescriptionWaitlisted(e) => {
@@ -423,22 +510,18 @@ impl Ledger {
             | Event::SibOutcomeWithdrawn(_)
             | Event::SibPaymentMade(_) => {}
         }
+        None
     }
 
     /// Issuing a prescription under an agreement commits its tariff's maximum against the
     /// budget of the year it is issued in. A prescription is funded once: a second issue of
-    /// one funded already comes with its funding, and is not folded here.
-    fn issue(&mut self, fact: &Fact, issue: &PrescriptionIssued) {
-        let Some(agreement_id) = issue.agreement_id else {
-            return;
-        };
-        let Some(place) = self.agreements.place(agreement_id) else {
-            return;
-        };
+    /// one funded already comes with its funding, and is not folded here. Returns the place of
+    /// the funding, if it is funded.
+    fn issue(&mut self, fact: &Fact, issue: &PrescriptionIssued) -> Option<u32> {
+        let agreement_id = issue.agreement_id?;
+        let place = self.agreements.place(agreement_id)?;
         let agreement = self.agreements.at(place);
-        let Some(version) = agreement.in_force(date(fact)) else {
-            return;
-        };
+        let version = agreement.in_force(date(fact))?;
         let year = FinancialYear::containing(date(fact));
         let (anchor, version_number) = (agreement.anchor.clone(), version.version);
         let commitment = Money::from_pence(version.prices.maximum_pence());
@@ -465,6 +548,7 @@ impl Ledger {
             Rule::Commitment,
         );
         self.post(Some(funding_place), debit, credit, commitment, why);
+        Some(funding_place)
     }
 
     fn attend(&mut self, fact: &Fact, funding: u32, place: SessionPlace) {
@@ -762,6 +846,14 @@ impl Ledger {
         };
         record(&mut self.accounts, entries, (debit, credit), amount, cause);
     }
+}
+
+/// Whether a fact may add its prescription to the journeys: its first issue or waitlisting.
+fn adds_prescription(fact: &Fact) -> bool {
+    matches!(
+        fact.event,
+        Event::PrescriptionIssued(_) | Event::PrescriptionWaitlisted(_)
+    )
 }
 
 /// Turns commitment into what the provider has earned, committing more first if a later

@@ -91,11 +91,15 @@ impl Given {
         self
     }
 
-    fn issued(&mut self, on: NaiveDate, agreement_id: Uuid) -> &mut Given {
+    fn referred(&mut self, on: NaiveDate) -> &mut Given {
         self.on(on, "referral.received", json!({
             "referral_id": REFERRAL, "person_id": Uuid::from_u128(99), "source": "self_referral", "referrer": null,
             "link_worker_organisation": "ANC01", "reasons": ["loneliness"], "age_band": "65-74", "conditions": [],
-        }));
+        }))
+    }
+
+    fn issued(&mut self, on: NaiveDate, agreement_id: Uuid) -> &mut Given {
+        self.referred(on);
         self.on(
             on,
             "prescription.issued",
@@ -116,6 +120,21 @@ impl Given {
             self.attended(first + Duration::weeks(i64::from(week)), u128::from(week));
         }
         self
+    }
+
+    /// The facts so far, and enough after them on `on` for a page to be folded on two threads
+    /// window by window, folded as a page: checked equal to folding them one at a time.
+    fn paged(&mut self, on: NaiveDate) -> ReadModels {
+        for organisation in 0..300 {
+            let code = format!("ORG{organisation}");
+            let registered =
+                crate::fixtures::registered(&code, followfund_contracts::Role::Provider);
+            self.event_on(on, registered);
+        }
+        let mut paged = ReadModels::default();
+        paged.apply_all(&self.facts);
+        assert_eq!(paged.ledger, self.models.ledger);
+        paged
     }
 
     fn ledger(&self) -> &Ledger {
@@ -231,18 +250,28 @@ fn a_funding_issued_inside_a_warmed_window_is_found_by_the_facts_after_it() {
         "prescription.completed",
         json!({"prescription_id": PRESCRIPTION}),
     );
-    // Enough facts after it for the page to be folded on two threads, window by window.
-    for organisation in 0..300 {
-        let code = format!("ORG{organisation}");
-        let registered = crate::fixtures::registered(&code, followfund_contracts::Role::Provider);
-        given.event_on(day(7, 14), registered);
-    }
-    let mut paged = ReadModels::default();
-    paged.apply_all(&given.facts);
-    assert_eq!(paged.ledger, given.models.ledger);
+    let paged = given.paged(day(7, 14));
     let payable = Account::between(AccountKind::Payable, &ods("ANC01"), &ods("VCS01"), year());
     assert_eq!(paged.ledger.balance(&payable), pounds("200.00"));
     assert_eq!(paged.ledger.postings_of(PRESCRIPTION).count(), 13);
+}
+
+#[test]
+fn a_prescription_waitlisted_before_it_is_issued_finds_its_funding_by_its_place() {
+    // The journeys add the prescription when it is waitlisted, the ledger funds it when it is
+    // issued: the ledger's fold on its own thread must still find the funding by the place.
+    let mut given = Given::new();
+    given.referred(day(5, 1));
+    let prescription = json!({
+        "prescription_id": PRESCRIPTION, "referral_id": REFERRAL, "provider": "VCS01",
+        "activity_type": "walking", "agreement_id": AGREEMENT,
+    });
+    given.on(day(5, 1), "prescription.waitlisted", prescription.clone());
+    given.on(day(5, 2), "prescription.issued", prescription);
+    given.attended(day(5, 4), 0).attended(day(5, 11), 1);
+    given.paged(day(5, 12)).assert_consistent();
+    // The engagement fee of 25.00 and 15.00 for each session, as when issued at once.
+    assert_eq!(given.payable(), pounds("55.00"));
 }
 
 #[test]
