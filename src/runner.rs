@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use followfund_contracts::CatalogueError;
 use followfund_projections::{Fact, Journeys, Ledger, ReadModels, Rest};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::store::{
     FoldEvent, FoldRow, SnapshotPart, SnapshotReader, SnapshotWriter, Store, StoreError,
@@ -27,6 +28,11 @@ const CATCH_UP_PAGE_EVENTS: usize = 10_000;
 /// the fold fed on two cores, and hold as many decoded events as four of 5,000 did; eight of
 /// 5,000 held some 15 MB more at a national replay's peak.
 const CATCH_UP_READS_AT_ONCE: usize = 2;
+/// Pieces of a page decoded ahead of the fold (see `store::pieces`): a page of payment runs
+/// comes in about twenty.
+const PIECES_AHEAD: usize = 4;
+/// A page's pieces as they are decoded.
+type Pieces = tokio::sync::mpsc::Receiver<Vec<Result<Fact, RunnerError>>>;
 /// Events folded under one write lock.
 const FOLD_BATCH_EVENTS: usize = 1_000;
 /// How long a query may wait for the read models to reach a position it asks for.
@@ -211,25 +217,12 @@ async fn follow(
 
 /// Folds the log up to `head`. Pages are read and decoded by their own tasks, several at once
 /// on separate connections, while this one folds them in order: one reader alone left a
-/// two-core machine half idle, waiting on its database thread.
+/// two-core machine half idle, waiting on its database thread. A page of large payloads comes
+/// in pieces, each folded while the next is decoded.
 async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(), RunnerError> {
-    use futures::StreamExt;
-    let page_starts = (models.position() + 1..=head).step_by(CATCH_UP_PAGE_EVENTS);
-    let reader = store.clone();
-    let mut pages = futures::stream::iter(page_starts)
-        .map(|from| {
-            let reader = reader.clone();
-            tokio::spawn(async move {
-                let facts = reader
-                    .read_fold(from, CATCH_UP_PAGE_EVENTS, fact_of)
-                    .await?;
-                facts
-                    .into_iter()
-                    .collect::<Result<Vec<Fact>, RunnerError>>()
-            })
-        })
-        .buffered(CATCH_UP_READS_AT_ONCE);
-    // The fold runs on a thread of its own for the whole catch-up, fed page by page.
+    let mut page_starts = (models.position() + 1..=head).step_by(CATCH_UP_PAGE_EVENTS);
+    let mut reading = std::collections::VecDeque::new();
+    // The fold runs on a thread of its own for the whole catch-up, fed piece by piece.
     let (send, mut read) = tokio::sync::mpsc::channel::<Vec<Fact>>(1);
     let mut folding = std::mem::take(models);
     let folded = tokio::task::spawn_blocking(move || {
@@ -237,14 +230,25 @@ async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(
         folding
     });
     let outcome: Result<(), RunnerError> = async {
-        while let Some(page) = pages.next().await {
-            let page = page.expect("reading a page does not panic")?;
-            // Refused only when the fold stopped, whose panic shows when it is joined below.
-            if send.send(page).await.is_err() {
-                break;
+        loop {
+            // The page folded next, and as many more being read while it is.
+            while reading.len() <= CATCH_UP_READS_AT_ONCE
+                && let Some(from) = page_starts.next()
+            {
+                reading.push_back(read_page(store, from));
             }
+            let Some((mut pieces, page)) = reading.pop_front() else {
+                return Ok(());
+            };
+            while let Some(piece) = pieces.recv().await {
+                let facts = piece.into_iter().collect::<Result<Vec<Fact>, _>>()?;
+                // Refused only when the fold stopped, whose panic shows when it is joined below.
+                if send.send(facts).await.is_err() {
+                    return Ok(());
+                }
+            }
+            page.await.expect("reading a page does not panic")?;
         }
-        Ok(())
     }
     .await;
     drop(send);
@@ -252,6 +256,19 @@ async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(
     outcome?;
     assert!(models.position() >= head, "catching up reaches the head");
     Ok(())
+}
+
+/// Starts reading the page from position `from` on a task of its own: its pieces as they are
+/// decoded, and how the reading ended.
+fn read_page(store: &Store, from: u64) -> (Pieces, JoinHandle<Result<(), StoreError>>) {
+    let (hand_on, pieces) = tokio::sync::mpsc::channel(PIECES_AHEAD);
+    let reader = store.clone();
+    let page = tokio::spawn(async move {
+        reader
+            .read_fold_pieces(from, CATCH_UP_PAGE_EVENTS, fact_of, hand_on)
+            .await
+    });
+    (pieces, page)
 }
 
 fn decode(batch: impl IntoIterator<Item = FoldEvent>) -> Result<Vec<Fact>, RunnerError> {

@@ -30,6 +30,7 @@ per_backend!(
     decode_gives_back_the_typed_payload,
     two_stores_on_one_database_see_each_others_appends,
     long_pages_are_whole_and_in_order,
+    a_page_read_in_pieces_holds_the_whole_page_in_order,
     a_snapshot_larger_than_a_row_is_kept_in_chunks,
     a_snapshot_streams_through_in_chunks_and_a_cut_short_save_keeps_the_last,
     a_snapshot_of_two_streams_reads_back_each_apart,
@@ -578,6 +579,86 @@ async fn long_pages_are_whole_and_in_order(db: TestDb) {
 
 /// Alters the log as someone with direct database access would: first removing the triggers
 /// that guard it, then running `statements`.
+/// A part of a payment run with `lines` lines, the largest payload the simulated year writes.
+fn payment_run_part(lines: usize) -> followfund::store::NewEvent {
+    let lines: Vec<_> = (0..lines)
+        .map(|line| {
+            serde_json::json!({
+                "provider": "VCS01", "prescription_id": Uuid::from_u128(line as u128 + 1),
+                "kind": "payment", "amount": "15.00", "positions": [line + 1, line + 2],
+            })
+        })
+        .collect();
+    let data = serde_json::json!({
+        "run_id": Uuid::now_v7(), "anchor": "ANC01", "through": "2026-06-30",
+        "part": 1, "parts": 1, "lines": lines,
+    });
+    let (id, at) = (Uuid::now_v7(), chrono::Utc::now());
+    let actor = followfund::store::Actor::admin_cli();
+    let event = followfund::store::NewEvent::from_parts(
+        id,
+        "payment-run".into(),
+        "payment_run.recorded",
+        1,
+        data,
+        actor,
+        at,
+    );
+    event.expect("a valid payment run")
+}
+
+async fn a_page_read_in_pieces_holds_the_whole_page_in_order(db: TestDb) {
+    use followfund_contracts::events::PAYMENT_RUN_PART_LINES_MAX;
+    let store = db.open().await;
+    // Ordinary events, then runs enough to fill several pieces, then ordinary events again.
+    let mut events: Vec<_> = (0..500).map(|i| event(&format!("referral-{i}"))).collect();
+    events.extend((0..400).map(|_| payment_run_part(PAYMENT_RUN_PART_LINES_MAX)));
+    events.extend((0..500).map(|i| event(&format!("referral-{i}"))));
+    store.append(events, vec![]).await.unwrap();
+    let whole: Vec<FoldEvent> = store
+        .read_fold(1, 10_000, |row| row.to_event().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(whole.len(), 1_400);
+
+    let (hand_on, mut pieces) = tokio::sync::mpsc::channel(2);
+    let reading = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let read = |row: followfund::store::FoldRow<'_>| row.to_event().unwrap();
+            store.read_fold_pieces(1, 10_000, read, hand_on).await
+        }
+    });
+    let mut read = Vec::new();
+    let mut sizes = Vec::new();
+    while let Some(piece) = pieces.recv().await {
+        sizes.push(piece.len());
+        read.extend(piece);
+    }
+    reading.await.unwrap().unwrap();
+    assert!(
+        read == whole,
+        "the pieces hold the page, in order: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().all(|&size| size > 0),
+        "no piece is empty: {sizes:?}"
+    );
+    // SQLite reads the page from a block, and cuts it where the runs' payloads pass a
+    // megabyte; PostgreSQL hands on the page whole.
+    let cut = db.url.starts_with("sqlite");
+    assert_eq!(sizes.len() > 1, cut, "{sizes:?}");
+
+    // A reader that stops taking pieces ends the reading without an error.
+    let (hand_on, pieces) = tokio::sync::mpsc::channel(1);
+    drop(pieces);
+    let read = |row: followfund::store::FoldRow<'_>| row.position;
+    store
+        .read_fold_pieces(1, 10_000, read, hand_on)
+        .await
+        .unwrap();
+}
+
 async fn tamper(url: &str, statements: &[&str]) {
     let drop_guards: &[&str] = if url.starts_with("postgres") {
         &["DROP TRIGGER events_refuse_update ON events"]

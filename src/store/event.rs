@@ -373,6 +373,14 @@ pub enum Payload<'a> {
 }
 
 impl Payload<'_> {
+    /// Its size as stored, in bytes.
+    pub fn len_bytes(self) -> usize {
+        match self {
+            Payload::Json(text) => text.len(),
+            Payload::MessagePack { bytes, .. } => bytes.len(),
+        }
+    }
+
     /// The typed payload of the type `type_name` at `schema_version`.
     pub fn decode(self, type_name: &str, schema_version: u32) -> Result<Event, CatalogueError> {
         match self {

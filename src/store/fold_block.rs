@@ -15,6 +15,7 @@ use followfund_contracts::events::place_of;
 use super::StoreError;
 use super::event::{FoldRow, NewEvent, Payload};
 use super::pack::Pack;
+use super::pieces::Pieces;
 use super::sql::{corrupt, to_i64};
 
 /// The most events one block holds, so that a read finds every block reaching into its range
@@ -100,14 +101,14 @@ fn written<E: std::fmt::Debug>(result: Result<(), E>) {
 }
 
 /// Passes each event of a block, which holds `events` events from `first_position`, to `read`
-/// if its position falls in `from..until`, in position order.
+/// if its position falls in `from..until`, in position order, until `out` is stopped.
 pub(crate) fn read<T>(
     block: &[u8],
     first_position: u64,
     events: u64,
     (from, until): (u64, u64),
     read: fn(FoldRow<'_>) -> T,
-    out: &mut Vec<T>,
+    out: &mut Pieces<'_, T>,
 ) -> Result<(), StoreError> {
     let bad = |what: &str| corrupt(to_i64(first_position), &format!("the block here {what}"));
     let mut pack = Pack::new(block);
@@ -121,7 +122,7 @@ pub(crate) fn read<T>(
     let mut micros = 0i64;
     let mut days = Days::default();
     for position in first_position..first_position + events {
-        if position >= until {
+        if position >= until || out.stopped() {
             break;
         }
         let event = next_event(&mut pack, &types).ok_or_else(|| bad("is cut short"))?;
@@ -132,13 +133,14 @@ pub(crate) fn read<T>(
         let occurred_at = days
             .time_at(micros)
             .ok_or_else(|| corrupt(to_i64(position), "a time is out of range"))?;
-        out.push(read(FoldRow {
+        let row = FoldRow {
             position,
             event_type: event.type_name,
             schema_version: event.schema_version,
             occurred_at,
             data: event.payload,
-        }));
+        };
+        out.push(read(row), event.payload.len_bytes());
     }
     Ok(())
 }
@@ -254,7 +256,7 @@ mod tests {
     }
 
     fn read_all(blocks: &[Block], from: u64, until: u64) -> Vec<FoldEvent> {
-        let mut read = Vec::new();
+        let mut read = Pieces::whole(0);
         for block in blocks {
             let events = block.events as u64;
             let range = (from, until);
@@ -269,7 +271,7 @@ mod tests {
             )
             .unwrap_or_else(|error| panic!("{error}"));
         }
-        read
+        read.finish()
     }
 
     #[test]
@@ -304,7 +306,7 @@ mod tests {
     #[test]
     fn a_block_cut_short_or_of_another_format_is_refused_naming_its_position() {
         let block = blocks(41, &accepted(3)).pop().unwrap();
-        let mut out = Vec::new();
+        let mut out = Pieces::whole(0);
         let cut = &block.bytes[..block.bytes.len() - 4];
         let error = super::read(cut, 41, 3, (41, 44), |row| row.position, &mut out).unwrap_err();
         assert!(

@@ -12,6 +12,7 @@ mod fold_block;
 mod hash;
 mod heads;
 mod pack;
+mod pieces;
 mod plan;
 mod postgres;
 mod sql;
@@ -310,6 +311,32 @@ impl Store {
         match &self.inner.reader {
             Reader::Sqlite(log) => log.read_fold_range(from, until, read).await,
             Reader::Postgres(log) => log.read_fold_range(from, until, read).await,
+        }
+    }
+
+    /// As [`Store::read_fold`], handing the events to `pieces` as they are read, in position
+    /// order: in pieces where SQLite's blocks hold large payloads (see [`pieces`]), in one
+    /// from PostgreSQL. Stops early if the receiver is gone.
+    pub async fn read_fold_pieces<T: Send + 'static>(
+        &self,
+        from: u64,
+        limit: usize,
+        read: fn(FoldRow<'_>) -> T,
+        pieces: tokio::sync::mpsc::Sender<Vec<T>>,
+    ) -> Result<(), StoreError> {
+        let from = from.max(1);
+        let until = from + limit.min(READ_PAGE_EVENTS_MAX) as u64;
+        match &self.inner.reader {
+            Reader::Sqlite(log) => {
+                let reader = log.fold_reader();
+                reader.read_pieces(from, until, read, pieces).await
+            }
+            Reader::Postgres(log) => {
+                let page = log.read_fold_range(from, until, read).await?;
+                // A receiver gone stopped the replay, which says why.
+                pieces.send(page).await.ok();
+                Ok(())
+            }
         }
     }
 

@@ -121,6 +121,11 @@ impl SqliteLog {
         self.fold.read(from, until, read).await
     }
 
+    /// The replay's reader, for reads in pieces.
+    pub fn fold_reader(&self) -> &FoldReader {
+        &self.fold
+    }
+
     pub async fn read_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM {EVENTS} WHERE e.event_id = ?");
         let id = vec![Value::Text(event_id.to_string())];

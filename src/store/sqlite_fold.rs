@@ -12,6 +12,7 @@ use super::StoreError;
 use super::event::{Actor, FoldRow, Payload, RecordedEvent};
 use super::fold_block::{self, BLOCK_EVENTS_MAX};
 use super::hash::Hash;
+use super::pieces::Pieces;
 use super::sql::{FOLD_COLUMNS, corrupt, to_i64, to_u64};
 use uuid::Uuid;
 
@@ -42,8 +43,33 @@ impl FoldReader {
         until: u64,
         read: fn(FoldRow<'_>) -> T,
     ) -> Result<Vec<T>, StoreError> {
-        self.on_connection(move |connection| read_page(connection, from, until, read))
-            .await
+        self.on_connection(move |connection| {
+            let capacity = usize::try_from(until.saturating_sub(from)).unwrap_or(0);
+            let mut page = Pieces::whole(capacity);
+            read_page(connection, from, until, read, &mut page)?;
+            Ok(page.finish())
+        })
+        .await
+    }
+
+    /// As [`FoldReader::read`], handing the events to `pieces` a piece at a time (see
+    /// [`Pieces`]); stops early if the receiver is gone.
+    pub async fn read_pieces<T: Send + 'static>(
+        &self,
+        from: u64,
+        until: u64,
+        read: fn(FoldRow<'_>) -> T,
+        pieces: tokio::sync::mpsc::Sender<Vec<T>>,
+    ) -> Result<(), StoreError> {
+        self.on_connection(move |connection| {
+            let capacity = usize::try_from(until.saturating_sub(from)).unwrap_or(0);
+            let mut hand_on = |piece| pieces.blocking_send(piece).is_ok();
+            let mut page = Pieces::handed_on(capacity, &mut hand_on);
+            read_page(connection, from, until, read, &mut page)?;
+            page.finish();
+            Ok(())
+        })
+        .await
     }
 
     /// The events `sql` selects (its columns `sqlite::COLUMNS`) with `parameters`, in its order.
@@ -103,9 +129,8 @@ fn read_page<T>(
     from: u64,
     until: u64,
     read: fn(FoldRow<'_>) -> T,
-) -> Result<Vec<T>, StoreError> {
-    let capacity = usize::try_from(until.saturating_sub(from)).unwrap_or(0);
-    let mut page = Vec::with_capacity(capacity);
+    page: &mut Pieces<'_, T>,
+) -> Result<(), StoreError> {
     let mut blocks = connection.prepare_cached(
         "SELECT first_position, events, bytes FROM fold_blocks \
          WHERE first_position > ?1 AND first_position < ?2 ORDER BY first_position",
@@ -115,23 +140,24 @@ fn read_page<T>(
     let mut next = from;
     while let Some(row) = rows.next()?
         && next < until
+        && !page.stopped()
     {
         let (first, events) = (to_u64(row.get(0)?), to_u64(row.get(1)?));
         if first + events <= next {
             continue;
         }
         if first > next {
-            read_rows(connection, next, first, read, &mut page)?;
+            read_rows(connection, next, first, read, page)?;
         }
         let bytes = (row.get_ref(2)?.as_blob())
             .map_err(|_| corrupt(to_i64(first), "a block holds something other than bytes"))?;
-        fold_block::read(bytes, first, events, (next, until), read, &mut page)?;
+        fold_block::read(bytes, first, events, (next, until), read, page)?;
         next = (first + events).min(until);
     }
     if next < until {
-        read_rows(connection, next, until, read, &mut page)?;
+        read_rows(connection, next, until, read, page)?;
     }
-    Ok(page)
+    Ok(())
 }
 
 /// The events at positions `from` to `until` (exclusive) from their rows.
@@ -140,7 +166,7 @@ fn read_rows<T>(
     from: u64,
     until: u64,
     read: fn(FoldRow<'_>) -> T,
-    page: &mut Vec<T>,
+    page: &mut Pieces<'_, T>,
 ) -> Result<(), StoreError> {
     let sql = format!(
         "SELECT {FOLD_COLUMNS} FROM events WHERE position >= ?1 AND position < ?2 ORDER BY position"
@@ -159,13 +185,18 @@ fn read_rows<T>(
             .map_err(|_| corrupt(position, "bad schema version"))?;
         let occurred_at = chrono::DateTime::from_timestamp_micros(row.get(3)?)
             .ok_or_else(|| corrupt(position, "a time is out of range"))?;
-        page.push(read(FoldRow {
+        let data = Payload::Json(text(4)?);
+        let row = FoldRow {
             position: to_u64(position),
             event_type: text(1)?,
             schema_version,
             occurred_at,
-            data: Payload::Json(text(4)?),
-        }));
+            data,
+        };
+        page.push(read(row), data.len_bytes());
+        if page.stopped() {
+            break;
+        }
     }
     Ok(())
 }
