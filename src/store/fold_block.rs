@@ -21,6 +21,9 @@ use super::sql::{corrupt, to_i64};
 /// The most events one block holds, so that a read finds every block reaching into its range
 /// among those that start at most this far before it.
 pub(crate) const BLOCK_EVENTS_MAX: usize = 10_000;
+/// The bytes of a block read at once: a block of ordinary events is about half of this, and
+/// the largest event a sixteenth.
+pub(crate) const WINDOW_BYTES: usize = 1 << 20;
 /// The block format this build writes and reads.
 const FORMAT: u64 = 1;
 
@@ -100,10 +103,91 @@ fn written<E: std::fmt::Debug>(result: Result<(), E>) {
     result.expect("writing to memory does not fail");
 }
 
+/// The bytes of a block read a window at a time, so that a large block's first events are
+/// handed on before its last are read, into a buffer kept from block to block: read whole, a
+/// block of payment runs was twenty megabytes of fresh memory, faulted in page by page.
+pub(crate) struct Window<'a> {
+    buffer: &'a mut Vec<u8>,
+    /// The bytes read and not yet taken: `buffer[start..end]`.
+    start: usize,
+    end: usize,
+    /// How much of the block has been read, and its size.
+    fetched: usize,
+    len: usize,
+    read_at: &'a mut ReadAt<'a>,
+}
+
+/// Copies a block's bytes from an offset into a slice, filling it.
+pub(crate) type ReadAt<'a> = dyn FnMut(usize, &mut [u8]) -> Result<(), StoreError> + 'a;
+
+impl<'a> Window<'a> {
+    /// A block of `len` bytes, whose bytes from an offset `read_at` copies into a slice, read
+    /// into `buffer` a window of `window_bytes` at a time: more than the largest event.
+    pub(crate) fn new(
+        len: usize,
+        read_at: &'a mut ReadAt<'a>,
+        buffer: &'a mut Vec<u8>,
+        window_bytes: usize,
+    ) -> Window<'a> {
+        // A buffer kept at its size is never written but by the reads.
+        buffer.resize(window_bytes, 0);
+        Window {
+            buffer,
+            start: 0,
+            end: 0,
+            fetched: 0,
+            len,
+            read_at,
+        }
+    }
+
+    fn unread(&self) -> &[u8] {
+        &self.buffer[self.start..self.end]
+    }
+
+    fn take(&mut self, bytes: usize) {
+        self.start += bytes;
+        debug_assert!(self.start <= self.end);
+    }
+
+    /// Reads more of the block behind what is unread; false at its end, or when the window is
+    /// full of one event that does not end in it.
+    fn fetch(&mut self) -> Result<bool, StoreError> {
+        self.buffer.copy_within(self.start..self.end, 0);
+        (self.end, self.start) = (self.end - self.start, 0);
+        let more = (self.len - self.fetched).min(self.buffer.len() - self.end);
+        if more == 0 {
+            return Ok(false);
+        }
+        (self.read_at)(self.fetched, &mut self.buffer[self.end..self.end + more])?;
+        (self.end, self.fetched) = (self.end + more, self.fetched + more);
+        Ok(true)
+    }
+
+    /// Takes what `parse` reads from the unread bytes, reading more of the block while it
+    /// reads nothing; none once the block has no more.
+    fn next<R>(
+        &mut self,
+        mut parse: impl FnMut(&mut Pack<'_>) -> Option<R>,
+    ) -> Result<Option<R>, StoreError> {
+        loop {
+            let mut pack = Pack::new(self.unread());
+            if let Some(parsed) = parse(&mut pack) {
+                let taken = self.unread().len() - pack.remaining();
+                self.take(taken);
+                return Ok(Some(parsed));
+            }
+            if !self.fetch()? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
 /// Passes each event of a block, which holds `events` events from `first_position`, to `read`
 /// if its position falls in `from..until`, in position order, until `out` is stopped.
 pub(crate) fn read<T>(
-    block: &[u8],
+    mut block: Window<'_>,
     first_position: u64,
     events: u64,
     (from, until): (u64, u64),
@@ -111,36 +195,44 @@ pub(crate) fn read<T>(
     out: &mut Pieces<'_, T>,
 ) -> Result<(), StoreError> {
     let bad = |what: &str| corrupt(to_i64(first_position), &format!("the block here {what}"));
-    let mut pack = Pack::new(block);
-    let format: u64 = pack.number().ok_or_else(|| bad("has no format"))?;
+    let format: u64 = (block.next(|pack| pack.number())?).ok_or_else(|| bad("has no format"))?;
     if format != FORMAT {
         return Err(bad(&format!(
             "is in format {format}, which this build cannot read"
         )));
     }
-    let types = type_table(&mut pack).ok_or_else(|| bad("has a bad list of types"))?;
+    let types = (block.next(type_table)?).ok_or_else(|| bad("has a bad list of types"))?;
     let mut micros = 0i64;
     let mut days = Days::default();
     for position in first_position..first_position + events {
         if position >= until || out.stopped() {
             break;
         }
-        let event = next_event(&mut pack, &types).ok_or_else(|| bad("is cut short"))?;
-        micros += event.micros_since_last;
-        if position < from {
-            continue;
-        }
-        let occurred_at = days
-            .time_at(micros)
-            .ok_or_else(|| corrupt(to_i64(position), "a time is out of range"))?;
-        let row = FoldRow {
-            position,
-            event_type: event.type_name,
-            schema_version: event.schema_version,
-            occurred_at,
-            data: event.payload,
+        let mut failed = None;
+        let read_one = |pack: &mut Pack<'_>| {
+            let event = next_event(pack, &types)?;
+            micros += event.micros_since_last;
+            if position < from {
+                return Some(());
+            }
+            let Some(occurred_at) = days.time_at(micros) else {
+                failed = Some(corrupt(to_i64(position), "a time is out of range"));
+                return Some(());
+            };
+            let row = FoldRow {
+                position,
+                event_type: event.type_name,
+                schema_version: event.schema_version,
+                occurred_at,
+                data: event.payload,
+            };
+            out.push(read(row), event.payload.len_bytes());
+            Some(())
         };
-        out.push(read(row), event.payload.len_bytes());
+        (block.next(read_one)?).ok_or_else(|| bad("is cut short"))?;
+        if let Some(error) = failed {
+            return Err(error);
+        }
     }
     Ok(())
 }
@@ -182,18 +274,18 @@ impl Days {
 
 /// The type names a block lists, each with its place in the catalogue (none for a name this
 /// build does not know: its events then fail to decode, naming it).
-fn type_table<'a>(pack: &mut Pack<'a>) -> Option<Vec<(&'a str, Option<usize>)>> {
+fn type_table(pack: &mut Pack<'_>) -> Option<Vec<(Box<str>, Option<usize>)>> {
     let count = pack.list()?;
     (0..count)
         .map(|_| {
             let name = pack.str()?;
-            Some((name, place_of(name)))
+            Some((name.into(), place_of(name)))
         })
         .collect()
 }
 
-struct BlockEvent<'a> {
-    type_name: &'a str,
+struct BlockEvent<'a, 't> {
+    type_name: &'t str,
     schema_version: u32,
     micros_since_last: i64,
     payload: Payload<'a>,
@@ -201,11 +293,12 @@ struct BlockEvent<'a> {
 
 /// An event's header (its type's place in the block's list, schema version, microseconds since
 /// the event before, payload form) and its payload.
-fn next_event<'a>(
+fn next_event<'a, 't>(
     pack: &mut Pack<'a>,
-    types: &[(&'a str, Option<usize>)],
-) -> Option<BlockEvent<'a>> {
-    let (type_name, place) = *types.get(pack.number::<usize>()?)?;
+    types: &'t [(Box<str>, Option<usize>)],
+) -> Option<BlockEvent<'a, 't>> {
+    let (type_name, place) = types.get(pack.number::<usize>()?)?;
+    let (type_name, place) = (&**type_name, *place);
     let schema_version = pack.number()?;
     let micros_since_last = pack.int()?;
     let form = Form::numbered(pack.number()?)?;
@@ -255,17 +348,39 @@ mod tests {
             .collect()
     }
 
+    /// Reads `bytes` as a block of `events` from `first` a window of `window_bytes` at a time.
+    fn read_in<T>(
+        bytes: &[u8],
+        (first, events): (u64, u64),
+        range: (u64, u64),
+        window_bytes: usize,
+        read: fn(FoldRow<'_>) -> T,
+        out: &mut Pieces<'_, T>,
+    ) -> Result<(), StoreError> {
+        let mut read_at = |offset: usize, into: &mut [u8]| {
+            into.copy_from_slice(&bytes[offset..offset + into.len()]);
+            Ok(())
+        };
+        let mut buffer = Vec::new();
+        let block = Window::new(bytes.len(), &mut read_at, &mut buffer, window_bytes);
+        super::read(block, first, events, range, read, out)
+    }
+
     fn read_all(blocks: &[Block], from: u64, until: u64) -> Vec<FoldEvent> {
+        read_all_in(blocks, from, until, WINDOW_BYTES)
+    }
+
+    fn read_all_in(blocks: &[Block], from: u64, until: u64, window: usize) -> Vec<FoldEvent> {
         let mut read = Pieces::whole(0);
         for block in blocks {
             let events = block.events as u64;
-            let range = (from, until);
             let owned = |row: FoldRow<'_>| row.to_event().unwrap();
-            super::read(
+            let block_at = (block.first_position, events);
+            read_in(
                 &block.bytes,
-                block.first_position,
-                events,
-                range,
+                block_at,
+                (from, until),
+                window,
                 owned,
                 &mut read,
             )
@@ -304,18 +419,51 @@ mod tests {
     }
 
     #[test]
+    fn a_block_read_in_small_windows_reads_as_it_does_whole() {
+        let blocks = blocks(1, &accepted(300));
+        let whole = read_all(&blocks, 1, 301);
+        assert_eq!(whole.len(), 300);
+        // The list of types and each event must fit in a window; every other size cuts events
+        // at other places.
+        for window in [64, 65, 100, 127, 1_000, blocks[0].bytes.len()] {
+            let windowed = read_all_in(&blocks, 1, 301, window);
+            assert!(windowed == whole, "a window of {window} bytes");
+        }
+        // A window that the list of types (20 bytes here) or an event (about 30) does not fit in
+        // reads nothing, and says which part of the block it could not read.
+        let (bytes, at) = (&blocks[0].bytes, (1, 300));
+        for (window, says) in [(8, "bad list of types"), (24, "cut short")] {
+            let mut out = Pieces::whole(0);
+            let read = read_in(bytes, at, (1, 301), window, |row| row.position, &mut out);
+            let error = read.unwrap_err();
+            assert!(error.to_string().contains(says), "{window}: {error}");
+            assert!(out.finish().is_empty());
+        }
+    }
+
+    #[test]
     fn a_block_cut_short_or_of_another_format_is_refused_naming_its_position() {
         let block = blocks(41, &accepted(3)).pop().unwrap();
         let mut out = Pieces::whole(0);
         let cut = &block.bytes[..block.bytes.len() - 4];
-        let error = super::read(cut, 41, 3, (41, 44), |row| row.position, &mut out).unwrap_err();
+        let at = |bytes: &[u8], out: &mut Pieces<'_, u64>| {
+            read_in(
+                bytes,
+                (41, 3),
+                (41, 44),
+                WINDOW_BYTES,
+                |row| row.position,
+                out,
+            )
+        };
+        let error = at(cut, &mut out).unwrap_err();
         assert!(
             matches!(&error, StoreError::Corrupt { position: 41, reason } if reason.contains("cut short")),
             "{error}"
         );
         let mut later = block.bytes.clone();
         later[0] = 2;
-        let error = super::read(&later, 41, 3, (41, 44), |row| row.position, &mut out).unwrap_err();
+        let error = at(&later, &mut out).unwrap_err();
         assert!(error.to_string().contains("format 2"), "{error}");
     }
 

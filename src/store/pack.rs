@@ -15,6 +15,11 @@ impl<'a> Pack<'a> {
         Pack { rest: bytes }
     }
 
+    /// How many bytes are not yet read.
+    pub(super) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
     /// An integer in any of MessagePack's forms; none for an unsigned one above `i64::MAX`.
     pub(super) fn int(&mut self) -> Option<i64> {
         let marker = self.byte()?;

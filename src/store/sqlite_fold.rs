@@ -6,11 +6,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
 use super::StoreError;
 use super::event::{Actor, FoldRow, Payload, RecordedEvent};
-use super::fold_block::{self, BLOCK_EVENTS_MAX};
+use super::fold_block::{self, BLOCK_EVENTS_MAX, WINDOW_BYTES, Window};
 use super::hash::Hash;
 use super::pieces::Pieces;
 use super::sql::{FOLD_COLUMNS, corrupt, to_i64, to_u64};
@@ -122,6 +122,11 @@ impl FoldReader {
     }
 }
 
+thread_local! {
+    /// A reading thread's window onto blocks, kept from page to page.
+    static WINDOW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The events at positions `from` to `until` (exclusive): from the blocks that cover them, and
 /// from their rows where no block does (events appended before blocks were kept).
 fn read_page<T>(
@@ -131,8 +136,9 @@ fn read_page<T>(
     read: fn(FoldRow<'_>) -> T,
     page: &mut Pieces<'_, T>,
 ) -> Result<(), StoreError> {
+    // A block's size and type are read from its row's header; its bytes through a blob handle.
     let mut blocks = connection.prepare_cached(
-        "SELECT first_position, events, bytes FROM fold_blocks \
+        "SELECT first_position, events, length(bytes), typeof(bytes) = 'blob' FROM fold_blocks \
          WHERE first_position > ?1 AND first_position < ?2 ORDER BY first_position",
     )?;
     let earliest = from.saturating_sub(BLOCK_EVENTS_MAX as u64);
@@ -149,9 +155,22 @@ fn read_page<T>(
         if first > next {
             read_rows(connection, next, first, read, page)?;
         }
-        let bytes = (row.get_ref(2)?.as_blob())
-            .map_err(|_| corrupt(to_i64(first), "a block holds something other than bytes"))?;
-        fold_block::read(bytes, first, events, (next, until), read, page)?;
+        if !row.get::<_, bool>(3)? {
+            return Err(corrupt(
+                to_i64(first),
+                "a block holds something other than bytes",
+            ));
+        }
+        let (len, rowid) = (
+            usize::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+            to_i64(first),
+        );
+        let blob = connection.blob_open(MAIN_DB, c"fold_blocks", c"bytes", rowid, true)?;
+        let mut read_at = |offset, into: &mut [u8]| Ok(blob.read_at_exact(into, offset)?);
+        WINDOW.with_borrow_mut(|buffer| {
+            let block = Window::new(len, &mut read_at, buffer, WINDOW_BYTES);
+            fold_block::read(block, first, events, (next, until), read, page)
+        })?;
         next = (first + events).min(until);
     }
     if next < until {
