@@ -32,7 +32,7 @@ const CATCH_UP_READS_AT_ONCE: usize = 2;
 /// comes in about twenty.
 const PIECES_AHEAD: usize = 4;
 /// A page's pieces as they are decoded.
-type Pieces = tokio::sync::mpsc::Receiver<Vec<Result<Fact, RunnerError>>>;
+type PagePieces = tokio::sync::mpsc::Receiver<Vec<Result<Fact, RunnerError>>>;
 /// Events folded under one write lock.
 const FOLD_BATCH_EVENTS: usize = 1_000;
 /// How long a query may wait for the read models to reach a position it asks for.
@@ -260,7 +260,7 @@ async fn catch_up(store: &Store, models: &mut ReadModels, head: u64) -> Result<(
 
 /// Starts reading the page from position `from` on a task of its own: its pieces as they are
 /// decoded, and how the reading ended.
-fn read_page(store: &Store, from: u64) -> (Pieces, JoinHandle<Result<(), StoreError>>) {
+fn read_page(store: &Store, from: u64) -> (PagePieces, JoinHandle<Result<(), StoreError>>) {
     let (hand_on, pieces) = tokio::sync::mpsc::channel(PIECES_AHEAD);
     let reader = store.clone();
     let page = tokio::spawn(async move {
