@@ -24,6 +24,8 @@ pub(crate) const BLOCK_EVENTS_MAX: usize = 10_000;
 /// The bytes of a block read at once: a block of ordinary events is about half of this, and
 /// the largest event a sixteenth.
 pub(crate) const WINDOW_BYTES: usize = 1 << 20;
+// An event is read from one window, with its header and what is left of the one before it.
+const _: () = assert!(WINDOW_BYTES >= 4 * super::event::EVENT_PAYLOAD_BYTES_MAX);
 /// The block format this build writes and reads.
 const FORMAT: u64 = 1;
 
