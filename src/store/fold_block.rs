@@ -210,16 +210,15 @@ pub(crate) fn read<T>(
         if position >= until || out.stopped() {
             break;
         }
-        let mut failed = None;
+        // None while the event runs past the bytes read so far; then whether it folded.
         let read_one = |pack: &mut Pack<'_>| {
             let event = next_event(pack, &types)?;
             micros += event.micros_since_last;
             if position < from {
-                return Some(());
+                return Some(Ok(()));
             }
             let Some(occurred_at) = days.time_at(micros) else {
-                failed = Some(corrupt(to_i64(position), "a time is out of range"));
-                return Some(());
+                return Some(Err(corrupt(to_i64(position), "a time is out of range")));
             };
             let row = FoldRow {
                 position,
@@ -229,12 +228,9 @@ pub(crate) fn read<T>(
                 data: event.payload,
             };
             out.push(read(row), event.payload.len_bytes());
-            Some(())
+            Some(Ok(()))
         };
-        (block.next(read_one)?).ok_or_else(|| bad("is cut short"))?;
-        if let Some(error) = failed {
-            return Err(error);
-        }
+        (block.next(read_one)?).ok_or_else(|| bad("is cut short"))??;
     }
     Ok(())
 }

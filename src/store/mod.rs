@@ -306,8 +306,7 @@ impl Store {
         limit: usize,
         read: fn(FoldRow<'_>) -> T,
     ) -> Result<Vec<T>, StoreError> {
-        let from = from.max(1);
-        let until = from + limit.min(READ_PAGE_EVENTS_MAX) as u64;
+        let (from, until) = fold_range(from, limit);
         match &self.inner.reader {
             Reader::Sqlite(log) => log.read_fold_range(from, until, read).await,
             Reader::Postgres(log) => log.read_fold_range(from, until, read).await,
@@ -324,8 +323,7 @@ impl Store {
         read: fn(FoldRow<'_>) -> T,
         pieces: tokio::sync::mpsc::Sender<Vec<T>>,
     ) -> Result<(), StoreError> {
-        let from = from.max(1);
-        let until = from + limit.min(READ_PAGE_EVENTS_MAX) as u64;
+        let (from, until) = fold_range(from, limit);
         match &self.inner.reader {
             Reader::Sqlite(log) => {
                 let reader = log.fold_reader();
@@ -429,6 +427,13 @@ fn sqlite_path(url: &str) -> Option<&str> {
         return Some(path);
     }
     (!url.contains("://")).then_some(url)
+}
+
+/// The positions a replay's page from `from`, of at most `limit` events, covers: `from` to
+/// `until`, exclusive, with no page longer than [`READ_PAGE_EVENTS_MAX`].
+fn fold_range(from: u64, limit: usize) -> (u64, u64) {
+    let from = from.max(1);
+    (from, from + limit.min(READ_PAGE_EVENTS_MAX) as u64)
 }
 
 #[cfg(test)]

@@ -44,8 +44,7 @@ impl FoldReader {
         read: fn(FoldRow<'_>) -> T,
     ) -> Result<Vec<T>, StoreError> {
         self.on_connection(move |connection| {
-            let capacity = usize::try_from(until.saturating_sub(from)).unwrap_or(0);
-            let mut page = Pieces::whole(capacity);
+            let mut page = Pieces::whole(page_events(from, until));
             read_page(connection, from, until, read, &mut page)?;
             Ok(page.finish())
         })
@@ -62,9 +61,8 @@ impl FoldReader {
         pieces: tokio::sync::mpsc::Sender<Vec<T>>,
     ) -> Result<(), StoreError> {
         self.on_connection(move |connection| {
-            let capacity = usize::try_from(until.saturating_sub(from)).unwrap_or(0);
             let mut hand_on = |piece| pieces.blocking_send(piece).is_ok();
-            let mut page = Pieces::handed_on(capacity, &mut hand_on);
+            let mut page = Pieces::handed_on(page_events(from, until), &mut hand_on);
             read_page(connection, from, until, read, &mut page)?;
             page.finish();
             Ok(())
@@ -120,6 +118,11 @@ impl FoldReader {
             idle.push(connection);
         }
     }
+}
+
+/// How many events the positions `from` to `until` (exclusive) hold, to make room for.
+fn page_events(from: u64, until: u64) -> usize {
+    usize::try_from(until.saturating_sub(from)).unwrap_or(0)
 }
 
 thread_local! {
