@@ -105,8 +105,10 @@ impl Agreement {
     /// start. See [`super::Ledger::warm`].
     pub(super) fn touch(&self) -> u64 {
         let last = self.versions.last();
-        let from = last.map_or(0, |version| version.effective_from.num_days_from_ce());
-        (self.valid_to.num_days_from_ce() ^ from) as u64
+        // The day of the year, not the day since year one: only the read matters, and it is
+        // the cheaper of the two to compute, for every fact warmed.
+        let from = last.map_or(0, |version| version.effective_from.ordinal());
+        u64::from(self.valid_to.ordinal() ^ from)
     }
 
     /// Whether the anchor delivers the activity itself.

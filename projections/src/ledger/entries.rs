@@ -136,16 +136,40 @@ impl Shape {
 
     /// The head byte of an entry of this shape written after one of `last`.
     fn head(&self, last: &Shape) -> u8 {
-        let same = [
-            (self.amount_pence == last.amount_pence, SAME_AMOUNT),
-            (self.accounts == last.accounts, SAME_ACCOUNTS),
-            (self.version == last.version, SAME_VERSION),
-            (self.event_type == last.event_type, SAME_TYPE),
-            (self.rule == last.rule, SAME_RULE),
-        ];
-        same.iter()
-            .filter(|(is, _)| *is)
-            .fold(0, |head, (_, bit)| head | bit)
+        let same = |is: bool, bit: u8| u8::from(is) * bit;
+        same(self.amount_pence == last.amount_pence, SAME_AMOUNT)
+            | same(self.accounts == last.accounts, SAME_ACCOUNTS)
+            | same(self.version == last.version, SAME_VERSION)
+            | same(self.event_type == last.event_type, SAME_TYPE)
+            | same(self.rule == last.rule, SAME_RULE)
+    }
+}
+
+/// One entry's bytes, written whole and then copied into the list once: byte by byte, each
+/// push checked the list's room.
+struct Encoded {
+    bytes: [u8; ENTRY_BYTES_MAX],
+    len: usize,
+}
+
+impl Encoded {
+    fn new(head: u8) -> Encoded {
+        let mut bytes = [0; ENTRY_BYTES_MAX];
+        bytes[0] = head;
+        Encoded { bytes, len: 1 }
+    }
+
+    fn number(&mut self, value: u64) {
+        self.len += varint::write(&mut self.bytes[self.len..], value);
+    }
+
+    fn byte(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -167,32 +191,30 @@ impl Entries {
         assert!(entry.amount_pence >= 0, "postings move positive amounts");
         let (shape, day) = (Shape::of(entry), entry.on.num_days_from_ce());
         let head = shape.head(&self.last.shape);
+        // Each field but the gap and the day is written only where it changed: a run of
+        // `Option`s flattened cost more than the writing, for every posting of a replay.
         let changed = |bit: u8| head & bit == 0;
-        let numbers = [
-            Some(entry.position - self.last.position),
-            changed(SAME_AMOUNT).then_some(shape.amount_pence),
-            changed(SAME_ACCOUNTS).then_some(u64::from(shape.accounts.0)),
-            changed(SAME_ACCOUNTS).then_some(u64::from(shape.accounts.1)),
-            Some(varint::zigzag(i64::from(day) - i64::from(self.last.day))),
-            changed(SAME_VERSION).then_some(u64::from(shape.version)),
-        ];
-        let places = [
-            changed(SAME_TYPE).then_some(shape.event_type),
-            changed(SAME_RULE).then_some(shape.rule),
-        ];
-        // Written whole, then copied once: byte by byte, each push checked the list's room.
-        let mut encoded = [0u8; ENTRY_BYTES_MAX];
-        encoded[0] = head;
-        let mut len = 1;
-        for number in numbers.into_iter().flatten() {
-            len += varint::write(&mut encoded[len..], number);
+        let mut encoded = Encoded::new(head);
+        encoded.number(entry.position - self.last.position);
+        if changed(SAME_AMOUNT) {
+            encoded.number(shape.amount_pence);
         }
-        for place in places.into_iter().flatten() {
-            encoded[len] = place;
-            len += 1;
+        if changed(SAME_ACCOUNTS) {
+            encoded.number(u64::from(shape.accounts.0));
+            encoded.number(u64::from(shape.accounts.1));
         }
-        self.make_room(len);
-        self.bytes.extend_from_slice(&encoded[..len]);
+        encoded.number(varint::zigzag(i64::from(day) - i64::from(self.last.day)));
+        if changed(SAME_VERSION) {
+            encoded.number(u64::from(shape.version));
+        }
+        if changed(SAME_TYPE) {
+            encoded.byte(shape.event_type);
+        }
+        if changed(SAME_RULE) {
+            encoded.byte(shape.rule);
+        }
+        self.make_room(encoded.len);
+        self.bytes.extend_from_slice(encoded.as_bytes());
         self.last = Last {
             position: entry.position,
             day,
