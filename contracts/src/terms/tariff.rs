@@ -270,6 +270,13 @@ impl Prices {
         self.capped(&[completion], paid_pence)
     }
 
+    /// Reads what pricing an attendance reads, for a fold that brings it into the cache before
+    /// it is needed, and returns a value made from it so that the reads are kept.
+    pub fn touch(&self) -> u64 {
+        let pence = self.engagement_pence ^ self.session_pence ^ self.cap_pence.unwrap_or(0);
+        pence as u64 ^ u64::from(self.funded_sessions.unwrap_or(0))
+    }
+
     fn funded(&self, sessions_charged: u32) -> bool {
         self.funded_sessions
             .is_none_or(|funded| sessions_charged < funded)

@@ -101,14 +101,15 @@ impl Agreement {
         self.in_force(date.min(self.valid_to))
     }
 
-    /// Reads what pricing a session reads first: the end of its term and its latest version's
-    /// start. See [`super::Ledger::warm`].
+    /// Reads what pricing a session reads: the end of its term, and its latest version's start
+    /// and prices, which lie a cache line or more apart. See [`super::Ledger::warm`].
     pub(super) fn touch(&self) -> u64 {
         let last = self.versions.last();
         // The day of the year, not the day since year one: only the read matters, and it is
         // the cheaper of the two to compute, for every fact warmed.
         let from = last.map_or(0, |version| version.effective_from.ordinal());
-        u64::from(self.valid_to.ordinal() ^ from)
+        let prices = last.map_or(0, |version| version.prices.touch());
+        u64::from(self.valid_to.ordinal() ^ from) ^ prices
     }
 
     /// Whether the anchor delivers the activity itself.
