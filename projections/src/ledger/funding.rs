@@ -377,13 +377,22 @@ impl Funding {
         numbered(&mut self.committed_account_id, accounts, account)
     }
 
-    /// Reads the ends of its lists, which folding it next will write: what [`Ledger::warm`]
-    /// reads to bring a record into the cache before its facts are folded.
+    /// Reads the record itself, where its lists are and how long: the first of the two reads
+    /// [`Ledger::warm`] makes of each funding, so that every record of a window is on its way
+    /// into the cache before any of their lists is read.
     ///
     /// [`Ledger::warm`]: super::Ledger::warm
-    pub(super) fn touch(&self) -> u64 {
-        u64::from(self.sessions_charged)
-            ^ self.sessions.first().map_or(0, |s| s.position())
+    pub(super) fn touch_record(&self) -> u64 {
+        let lengths = self.sessions.len() ^ self.accruals.len() ^ self.postings.as_bytes().len();
+        u64::from(self.sessions_charged ^ self.agreement) ^ lengths as u64
+    }
+
+    /// Reads the ends of its lists, which folding it next will write: the second of
+    /// [`Ledger::warm`]'s reads.
+    ///
+    /// [`Ledger::warm`]: super::Ledger::warm
+    pub(super) fn touch_lists(&self) -> u64 {
+        self.sessions.first().map_or(0, |s| s.position())
             ^ self.sessions.last().map_or(0, |s| s.position())
             ^ self.accruals.last().map_or(0, |a| a.position)
             ^ self.postings.last_byte()

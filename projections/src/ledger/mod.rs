@@ -334,10 +334,25 @@ impl Ledger {
                 *found = by_place;
             }
         }
-        for funding in found.iter().flatten().map(|&place| self.funding.at(place)) {
-            seen ^= funding.touch() ^ self.agreements.at(funding.agreement).touch();
+        let (touched, fundings) = self.touch_fundings(found);
+        for funding in fundings {
+            seen ^= self.agreements.at(funding.agreement).touch();
         }
-        seen
+        seen ^ touched
+    }
+
+    /// Reads the fundings at `places` into the cache, every record and then every record's
+    /// lists: in one pass, each record's lists waited on the record, and few records' misses
+    /// were in flight at once. Returns a value made from what was read, so that the reads are
+    /// kept, and the fundings.
+    fn touch_fundings(&self, places: &[Option<u32>]) -> (u64, Vec<&Funding>) {
+        let fundings: Vec<&Funding> = (places.iter().flatten())
+            .map(|&place| self.funding.at(place))
+            .collect();
+        let records = fundings.iter().map(|funding| funding.touch_record());
+        let seen = records.fold(0, |seen, touched| seen ^ touched);
+        let lists = fundings.iter().map(|funding| funding.touch_lists());
+        (lists.fold(seen, |seen, touched| seen ^ touched), fundings)
     }
 
     /// Folds one fact. A session event comes with its session's place among its prescription's
@@ -695,11 +710,7 @@ impl Ledger {
             .collect();
         let mut places = Vec::with_capacity(ids.len());
         let seen = self.funding.places(&ids, &mut places);
-        let touched = places
-            .iter()
-            .flatten()
-            .map(|place| self.funding.at(*place).touch());
-        std::hint::black_box(touched.fold(seen, |seen, touch| seen ^ touch));
+        std::hint::black_box(seen ^ self.touch_fundings(&places).0);
         // A run's lines come provider by provider: the accounts of one line are mostly the
         // last one's, found again only when they change.
         let event_type = TypeId::of_event(&fact.event);
