@@ -83,6 +83,7 @@ const UNITS_AHEAD: usize = 4;
 
 /// Every read model, folded together so that all of them stand at the same position.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct ReadModels {
     /// The position of the last fact folded; 0 before any.
     position: u64,
@@ -96,6 +97,30 @@ pub struct ReadModels {
     pub arrs: Arrs,
     /// Social impact bond contracts, cohorts, claims and payments.
     pub sib: Sib,
+}
+
+/// [`ReadModels`] as read back whole: its fields in its order, before the ledger's places
+/// are rebuilt (see [`ReadModels::from_parts`]).
+#[derive(Deserialize)]
+struct Stored {
+    position: u64,
+    organisations: Organisations,
+    journeys: Journeys,
+    ledger: Ledger,
+    arrs: Arrs,
+    sib: Sib,
+}
+
+impl From<Stored> for ReadModels {
+    fn from(stored: Stored) -> ReadModels {
+        let rest = Rest {
+            position: stored.position,
+            organisations: stored.organisations,
+            arrs: stored.arrs,
+            sib: stored.sib,
+        };
+        ReadModels::from_parts(stored.ledger, stored.journeys, rest)
+    }
 }
 
 /// The read models but the ledger and the journeys, which a snapshot keeps apart so that its
@@ -114,7 +139,7 @@ impl ReadModels {
     /// The version of the folding code. Bump it whenever a change to any projection would fold
     /// the same log into a different state: the runner discards snapshots of another version and
     /// rebuilds from position 0.
-    pub const VERSION: u32 = 39;
+    pub const VERSION: u32 = 40;
 
     /// The version a snapshot of these read models is saved under: [`ReadModels::VERSION`] and
     /// the event catalogue's names in order, because records counted in millions name their
@@ -146,8 +171,10 @@ impl ReadModels {
         (&self.ledger, &self.journeys, rest)
     }
 
-    /// The read models whose parts were saved apart.
-    pub fn from_parts(ledger: Ledger, journeys: Journeys, rest: Rest) -> ReadModels {
+    /// The read models whose parts were saved apart, with what the ledger finds through the
+    /// journeys rebuilt.
+    pub fn from_parts(mut ledger: Ledger, journeys: Journeys, rest: Rest) -> ReadModels {
+        ledger.place_prescriptions(journeys.prescription_ids());
         ReadModels {
             position: rest.position,
             organisations: rest.organisations,

@@ -71,6 +71,10 @@ pub struct Ledger {
     /// Found by the hash of its id, a funding cost the ledger's fold a probe of an index of
     /// eight megabytes for each session: about a seventh of its thread's time, where this list
     /// of some six megabytes is read mostly near its end, where the open prescriptions are.
+    /// A snapshot does not hold it: it says nothing the journeys' ids and the fundings do not,
+    /// and is rebuilt from them when the read models are put together
+    /// ([`Ledger::place_prescriptions`]).
+    #[serde(skip)]
     by_prescription: Vec<u32>,
 }
 
@@ -204,6 +208,13 @@ impl Ledger {
                 "a funding is listed under its anchor"
             );
         }
+    }
+
+    /// Rebuilds each prescription's funding place from the journeys' prescription ids, in the
+    /// order of their places, for a ledger read back from a snapshot.
+    pub(crate) fn place_prescriptions(&mut self, prescription_ids: impl Iterator<Item = Uuid>) {
+        let places = prescription_ids.map(|id| self.funding.place(&id).unwrap_or(NOT_FUNDED));
+        self.by_prescription = places.collect();
     }
 
     /// Checks that the funding each prescription finds by its place among the journeys' is
