@@ -10,12 +10,16 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 
+use serde::Deserialize;
+use serde::de::value::{BorrowedStrDeserializer, Error as ValueError};
+
 use super::{
-    AssessmentHeld, CatalogueError, Event, FROM_MESSAGE_PACK, PaymentLine, PaymentLineKind,
-    PaymentRunRecorded, Place, PrescriptionAccepted, PrescriptionCompleted, ReferralAccepted,
-    SessionAttended, SessionMissed, catalogue,
+    AssessmentHeld, CaseClosed, CatalogueError, Event, FROM_MESSAGE_PACK, OutcomeMeasured,
+    PaymentLine, PaymentLineKind, PaymentRunRecorded, Place, PlanAgreed, PrescriptionAccepted,
+    PrescriptionCompleted, PrescriptionEnded, PrescriptionIssued, ReferralAccepted,
+    ReferralDeclined, ReferralReceived, SessionAttended, SessionMissed, catalogue,
 };
-use crate::{Money, OdsCode};
+use crate::{Money, OdsCode, PersonId};
 
 /// How a compact payload is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +84,9 @@ impl Event {
         }
         if let Some(step) = step_from_message_pack(place, bytes) {
             return Ok(step);
+        }
+        if let Some(journey) = journey_from_message_pack(place, bytes) {
+            return Ok(journey);
         }
         if place == PAYMENT_RUN
             && let Some(run) = payment_run_from_message_pack(bytes)
@@ -168,6 +175,68 @@ fn step_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
     read.0.is_empty().then_some(event)
 }
 
+const REFERRAL_RECEIVED: usize = Place::ReferralReceived as usize;
+const REFERRAL_DECLINED: usize = Place::ReferralDeclined as usize;
+const PLAN_AGREED: usize = Place::PlanAgreed as usize;
+const PRESCRIPTION_ISSUED: usize = Place::PrescriptionIssued as usize;
+const PRESCRIPTION_ENDED: usize = Place::PrescriptionEnded as usize;
+const OUTCOME_MEASURED: usize = Place::OutcomeMeasured as usize;
+const CASE_CLOSED: usize = Place::CaseClosed as usize;
+
+/// The rest of a journey's steps that a year holds by the million (a referral, its plan,
+/// issues, measures and closing), read straight from their bytes: a quarter of a year's
+/// events, on which serde's general reader spent some 1,250 instructions each. Their kinds and
+/// reasons are read by their own names through the same `Deserialize`. Any other shape gives
+/// none, and the general reader then reads it or says what is wrong.
+fn journey_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
+    let mut read = Cursor(bytes);
+    let fields = read.array()?;
+    let event = match (place, fields) {
+        (REFERRAL_RECEIVED, 8) => Event::ReferralReceived(ReferralReceived {
+            referral_id: read.id()?,
+            person_id: PersonId(read.id()?),
+            source: read.named()?,
+            referrer: read.optional(Cursor::ods)?,
+            link_worker_organisation: read.ods()?,
+            reasons: read.list(Cursor::named)?,
+            age_band: read.named()?,
+            conditions: read.list(Cursor::named)?,
+        }),
+        (REFERRAL_DECLINED, 2) => Event::ReferralDeclined(ReferralDeclined {
+            referral_id: read.id()?,
+            reason: read.named()?,
+        }),
+        (PLAN_AGREED, 3) => Event::PlanAgreed(PlanAgreed {
+            referral_id: read.id()?,
+            plan_id: read.id()?,
+            needs: read.list(Cursor::named)?,
+        }),
+        (PRESCRIPTION_ISSUED, 5) => Event::PrescriptionIssued(PrescriptionIssued {
+            prescription_id: read.id()?,
+            referral_id: read.id()?,
+            provider: read.ods()?,
+            activity_type: read.named()?,
+            agreement_id: read.optional(Cursor::id)?,
+        }),
+        (PRESCRIPTION_ENDED, 2) => Event::PrescriptionEnded(PrescriptionEnded {
+            prescription_id: read.id()?,
+            reason: read.named()?,
+        }),
+        (OUTCOME_MEASURED, 4) => Event::OutcomeMeasured(OutcomeMeasured {
+            referral_id: read.id()?,
+            instrument: read.named()?,
+            stage: read.named()?,
+            item_scores: read.list(Cursor::small)?,
+        }),
+        (CASE_CLOSED, 2) => Event::CaseClosed(CaseClosed {
+            referral_id: read.id()?,
+            reason: read.named()?,
+        }),
+        _ => return None,
+    };
+    read.0.is_empty().then_some(event)
+}
+
 const PAYMENT_RUN: usize = Place::PaymentRunRecorded as usize;
 
 /// A payment run, read straight from its bytes: a year's runs hold millions of lines, and
@@ -180,16 +249,11 @@ fn payment_run_from_message_pack(bytes: &[u8]) -> Option<PaymentRunRecorded> {
         return None;
     }
     let run_id = read.id()?;
-    let anchor = OdsCode::parse(read.text()?).ok()?;
+    let anchor = read.ods()?;
     let through = NaiveDate::from_str(read.text()?).ok()?;
     let part = u32::try_from(read.number()?).ok()?;
     let parts = u32::try_from(read.number()?).ok()?;
-    let count = read.array()?;
-    // No more lines than bytes: a count cannot make room for more than the payload holds.
-    let mut lines = Vec::with_capacity(count.min(read.0.len()));
-    for _ in 0..count {
-        lines.push(read.payment_line()?);
-    }
+    let lines = read.list(Cursor::payment_line)?;
     read.0.is_empty().then_some(PaymentRunRecorded {
         run_id,
         anchor,
@@ -266,11 +330,47 @@ impl<'a> Cursor<'a> {
         Some(Uuid::from_bytes(*id))
     }
 
+    /// A value written as its name, such as a kind or a reason, read by that name as its own
+    /// `Deserialize` reads it.
+    fn named<T: Deserialize<'a>>(&mut self) -> Option<T> {
+        let name = self.text()?;
+        T::deserialize(BorrowedStrDeserializer::<ValueError>::new(name)).ok()
+    }
+
+    fn ods(&mut self) -> Option<OdsCode> {
+        OdsCode::parse(self.text()?).ok()
+    }
+
+    /// A number below 256, as a score is.
+    fn small(&mut self) -> Option<u8> {
+        u8::try_from(self.number()?).ok()
+    }
+
+    /// A value read by `read`, or none where MessagePack's nil stands.
+    fn optional<T>(&mut self, read: fn(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if let [0xc0, rest @ ..] = self.0 {
+            self.0 = rest;
+            return Some(None);
+        }
+        read(self).map(Some)
+    }
+
+    /// A list of values each read by `read`.
+    fn list<T>(&mut self, read: fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let count = self.array()?;
+        // No more items than bytes: a count cannot make room for more than the payload holds.
+        let mut items = Vec::with_capacity(count.min(self.0.len()));
+        for _ in 0..count {
+            items.push(read(self)?);
+        }
+        Some(items)
+    }
+
     fn payment_line(&mut self) -> Option<PaymentLine> {
         if self.array()? != 5 {
             return None;
         }
-        let provider = OdsCode::parse(self.text()?).ok()?;
+        let provider = self.ods()?;
         let prescription_id = self.id()?;
         let kind = match self.text()? {
             "payment" => PaymentLineKind::Payment,
@@ -278,11 +378,7 @@ impl<'a> Cursor<'a> {
             _ => return None,
         };
         let amount = Money::from_str(self.text()?).ok()?;
-        let count = self.array()?;
-        let mut positions = Vec::with_capacity(count.min(self.0.len()));
-        for _ in 0..count {
-            positions.push(self.number()?);
-        }
+        let positions = self.list(Cursor::number)?;
         Some(PaymentLine {
             provider,
             prescription_id,
@@ -488,6 +584,199 @@ mod tests {
         assert!(
             matches!(&error, CatalogueError::InvalidData { type_name, .. } if type_name == "assessment.held"),
             "{error}"
+        );
+    }
+
+    /// Every name a kind or reason of type `T` is written as, read from its schema.
+    fn names_of<T: schemars::JsonSchema>() -> Vec<String> {
+        fn collect(value: &serde_json::Value, names: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(fields) => {
+                    for (key, field) in fields {
+                        match (key.as_str(), field) {
+                            ("const", serde_json::Value::String(name)) => names.push(name.clone()),
+                            ("enum", serde_json::Value::Array(listed)) => names.extend(
+                                listed.iter().filter_map(|n| n.as_str().map(str::to_owned)),
+                            ),
+                            _ => collect(field, names),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|i| collect(i, names)),
+                _ => {}
+            }
+        }
+        let mut names = Vec::new();
+        collect(schemars::schema_for!(T).as_value(), &mut names);
+        names
+    }
+
+    /// The value of `T` named at `pick` (in turn) among its names.
+    fn named<T: schemars::JsonSchema + serde::de::DeserializeOwned>(pick: usize) -> T {
+        let names = names_of::<T>();
+        serde_json::from_value(serde_json::json!(names[pick % names.len()])).unwrap()
+    }
+
+    /// The values of `T` named at each of `picks`.
+    fn few<T: schemars::JsonSchema + serde::de::DeserializeOwned>(picks: &[usize]) -> Vec<T> {
+        picks.iter().map(|pick| named(*pick)).collect()
+    }
+
+    #[test]
+    fn every_kind_read_straight_is_named_in_its_schema() {
+        use crate::events::{Instrument, ReferralReason};
+        let reasons = names_of::<ReferralReason>();
+        assert!(reasons.len() >= 5, "{reasons:?}");
+        for name in &reasons {
+            let json: ReferralReason = serde_json::from_value(serde_json::json!(name)).unwrap();
+            let straight: Option<ReferralReason> =
+                ReferralReason::deserialize(BorrowedStrDeserializer::<ValueError>::new(name)).ok();
+            assert_eq!(straight, Some(json));
+        }
+        assert!(names_of::<Instrument>().contains(&"swemwbs".to_owned()));
+    }
+
+    /// The journey steps read straight, from ids, picks among each kind's names, lists of
+    /// picks, scores and whether the optional fields are there.
+    fn journeys(
+        (id, other): (u128, u128),
+        picks: [usize; 8],
+        listed: Vec<usize>,
+        item_scores: Vec<u8>,
+        (referred, agreed): (bool, bool),
+    ) -> Vec<Event> {
+        let (id, other) = (Uuid::from_u128(id), Uuid::from_u128(other));
+        let ods = |pick: usize| {
+            let codes = ["B82005", "ANCHOR1", "VCSE042", "Y01234"];
+            OdsCode::parse(codes[pick % codes.len()]).unwrap()
+        };
+        vec![
+            Event::ReferralReceived(ReferralReceived {
+                referral_id: id,
+                person_id: PersonId(other),
+                source: named(picks[0]),
+                referrer: referred.then(|| ods(picks[1])),
+                link_worker_organisation: ods(picks[2]),
+                reasons: few(&listed),
+                age_band: named(picks[3]),
+                conditions: few(&listed),
+            }),
+            Event::ReferralDeclined(ReferralDeclined {
+                referral_id: id,
+                reason: named(picks[4]),
+            }),
+            Event::PlanAgreed(PlanAgreed {
+                referral_id: id,
+                plan_id: other,
+                needs: few(&listed),
+            }),
+            Event::PrescriptionIssued(PrescriptionIssued {
+                prescription_id: other,
+                referral_id: id,
+                provider: ods(picks[5]),
+                activity_type: named(picks[6]),
+                agreement_id: agreed.then_some(id),
+            }),
+            Event::PrescriptionEnded(PrescriptionEnded {
+                prescription_id: other,
+                reason: named(picks[7]),
+            }),
+            Event::OutcomeMeasured(OutcomeMeasured {
+                referral_id: id,
+                instrument: named(picks[0]),
+                stage: named(picks[1]),
+                item_scores,
+            }),
+            Event::CaseClosed(CaseClosed {
+                referral_id: id,
+                reason: named(picks[2]),
+            }),
+        ]
+    }
+
+    fn a_journey() -> impl proptest::strategy::Strategy<Value = Vec<Event>> {
+        use proptest::prelude::*;
+        (
+            any::<(u128, u128)>(),
+            any::<[usize; 8]>(),
+            proptest::collection::vec(any::<usize>(), 0..20),
+            proptest::collection::vec(any::<u8>(), 0..20),
+            any::<(bool, bool)>(),
+        )
+            .prop_map(|(ids, picks, listed, scores, optional)| {
+                journeys(ids, picks, listed, scores, optional)
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_journey_step_read_straight_equals_what_the_general_reader_reads(
+            events in a_journey(),
+        ) {
+            for event in events {
+                let bytes = event.to_message_pack().unwrap();
+                let general = FROM_MESSAGE_PACK[event.place()](&bytes).unwrap();
+                proptest::prop_assert_eq!(&general, &event);
+                let straight = journey_from_message_pack(event.place(), &bytes);
+                proptest::prop_assert_eq!(straight, Some(general));
+            }
+        }
+
+        #[test]
+        fn a_journey_step_read_straight_from_any_bytes_says_nothing_the_general_reader_would_not(
+            events in a_journey(),
+            at in proptest::arbitrary::any::<proptest::sample::Index>(),
+            byte in proptest::arbitrary::any::<u8>(),
+        ) {
+            for event in events {
+                let mut bytes = event.to_message_pack().unwrap();
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+                for cut in [bytes.len(), at] {
+                    let bytes = &bytes[..cut];
+                    if let Some(straight) = journey_from_message_pack(event.place(), bytes) {
+                        let general = FROM_MESSAGE_PACK[event.place()](bytes).ok();
+                        proptest::prop_assert_eq!(general, Some(straight));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_journey_step_of_another_shape_is_left_to_the_general_reader() {
+        let events = journeys((1, 2), [0; 8], vec![0], vec![3], (true, true));
+        let measured = events[5].to_message_pack().unwrap();
+        let closed = events[6].to_message_pack().unwrap();
+        let mut trailing = closed.clone();
+        trailing.push(0xc0);
+        let mut unknown_reason = closed.clone();
+        *unknown_reason.last_mut().unwrap() = b'?';
+        let mut score_too_large = measured[..measured.len() - 1].to_vec();
+        score_too_large.extend([0xcd, 1, 0]);
+        let mut score_as_text = measured[..measured.len() - 1].to_vec();
+        score_as_text.extend([0xa1, b'3']);
+        let shapes = [
+            (CASE_CLOSED, trailing.clone()),
+            (CASE_CLOSED, unknown_reason),
+            (CASE_CLOSED, measured.clone()),
+            (OUTCOME_MEASURED, closed.clone()),
+            (OUTCOME_MEASURED, score_too_large),
+            (OUTCOME_MEASURED, score_as_text),
+            (OUTCOME_MEASURED, measured[..measured.len() - 1].to_vec()),
+            (PAYMENT_RUN, closed.clone()),
+        ];
+        for (place, bytes) in shapes {
+            assert_eq!(
+                journey_from_message_pack(place, &bytes),
+                None,
+                "{bytes:02x?}"
+            );
+        }
+        assert_eq!(
+            Event::from_message_pack(CASE_CLOSED, &trailing),
+            Ok(events[6].clone()),
+            "the general reader ignores what follows, as it does a step's"
         );
     }
 
