@@ -253,7 +253,9 @@ fn payment_run_from_message_pack(bytes: &[u8]) -> Option<PaymentRunRecorded> {
     let through = NaiveDate::from_str(read.text()?).ok()?;
     let part = u32::try_from(read.number()?).ok()?;
     let parts = u32::try_from(read.number()?).ok()?;
-    let lines = read.list(Cursor::payment_line)?;
+    // A run's lines come provider by provider: each provider's code is parsed once.
+    let mut provider = None;
+    let lines = read.list(|read| read.payment_line(&mut provider))?;
     read.0.is_empty().then_some(PaymentRunRecorded {
         run_id,
         anchor,
@@ -356,7 +358,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A list of values each read by `read`.
-    fn list<T>(&mut self, read: fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+    fn list<T>(&mut self, mut read: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
         let count = self.array()?;
         // No more items than bytes: a count cannot make room for more than the payload holds.
         let mut items = Vec::with_capacity(count.min(self.0.len()));
@@ -366,11 +368,20 @@ impl<'a> Cursor<'a> {
         Some(items)
     }
 
-    fn payment_line(&mut self) -> Option<PaymentLine> {
+    /// A payment line, whose provider is `last`'s when its code is written the same.
+    fn payment_line(&mut self, last: &mut Option<(&'a str, OdsCode)>) -> Option<PaymentLine> {
         if self.array()? != 5 {
             return None;
         }
-        let provider = self.ods()?;
+        let code = self.text()?;
+        let provider = match last {
+            Some((last_code, provider)) if *last_code == code => provider.clone(),
+            _ => {
+                let provider = OdsCode::parse(code).ok()?;
+                *last = Some((code, provider.clone()));
+                provider
+            }
+        };
         let prescription_id = self.id()?;
         let kind = match self.text()? {
             "payment" => PaymentLineKind::Payment,
@@ -818,8 +829,9 @@ mod tests {
         use proptest::prelude::*;
         let positions =
             proptest::collection::vec(prop_oneof![0u64..128, 0u64..70_000, any::<u64>()], 0..20);
+        // Few providers, so that runs of lines share one, as a run's lines do.
         (
-            any::<u8>(),
+            prop_oneof![0u8..3, any::<u8>()],
             any::<u128>(),
             any::<bool>(),
             0i64..10_000_000,
