@@ -19,6 +19,14 @@ pub struct Positions {
 const _: () = assert!(std::mem::size_of::<Positions>() == 32);
 
 impl Positions {
+    /// No positions yet, with room for `bytes` of them.
+    pub(crate) fn with_capacity(bytes: usize) -> Positions {
+        Positions {
+            bytes: Vec::with_capacity(bytes),
+            last: 0,
+        }
+    }
+
     /// Appends `position`, which must come after every position already held.
     pub(crate) fn push(&mut self, position: u64) {
         assert!(position > self.last, "positions ascend");
@@ -127,6 +135,16 @@ mod tests {
             (list.first(), list.last(), list.len()),
             (Some(1), Some(u64::MAX), 5)
         );
+    }
+
+    #[test]
+    fn a_list_made_with_room_holds_what_one_made_without_does() {
+        let mut roomy = Positions::with_capacity(64);
+        for position in [7, 300, 70_000] {
+            roomy.push(position);
+        }
+        assert!(roomy.bytes.capacity() >= 64);
+        assert_eq!(roomy, of(&[7, 300, 70_000]));
     }
 
     #[test]
