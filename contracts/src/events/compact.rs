@@ -85,9 +85,6 @@ impl Event {
         if let Some(step) = step_from_message_pack(place, bytes) {
             return Ok(step);
         }
-        if let Some(journey) = journey_from_message_pack(place, bytes) {
-            return Ok(journey);
-        }
         if place == PAYMENT_RUN
             && let Some(run) = payment_run_from_message_pack(bytes)
         {
@@ -140,41 +137,6 @@ const PRESCRIPTION_ACCEPTED: usize = Place::PrescriptionAccepted as usize;
 const PRESCRIPTION_COMPLETED: usize = Place::PrescriptionCompleted as usize;
 const REFERRAL_ACCEPTED: usize = Place::ReferralAccepted as usize;
 const ASSESSMENT_HELD: usize = Place::AssessmentHeld as usize;
-
-/// A step of a journey that names only its referral or prescription (and an assessment, its
-/// minutes too), read straight from its bytes: these are a fifth of a year's events, and
-/// serde's general reader spent some 850 instructions on each. Any other shape gives none, and
-/// the general reader then reads it or says what is wrong.
-fn step_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
-    let steps = [
-        PRESCRIPTION_ACCEPTED,
-        PRESCRIPTION_COMPLETED,
-        REFERRAL_ACCEPTED,
-        ASSESSMENT_HELD,
-    ];
-    if !steps.contains(&place) {
-        return None;
-    }
-    let mut read = Cursor(bytes);
-    let list = read.byte()?;
-    let id = read.id()?;
-    let event = match (place, list) {
-        (PRESCRIPTION_ACCEPTED, 0x91) => Event::PrescriptionAccepted(PrescriptionAccepted {
-            prescription_id: id,
-        }),
-        (PRESCRIPTION_COMPLETED, 0x91) => Event::PrescriptionCompleted(PrescriptionCompleted {
-            prescription_id: id,
-        }),
-        (REFERRAL_ACCEPTED, 0x91) => Event::ReferralAccepted(ReferralAccepted { referral_id: id }),
-        (ASSESSMENT_HELD, 0x92) => Event::AssessmentHeld(AssessmentHeld {
-            referral_id: id,
-            duration_minutes: u32::try_from(read.number()?).ok()?,
-        }),
-        _ => return None,
-    };
-    read.0.is_empty().then_some(event)
-}
-
 const REFERRAL_RECEIVED: usize = Place::ReferralReceived as usize;
 const REFERRAL_DECLINED: usize = Place::ReferralDeclined as usize;
 const PLAN_AGREED: usize = Place::PlanAgreed as usize;
@@ -183,15 +145,29 @@ const PRESCRIPTION_ENDED: usize = Place::PrescriptionEnded as usize;
 const OUTCOME_MEASURED: usize = Place::OutcomeMeasured as usize;
 const CASE_CLOSED: usize = Place::CaseClosed as usize;
 
-/// The rest of a journey's steps that a year holds by the million (a referral, its plan,
-/// issues, measures and closing), read straight from their bytes: a quarter of a year's
-/// events, on which serde's general reader spent some 1,250 instructions each. Their kinds and
-/// reasons are read by their own names through the same `Deserialize`. Any other shape gives
-/// none, and the general reader then reads it or says what is wrong.
-fn journey_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
+/// The steps of a journey that a year holds by the million, read straight from their bytes:
+/// those that name only a referral or prescription (and an assessment, its minutes too), a
+/// fifth of a year's events, on which serde's general reader spent some 850 instructions each;
+/// and a referral, its plan, issues, measures and closing, a quarter, at some 1,250 each. Kinds
+/// and reasons are read by their own names through the same `Deserialize`. Any other shape
+/// gives none, and the general reader then reads it or says what is wrong.
+fn step_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
     let mut read = Cursor(bytes);
     let fields = read.array()?;
     let event = match (place, fields) {
+        (PRESCRIPTION_ACCEPTED, 1) => Event::PrescriptionAccepted(PrescriptionAccepted {
+            prescription_id: read.id()?,
+        }),
+        (PRESCRIPTION_COMPLETED, 1) => Event::PrescriptionCompleted(PrescriptionCompleted {
+            prescription_id: read.id()?,
+        }),
+        (REFERRAL_ACCEPTED, 1) => Event::ReferralAccepted(ReferralAccepted {
+            referral_id: read.id()?,
+        }),
+        (ASSESSMENT_HELD, 2) => Event::AssessmentHeld(AssessmentHeld {
+            referral_id: read.id()?,
+            duration_minutes: u32::try_from(read.number()?).ok()?,
+        }),
         (REFERRAL_RECEIVED, 8) => Event::ReferralReceived(ReferralReceived {
             referral_id: read.id()?,
             person_id: PersonId(read.id()?),
@@ -728,7 +704,7 @@ mod tests {
                 let bytes = event.to_message_pack().unwrap();
                 let general = FROM_MESSAGE_PACK[event.place()](&bytes).unwrap();
                 proptest::prop_assert_eq!(&general, &event);
-                let straight = journey_from_message_pack(event.place(), &bytes);
+                let straight = step_from_message_pack(event.place(), &bytes);
                 proptest::prop_assert_eq!(straight, Some(general));
             }
         }
@@ -745,7 +721,7 @@ mod tests {
                 bytes[at] = byte;
                 for cut in [bytes.len(), at] {
                     let bytes = &bytes[..cut];
-                    if let Some(straight) = journey_from_message_pack(event.place(), bytes) {
+                    if let Some(straight) = step_from_message_pack(event.place(), bytes) {
                         let general = FROM_MESSAGE_PACK[event.place()](bytes).ok();
                         proptest::prop_assert_eq!(general, Some(straight));
                     }
@@ -778,11 +754,7 @@ mod tests {
             (PAYMENT_RUN, closed.clone()),
         ];
         for (place, bytes) in shapes {
-            assert_eq!(
-                journey_from_message_pack(place, &bytes),
-                None,
-                "{bytes:02x?}"
-            );
+            assert_eq!(step_from_message_pack(place, &bytes), None, "{bytes:02x?}");
         }
         assert_eq!(
             Event::from_message_pack(CASE_CLOSED, &trailing),
