@@ -940,6 +940,50 @@ async fn sqlite_empties_its_wal_after_saving_a_snapshot() {
     );
 }
 
+/// A reader that holds the WAL when the snapshot is saved makes the TRUNCATE busy; the store
+/// tries it again once the reader is gone, with no further commit to ask it.
+#[tokio::test]
+async fn sqlite_empties_its_wal_once_a_reader_that_held_it_has_gone() {
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    let wal = format!("{path}-wal");
+    store
+        .append(vec![event("referral-1")], vec![])
+        .await
+        .unwrap();
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let events: i64 = reader
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(events, 1, "the reader holds a read of the WAL");
+    let snapshot = Snapshot {
+        version: 1,
+        position: 1,
+        state: patterned(2 * SNAPSHOT_CHUNK_BYTES + 5, 251),
+    };
+    store.snapshot_save("models", &snapshot).await.unwrap();
+    // Long enough for the TRUNCATE to give up at least once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held_bytes = std::fs::metadata(&wal).map_or(0, |wal| wal.len());
+    assert!(held_bytes > 0, "the WAL is kept while the reader holds it");
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let mut wal_bytes = held_bytes;
+    for _ in 0..100 {
+        wal_bytes = std::fs::metadata(&wal).map_or(0, |wal| wal.len());
+        if wal_bytes == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        wal_bytes, 0,
+        "{held_bytes} bytes of WAL left once the reader had gone"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_keeps_every_event_across_rewinds_of_its_wal() {
     // The writer rewinds the WAL to its start every 50,000 events; 60,000 cross that once,

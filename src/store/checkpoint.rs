@@ -12,6 +12,15 @@ use rusqlite::{Connection, OpenFlags};
 
 const BUSY_TIMEOUT_MS: u64 = 10_000;
 
+/// How long a TRUNCATE waits for readers. It holds the writer's lock while it waits, so appends
+/// wait too; a TRUNCATE still busy after it is tried again.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(500);
+
+/// How long a TRUNCATE that found the WAL busy waits before it is tried again unasked: after a
+/// snapshot's save no commit may come for hours, and until the WAL is emptied every process that
+/// opens the file first reads all of it.
+const TRUNCATE_RETRY: Duration = Duration::from_secs(1);
+
 /// Asks the checkpoint thread to run once the current commit is done; asks made while it runs
 /// are folded into the next run.
 #[derive(Clone)]
@@ -55,9 +64,10 @@ impl Checkpointer {
 
 fn run(path: &str, asked: mpsc::Receiver<()>, truncate: &AtomicBool) {
     let mut connection = None;
-    while asked.recv().is_ok() {
+    while next_run(&asked, truncate) {
         if connection.is_none() {
             connection = open(path)
+                .and_then(|open| open.busy_timeout(TRUNCATE_WAIT).map(|()| open))
                 .inspect_err(|error| tracing::warn!(%error, "the checkpoint connection failed"))
                 .ok();
         }
@@ -68,7 +78,7 @@ fn run(path: &str, asked: mpsc::Receiver<()>, truncate: &AtomicBool) {
         // what it leaves is copied next time.
         let mut checkpoint = open.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         // TRUNCATE waits for the writer and the readers, but after PASSIVE has copied the
-        // bulk, only for what came since. Still busy after the wait, it is tried next time.
+        // bulk, only for what came since. Still busy after the wait, it is tried again.
         if checkpoint.is_ok() && truncate.swap(false, Ordering::AcqRel) {
             let busy = open.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
                 row.get::<_, i64>(0)
@@ -82,6 +92,18 @@ fn run(path: &str, asked: mpsc::Receiver<()>, truncate: &AtomicBool) {
             tracing::warn!(%error, "a WAL checkpoint failed; the next commit asks again");
             connection = None;
         }
+    }
+}
+
+/// Waits for an ask, or while a TRUNCATE is still owed, for at most [`TRUNCATE_RETRY`]. False
+/// once every `Checkpointer` is dropped.
+fn next_run(asked: &mpsc::Receiver<()>, truncate: &AtomicBool) -> bool {
+    if !truncate.load(Ordering::Acquire) {
+        return asked.recv().is_ok();
+    }
+    match asked.recv_timeout(TRUNCATE_RETRY) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => true,
+        Err(mpsc::RecvTimeoutError::Disconnected) => false,
     }
 }
 
