@@ -32,13 +32,51 @@ pub(crate) type SessionPlace = u32;
 /// Where the journeys' fold of a fact found its prescription and session, which the ledger's
 /// fold of the same fact reads: a prescription's place finds its funding without the hash of
 /// its id (see `Ledger::warm`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// One word, made in a register and stored whole. As two `Option<u32>` it was written a field
+/// at a time and then copied into the fold's list by one 16-byte load, which the CPU cannot
+/// serve from the narrower stores still in its store buffer: it waited for every earlier store
+/// to reach the cache, 8% of the fold ahead of the ledger in perf.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Located {
-    /// The place of the fact's prescription among the journeys' prescriptions, if it is known
-    /// (after the fact, for the fact that adds it).
-    pub(crate) prescription: Option<u32>,
-    /// The place of the fact's session among its prescription's sessions, for a session event.
-    pub(crate) session: Option<SessionPlace>,
+    /// Each place plus one, nought for none: the prescription's in the low half, the session's
+    /// in the high.
+    packed: u64,
+}
+
+impl Located {
+    /// `prescription`: the place of the fact's prescription among the journeys' prescriptions,
+    /// if it is known (after the fact, for the fact that adds it). `session`: the place of the
+    /// fact's session among its prescription's sessions, for a session event.
+    pub(crate) fn new(prescription: Option<u32>, session: Option<SessionPlace>) -> Located {
+        Located {
+            packed: plus_one(prescription) | plus_one(session) << 32,
+        }
+    }
+
+    pub(crate) fn prescription(self) -> Option<u32> {
+        (self.packed as u32).checked_sub(1)
+    }
+
+    pub(crate) fn session(self) -> Option<SessionPlace> {
+        ((self.packed >> 32) as u32).checked_sub(1)
+    }
+}
+
+impl std::fmt::Debug for Located {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Located")
+            .field("prescription", &self.prescription())
+            .field("session", &self.session())
+            .finish()
+    }
+}
+
+/// A place as [`Located`] keeps it.
+fn plus_one(place: Option<u32>) -> u64 {
+    place.map_or(0, |place| {
+        u64::from(place.checked_add(1).expect("places stay below u32::MAX"))
+    })
 }
 
 /// Every referral journey and prescription, with the indexes queries use.
@@ -151,10 +189,7 @@ impl Journeys {
             _ => None,
         };
         let added = self.apply_other(fact, found);
-        Located {
-            prescription: found.or(added),
-            session,
-        }
+        Located::new(found.or(added), session)
     }
 
     /// Folds a fact that names no session, given the place of the prescription it names, if

@@ -507,3 +507,24 @@ fn index_prescription(journeys: &mut Journeys, code: &str, prescription_id: Uuid
     let index = &mut journeys.prescriptions_by_provider;
     index.entry(ods(code)).or_default().insert(prescription_id);
 }
+
+#[test]
+fn located_gives_back_each_place_it_was_made_with() {
+    let places = [None, Some(0), Some(1), Some(65_536), Some(u32::MAX - 1)];
+    for prescription in places {
+        for session in places {
+            let located = Located::new(prescription, session);
+            assert_eq!(
+                (located.prescription(), located.session()),
+                (prescription, session)
+            );
+        }
+    }
+    assert_ne!(Located::new(Some(3), None), Located::new(None, Some(3)));
+}
+
+#[test]
+#[should_panic(expected = "places stay below u32::MAX")]
+fn located_refuses_the_one_place_it_cannot_hold() {
+    Located::new(None, Some(u32::MAX));
+}

@@ -392,8 +392,8 @@ impl Ledger {
             prescription_id.and_then(|id| self.funding.place(&id)),
             "a prescription's place finds the funding its id does"
         );
-        let added = self.apply_found(fact, located.session, funding);
-        if let (true, Some(prescription)) = (adds_prescription(fact), located.prescription) {
+        let added = self.apply_found(fact, located.session(), funding);
+        if let (true, Some(prescription)) = (adds_prescription(fact), located.prescription()) {
             self.place_funding(prescription, funding.or(added));
         }
         debug_assert!(self.balances_sum().is_zero(), "postings sum to zero");
@@ -405,7 +405,7 @@ impl Ledger {
     /// place beyond those recorded is a prescription added by a fact in the window being
     /// warmed, not yet folded here: it has no funding yet.
     fn funded_by_place(&self, fact: &Fact, located: Located) -> Option<Option<u32>> {
-        let prescription = located.prescription.filter(|_| !adds_prescription(fact))?;
+        let prescription = located.prescription().filter(|_| !adds_prescription(fact))?;
         let funding = self.by_prescription.get(prescription as usize).copied();
         Some(funding.filter(|&funding| funding != NOT_FUNDED))
     }
