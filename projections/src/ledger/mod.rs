@@ -405,7 +405,9 @@ impl Ledger {
     /// place beyond those recorded is a prescription added by a fact in the window being
     /// warmed, not yet folded here: it has no funding yet.
     fn funded_by_place(&self, fact: &Fact, located: Located) -> Option<Option<u32>> {
-        let prescription = located.prescription().filter(|_| !adds_prescription(fact))?;
+        let prescription = located
+            .prescription()
+            .filter(|_| !adds_prescription(fact))?;
         let funding = self.by_prescription.get(prescription as usize).copied();
         Some(funding.filter(|&funding| funding != NOT_FUNDED))
     }
@@ -587,10 +589,12 @@ impl Ledger {
         else {
             return;
         };
-        let charges = version.prices.price_attendance(
+        let mut charges = Charges::default();
+        version.prices.price_attendance(
             funding.attended,
             funding.sessions_charged,
             funding.earned_pence,
+            &mut charges,
         );
         let why = (fact, version.version);
         earn((accounts, agreement), funding, why, Some(place), &charges);
@@ -617,10 +621,12 @@ impl Ledger {
         else {
             return;
         };
-        let charges = version.prices.price_missed(
+        let mut charges = Charges::default();
+        version.prices.price_missed(
             notice_given,
             funding.sessions_charged,
             funding.earned_pence,
+            &mut charges,
         );
         let why = (fact, version.version);
         earn((accounts, agreement), funding, why, Some(place), &charges);
@@ -636,9 +642,9 @@ impl Ledger {
         }) = self.priced(fact, place)
             && funding.open
         {
-            let charges = version
-                .prices
-                .price_completion(funding.attended, funding.earned_pence);
+            let mut charges = Charges::default();
+            let (attended, paid_pence) = (funding.attended, funding.earned_pence);
+            (version.prices).price_completion(attended, paid_pence, &mut charges);
             let why = (fact, version.version);
             earn((accounts, agreement), funding, why, None, &charges);
         }
