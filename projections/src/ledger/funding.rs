@@ -384,16 +384,22 @@ impl Funding {
     /// [`Ledger::warm`]: super::Ledger::warm
     pub(super) fn touch_record(&self) -> u64 {
         let lengths = self.sessions.len() ^ self.accruals.len() ^ self.postings.as_bytes().len();
-        u64::from(self.sessions_charged ^ self.agreement) ^ lengths as u64
+        // The record spans three or four cache lines; the fold reads its id and whether it is open
+        // even where it reads no list.
+        let (id_high, _) = self.prescription_id.as_u64_pair();
+        let fields = u64::from(self.sessions_charged ^ self.agreement) ^ u64::from(self.open);
+        fields ^ id_high ^ lengths as u64
     }
 
-    /// Reads the ends of its lists, which folding it next will write: the second of
+    /// Reads the ends of its lists, which folding it next will write (and a payment run reads
+    /// its accruals from the first): the second of
     /// [`Ledger::warm`]'s reads.
     ///
     /// [`Ledger::warm`]: super::Ledger::warm
     pub(super) fn touch_lists(&self) -> u64 {
         self.sessions.first().map_or(0, |s| s.position())
             ^ self.sessions.last().map_or(0, |s| s.position())
+            ^ self.accruals.first().map_or(0, |a| a.position)
             ^ self.accruals.last().map_or(0, |a| a.position)
             ^ self.postings.last_byte()
     }
