@@ -152,7 +152,7 @@ impl Arrs {
         match &fact.event {
             Event::ArrsRulesPublished(rules) => {
                 let version = RulesVersion {
-                    rules: rules.clone(),
+                    rules: (**rules).clone(),
                     position,
                     published_on: fact.occurred_at.date_naive(),
                 };

@@ -88,7 +88,7 @@ pub fn registered(code: &str, role: Role) -> Event {
 }
 
 pub fn received(referral_id: Uuid, link_worker_organisation: &str) -> Event {
-    Event::ReferralReceived(ReferralReceived {
+    Event::ReferralReceived(Box::new(ReferralReceived {
         referral_id,
         person_id: PersonId(id(900)),
         source: ReferralSource::GpPractice,
@@ -97,7 +97,7 @@ pub fn received(referral_id: Uuid, link_worker_organisation: &str) -> Event {
         reasons: vec![ReferralReason::Loneliness],
         age_band: AgeBand::From65To74,
         conditions: Vec::new(),
-    })
+    }))
 }
 
 pub fn accepted(referral_id: Uuid) -> Event {

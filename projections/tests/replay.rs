@@ -172,7 +172,7 @@ fn event_of(draw: &Draw, introduced: &Introduced) -> Event {
             nation: if flag { Nation::England } else { Nation::Wales },
             parent: flag.then(|| organisation(b)),
         }),
-        1 | 2 => Event::ReferralReceived(ReferralReceived {
+        1 | 2 => Event::ReferralReceived(Box::new(ReferralReceived {
             referral_id: introduced.referral_to_receive(draw),
             person_id: PersonId(Uuid::from_u128(9_000 + u128::from(a))),
             source: if flag {
@@ -185,7 +185,7 @@ fn event_of(draw: &Draw, introduced: &Introduced) -> Event {
             reasons: vec![ReferralReason::Loneliness],
             age_band: AgeBand::From40To54,
             conditions: vec![LongTermCondition::Diabetes],
-        }),
+        })),
         3 => Event::ReferralAccepted(ReferralAccepted {
             referral_id: referral(),
         }),

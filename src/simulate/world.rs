@@ -315,13 +315,13 @@ fn arrs_setup(sim: &mut Simulation, at: DateTime<Utc>) -> Vec<Pending> {
         );
         let commissioner = principal(icb.as_str(), Role::Commissioner);
         let own = principal(code.as_str(), Role::Pcn);
-        let registered = Event::PcnRegistered(PcnRegistered {
+        let registered = Event::PcnRegistered(Box::new(PcnRegistered {
             pcn: code.clone(),
             name: format!("{code} (synthetic)"),
             icb: icb.clone(),
             member_practices: vec![code.to_ods_code()],
             nation: Nation::England,
-        });
+        }));
         pending.push(Pending::new(
             Check::Arrs,
             registered,
@@ -342,12 +342,12 @@ fn arrs_setup(sim: &mut Simulation, at: DateTime<Utc>) -> Vec<Pending> {
             at,
         ));
         // Synthetic: our sources give no 2022/23 rate, so the generator notifies £20 a patient.
-        let sum = Event::PcnArrsSumNotified(PcnArrsSumNotified {
+        let sum = Event::PcnArrsSumNotified(Box::new(PcnArrsSumNotified {
             pcn: code.clone(),
             financial_year: year,
             amount: Money::from_pence(i64::from(raw) * 2_000),
             source: "synthetic".into(),
-        });
+        }));
         pending.push(Pending::new(Check::Arrs, sum, commissioner, at));
         let workers = 1 + sim.random.below(2);
         for _ in 0..workers {
@@ -362,7 +362,7 @@ fn arrs_setup(sim: &mut Simulation, at: DateTime<Utc>) -> Vec<Pending> {
                 Employer::Pcn
             };
             let monthly = Money::from_pence(255_000);
-            let employed = Event::LinkWorkerEmployed(LinkWorkerEmployed {
+            let employed = Event::LinkWorkerEmployed(Box::new(LinkWorkerEmployed {
                 link_worker_id: worker,
                 pcn: code.clone(),
                 employer,
@@ -370,7 +370,7 @@ fn arrs_setup(sim: &mut Simulation, at: DateTime<Utc>) -> Vec<Pending> {
                 start_date: year.first_day(),
                 monthly_salary: Money::from_pence(210_000),
                 monthly_on_costs: Money::from_pence(45_000),
-            });
+            }));
             pending.push(Pending::new(Check::Arrs, employed, own.clone(), at));
             sim.world.pcns[index].workers.push((worker, monthly));
         }

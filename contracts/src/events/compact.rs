@@ -168,7 +168,7 @@ fn step_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
             referral_id: read.id()?,
             duration_minutes: u32::try_from(read.number()?).ok()?,
         }),
-        (REFERRAL_RECEIVED, 8) => Event::ReferralReceived(ReferralReceived {
+        (REFERRAL_RECEIVED, 8) => Event::ReferralReceived(Box::new(ReferralReceived {
             referral_id: read.id()?,
             person_id: PersonId(read.id()?),
             source: read.named()?,
@@ -177,7 +177,7 @@ fn step_from_message_pack(place: usize, bytes: &[u8]) -> Option<Event> {
             reasons: read.list(Cursor::named)?,
             age_band: read.named()?,
             conditions: read.list(Cursor::named)?,
-        }),
+        })),
         (REFERRAL_DECLINED, 2) => Event::ReferralDeclined(ReferralDeclined {
             referral_id: read.id()?,
             reason: read.named()?,
@@ -638,7 +638,7 @@ mod tests {
             OdsCode::parse(codes[pick % codes.len()]).unwrap()
         };
         vec![
-            Event::ReferralReceived(ReferralReceived {
+            Event::ReferralReceived(Box::new(ReferralReceived {
                 referral_id: id,
                 person_id: PersonId(other),
                 source: named(picks[0]),
@@ -647,7 +647,7 @@ mod tests {
                 reasons: few(&listed),
                 age_band: named(picks[3]),
                 conditions: few(&listed),
-            }),
+            })),
             Event::ReferralDeclined(ReferralDeclined {
                 referral_id: id,
                 reason: named(picks[4]),

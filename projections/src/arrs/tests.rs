@@ -31,7 +31,7 @@ fn pcn() -> PcnCode {
 
 /// 2019/20 as published: bands of 30,000 / 100,000 / 50,000, £34,113 a WTE, from 1 July 2019.
 fn rules_2019(version: u32, effective_from: NaiveDate, maximum: &str) -> Event {
-    Event::ArrsRulesPublished(ArrsRulesPublished {
+    Event::ArrsRulesPublished(Box::new(ArrsRulesPublished {
         financial_year: FinancialYear::starting(2019),
         version,
         effective_from,
@@ -43,12 +43,12 @@ fn rules_2019(version: u32, effective_from: NaiveDate, maximum: &str) -> Event {
         },
         link_worker_maximum_per_wte: pounds(maximum),
         supplier_contribution_per_wte: pounds("2400.00"),
-    })
+    }))
 }
 
 /// 2020/21: a combined sum at £7.131 per weighted patient and `maximum` a WTE.
 fn rules_2020(version: u32, maximum: &str) -> Event {
-    Event::ArrsRulesPublished(ArrsRulesPublished {
+    Event::ArrsRulesPublished(Box::new(ArrsRulesPublished {
         financial_year: FinancialYear::starting(2020),
         version,
         effective_from: day(2020, 4, 1),
@@ -58,17 +58,17 @@ fn rules_2020(version: u32, maximum: &str) -> Event {
         },
         link_worker_maximum_per_wte: pounds(maximum),
         supplier_contribution_per_wte: pounds("2400.00"),
-    })
+    }))
 }
 
 fn registered_pcn() -> Event {
-    Event::PcnRegistered(PcnRegistered {
+    Event::PcnRegistered(Box::new(PcnRegistered {
         pcn: pcn(),
         name: "Riverside PCN".into(),
         icb: ods("QHM"),
         member_practices: vec![ods("A81001")],
         nation: Nation::England,
-    })
+    }))
 }
 
 fn population(on: NaiveDate, raw: u32, weighted: &str) -> Event {
@@ -81,7 +81,7 @@ fn population(on: NaiveDate, raw: u32, weighted: &str) -> Event {
 }
 
 fn employed(worker: Uuid, employer: Employer, wte: &str, start: NaiveDate) -> Event {
-    Event::LinkWorkerEmployed(LinkWorkerEmployed {
+    Event::LinkWorkerEmployed(Box::new(LinkWorkerEmployed {
         link_worker_id: worker,
         pcn: pcn(),
         employer,
@@ -89,7 +89,7 @@ fn employed(worker: Uuid, employer: Employer, wte: &str, start: NaiveDate) -> Ev
         start_date: start,
         monthly_salary: pounds("2083.33"),
         monthly_on_costs: pounds("416.67"),
-    })
+    }))
 }
 
 fn cost(worker: Uuid, in_month: &str, amount: &str) -> Event {

@@ -55,7 +55,7 @@ fn rate_card() -> SibContractPublished {
 }
 
 fn referred(referral: Uuid, provider: &str, age_band: AgeBand) -> Event {
-    Event::ReferralReceived(ReferralReceived {
+    Event::ReferralReceived(Box::new(ReferralReceived {
         referral_id: referral,
         person_id: PersonId(Uuid::from_u128(referral.as_u128() + 1_000)),
         source: ReferralSource::GpPractice,
@@ -64,7 +64,7 @@ fn referred(referral: Uuid, provider: &str, age_band: AgeBand) -> Event {
         reasons: vec![ReferralReason::Loneliness],
         age_band,
         conditions: vec![LongTermCondition::Diabetes],
-    })
+    }))
 }
 
 fn measured(referral: Uuid, instrument: Instrument, stage: MeasureStage, items: Vec<u8>) -> Event {
@@ -277,14 +277,14 @@ fn a_wemwbs_gain_measured_outside_its_window_is_not_met() {
 }
 
 fn claim(contract_id: Uuid, claim_id: Uuid, period: &str, amount: &str) -> Event {
-    Event::SibOutcomeClaimed(SibOutcomeClaimed {
+    Event::SibOutcomeClaimed(Box::new(SibOutcomeClaimed {
         claim_id,
         contract_id,
         outcome_id: "wemwbs_6_months".into(),
         referral_id: Some(id(1)),
         period: period.parse().unwrap(),
         amount: pounds(amount),
-    })
+    }))
 }
 
 fn verified(contract_id: Uuid, claim_id: Uuid) -> Event {
@@ -444,14 +444,14 @@ fn the_phase_of_a_claims_month_decides_the_payers_shares() {
     let mut history = History::new();
     history.push(Event::SibContractPublished(Box::new(terms)));
     for (n, period) in [(1, "2019-03"), (2, "2019-04")] {
-        history.push(Event::SibOutcomeClaimed(SibOutcomeClaimed {
+        history.push(Event::SibOutcomeClaimed(Box::new(SibOutcomeClaimed {
             claim_id: id(n),
             contract_id,
             outcome_id: "star_improvement".into(),
             referral_id: None,
             period: period.parse().unwrap(),
             amount: pounds("1000.00"),
-        }));
+        })));
         history.push(verified(contract_id, id(n)));
     }
     let sib = history.fold().sib;
