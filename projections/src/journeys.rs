@@ -298,11 +298,15 @@ impl Journeys {
             .map(|&place| self.prescriptions.at(place))
         {
             seen ^= u64::from(prescription.status as u8);
-            seen ^= prescription.touch_sessions();
+            prescription.prefetch_sessions();
             journeys.push(prescription.journey_place);
         }
         for place in journeys {
-            seen ^= self.journeys.at(place).steps.last_byte();
+            let steps = &self.journeys.at(place).steps;
+            steps
+                .last_byte()
+                .into_iter()
+                .for_each(crate::prefetch::prefetch);
         }
         seen
     }

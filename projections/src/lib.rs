@@ -23,6 +23,7 @@ mod numbered;
 mod organisations;
 mod places;
 mod positions;
+mod prefetch;
 mod records;
 mod sib;
 mod varint;

@@ -34,9 +34,9 @@ impl Positions {
         self.last = position;
     }
 
-    /// The last byte written, for a read that only brings the list's end into the cache.
-    pub(crate) fn last_byte(&self) -> u64 {
-        self.bytes.last().copied().map_or(0, u64::from)
+    /// The last byte written, for a prefetch of the list's end, where the next step goes.
+    pub(crate) fn last_byte(&self) -> Option<&u8> {
+        self.bytes.last()
     }
 
     /// Gives back the room the list grew into; it may still grow again.

@@ -283,15 +283,17 @@ impl Prescription {
             .position(|s| s.session_id == session_id)
     }
 
-    /// Reads a session in every cache line the sessions span, and the last, for a window's
-    /// warming: recording a session compares its id with every one recorded (`place_of`), and
-    /// with only the last read ahead the first lines missed one after another in the fold.
-    pub(crate) fn touch_sessions(&self) -> u64 {
+    /// Prefetches a session in every cache line the sessions span, and the last, for a
+    /// window's warming: recording a session compares its id with every one recorded
+    /// (`place_of`), and with only the last read ahead the first lines missed one after another
+    /// in the fold.
+    pub(crate) fn prefetch_sessions(&self) {
         const CACHE_LINE_BYTES: usize = 64;
         const PER_LINE: usize = CACHE_LINE_BYTES / std::mem::size_of::<SessionRecord>();
         let every_line = self.sessions.iter().step_by(PER_LINE.max(1));
-        (every_line.chain(self.sessions.last()))
-            .fold(0, |seen, session| seen ^ session.session_id.as_u64_pair().1)
+        every_line
+            .chain(self.sessions.last())
+            .for_each(crate::prefetch::prefetch);
     }
 }
 

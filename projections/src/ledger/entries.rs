@@ -244,9 +244,9 @@ impl Entries {
         &self.bytes
     }
 
-    /// The last byte written, for a read that only brings the list's end into the cache.
-    pub(super) fn last_byte(&self) -> u64 {
-        self.bytes.last().copied().map_or(0, u64::from)
+    /// The last byte written, for a prefetch of the list's end, where the next entry goes.
+    pub(super) fn last_byte(&self) -> Option<&u8> {
+        self.bytes.last()
     }
 
     /// The entries, in the order made.

@@ -15,6 +15,7 @@ use super::entries::Entries;
 use crate::compact::packed::{pack_all, take_list};
 use crate::compact::{Packed, put_bytes, put_number, take_byte, take_bytes, take_id, take_number};
 use crate::journeys::SessionPlace;
+use crate::prefetch::prefetch;
 use crate::varint;
 
 /// What one funded prescription has committed and earned. A national year holds over a million
@@ -391,17 +392,17 @@ impl Funding {
         fields ^ id_high ^ lengths as u64
     }
 
-    /// Reads the ends of its lists, which folding it next will write (and a payment run reads
-    /// its accruals from the first): the second of
-    /// [`Ledger::warm`]'s reads.
+    /// Prefetches the ends of its lists, which folding it next will write (and a payment run
+    /// reads its accruals from the first): the second of [`Ledger::warm`]'s passes, which does
+    /// not wait for them.
     ///
     /// [`Ledger::warm`]: super::Ledger::warm
-    pub(super) fn touch_lists(&self) -> u64 {
-        self.sessions.first().map_or(0, |s| s.position())
-            ^ self.sessions.last().map_or(0, |s| s.position())
-            ^ self.accruals.first().map_or(0, |a| a.position)
-            ^ self.accruals.last().map_or(0, |a| a.position)
-            ^ self.postings.last_byte()
+    pub(super) fn prefetch_lists(&self) {
+        let ends = [self.sessions.first(), self.sessions.last()];
+        ends.into_iter().flatten().for_each(prefetch);
+        let ends = [self.accruals.first(), self.accruals.last()];
+        ends.into_iter().flatten().for_each(prefetch);
+        self.postings.last_byte().into_iter().for_each(prefetch);
     }
 
     /// Gives back the room its lists grew into, once it is closed: a closed funding gains a

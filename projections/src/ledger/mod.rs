@@ -352,18 +352,19 @@ impl Ledger {
         seen ^ touched
     }
 
-    /// Reads the fundings at `places` into the cache, every record and then every record's
-    /// lists: in one pass, each record's lists waited on the record, and few records' misses
-    /// were in flight at once. Returns a value made from what was read, so that the reads are
-    /// kept, and the fundings.
+    /// Reads the fundings at `places` into the cache, every record, and then prefetches every
+    /// record's lists: in one pass, each record's lists waited on the record, and few records'
+    /// misses were in flight at once. The lists are prefetched rather than read so that the
+    /// fold starts while they are on their way. Returns a value made from what was read, so
+    /// that the reads are kept, and the fundings.
     fn touch_fundings(&self, places: &[Option<u32>]) -> (u64, Vec<&Funding>) {
         let fundings: Vec<&Funding> = (places.iter().flatten())
             .map(|&place| self.funding.at(place))
             .collect();
         let records = fundings.iter().map(|funding| funding.touch_record());
         let seen = records.fold(0, |seen, touched| seen ^ touched);
-        let lists = fundings.iter().map(|funding| funding.touch_lists());
-        (lists.fold(seen, |seen, touched| seen ^ touched), fundings)
+        fundings.iter().for_each(|funding| funding.prefetch_lists());
+        (seen, fundings)
     }
 
     /// Folds one fact. A session event comes with its session's place among its prescription's
