@@ -64,7 +64,11 @@ impl Checkpointer {
 
 fn run(path: &str, asked: mpsc::Receiver<()>, truncate: &AtomicBool) {
     let mut connection = None;
-    while next_run(&asked, truncate) {
+    // Only a TRUNCATE that found readers is tried again unasked: a failure waits for the next
+    // commit, rather than warning every second while the file cannot be opened.
+    let mut truncate_busy = false;
+    while next_run(&asked, truncate_busy) {
+        truncate_busy = false;
         if connection.is_none() {
             connection = open(path)
                 .and_then(|open| open.busy_timeout(TRUNCATE_WAIT).map(|()| open))
@@ -85,6 +89,7 @@ fn run(path: &str, asked: mpsc::Receiver<()>, truncate: &AtomicBool) {
             });
             if busy.as_ref().is_ok_and(|busy| *busy != 0) {
                 truncate.store(true, Ordering::Release);
+                truncate_busy = true;
             }
             checkpoint = busy.map(drop);
         }
@@ -95,10 +100,10 @@ fn run(path: &str, asked: mpsc::Receiver<()>, truncate: &AtomicBool) {
     }
 }
 
-/// Waits for an ask, or while a TRUNCATE is still owed, for at most [`TRUNCATE_RETRY`]. False
-/// once every `Checkpointer` is dropped.
-fn next_run(asked: &mpsc::Receiver<()>, truncate: &AtomicBool) -> bool {
-    if !truncate.load(Ordering::Acquire) {
+/// Waits for an ask, or after a busy TRUNCATE for at most [`TRUNCATE_RETRY`]. False once every
+/// `Checkpointer` is dropped.
+fn next_run(asked: &mpsc::Receiver<()>, truncate_busy: bool) -> bool {
+    if !truncate_busy {
         return asked.recv().is_ok();
     }
     match asked.recv_timeout(TRUNCATE_RETRY) {
