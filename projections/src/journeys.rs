@@ -285,13 +285,16 @@ impl Journeys {
             .map(|fact| Journeys::step_prescription(&fact.event))
             .collect();
         seen ^= self.prescriptions.places(&prescriptions, found);
-        let referrals: Vec<Option<Uuid>> = facts
-            .iter()
-            .filter_map(|fact| Journeys::step_referral(&fact.event).map(Some))
-            .collect();
-        let mut journeys = Vec::with_capacity(facts.len());
-        seen ^= self.journeys.places(&referrals, &mut journeys);
-        let mut journeys: Vec<u32> = journeys.into_iter().flatten().collect();
+        // Lists made with room for the window: collected through a filter, each grew from
+        // nothing a window at a time.
+        let mut referrals: Vec<Option<Uuid>> = Vec::with_capacity(facts.len());
+        referrals.extend(
+            (facts.iter()).filter_map(|fact| Journeys::step_referral(&fact.event).map(Some)),
+        );
+        let mut found_journeys = Vec::with_capacity(facts.len());
+        seen ^= self.journeys.places(&referrals, &mut found_journeys);
+        let mut journeys: Vec<u32> = Vec::with_capacity(2 * facts.len());
+        journeys.extend(found_journeys.into_iter().flatten());
         for prescription in found
             .iter()
             .flatten()

