@@ -49,7 +49,7 @@ struct Row {
 }
 
 fn main() {
-    followfund::allocator::set_up();
+    followfund::allocator::purge_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -150,6 +150,8 @@ async fn run() {
         report(scale, &rows, &[], latency_duration);
         return;
     }
+    // As `followfund serve` does once its read models are folded.
+    followfund::allocator::purge_lazily();
     let address = latency::serve(store.clone(), restarted.clone()).await;
     let probes = latency::probes(&store, &restarted, address).await;
     let mut latencies = Vec::new();
@@ -190,6 +192,8 @@ async fn import_everywhere(
         }
     };
 
+    // As `followfund import` does, then back to folding's setting for the replay.
+    followfund::allocator::purge_lazily();
     rows.push(import("import into SQLite", sqlite, &file).await);
     let postgres = match std::env::args().any(|a| a == "--no-postgres") {
         true => None,
@@ -199,6 +203,7 @@ async fn import_everywhere(
         rows.push(import("import into PostgreSQL", &postgres, &file).await);
         postgres_drop(&postgres).await;
     }
+    followfund::allocator::purge_promptly();
 }
 
 /// Whether the SQLite file at `url` already holds a log.

@@ -208,7 +208,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    followfund::allocator::set_up();
+    followfund::allocator::purge_promptly();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -355,6 +355,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Import { file, batch_events } => {
+            followfund::allocator::purge_lazily();
             return import(&store, &file, batch_events).await;
         }
         Command::Export { output, from } => {

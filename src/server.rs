@@ -11,6 +11,8 @@ pub async fn serve(store: Store, listen: std::net::SocketAddr) -> std::io::Resul
     let state = AppState::start(store)
         .await
         .map_err(std::io::Error::other)?;
+    // The replay, whose peak wanted memory back promptly, is over.
+    crate::allocator::purge_lazily();
     tokio::spawn(crate::responses::sweep_forever(
         state.store.clone(),
         state.runner.clone(),
