@@ -286,15 +286,14 @@ impl Journeys {
             .collect();
         seen ^= self.prescriptions.places(&prescriptions, found);
         // Lists made with room for the window: collected through a filter, each grew from
-        // nothing a window at a time.
+        // nothing a window at a time. The journeys the referrals name come first, then those of
+        // the prescriptions found.
         let mut referrals: Vec<Option<Uuid>> = Vec::with_capacity(facts.len());
         referrals.extend(
             (facts.iter()).filter_map(|fact| Journeys::step_referral(&fact.event).map(Some)),
         );
-        let mut found_journeys = Vec::with_capacity(facts.len());
-        seen ^= self.journeys.places(&referrals, &mut found_journeys);
-        let mut journeys: Vec<u32> = Vec::with_capacity(2 * facts.len());
-        journeys.extend(found_journeys.into_iter().flatten());
+        let mut journeys = Vec::with_capacity(2 * facts.len());
+        seen ^= self.journeys.places(&referrals, &mut journeys);
         for prescription in found
             .iter()
             .flatten()
@@ -302,9 +301,9 @@ impl Journeys {
         {
             seen ^= u64::from(prescription.status as u8);
             prescription.prefetch_sessions();
-            journeys.push(prescription.journey_place);
+            journeys.push(Some(prescription.journey_place));
         }
-        for place in journeys {
+        for &place in journeys.iter().flatten() {
             let steps = &self.journeys.at(place).steps;
             steps
                 .last_byte()
