@@ -24,6 +24,9 @@ pub const SNAPSHOT_EVERY_EVENTS: u64 = 50_000;
 /// that a page begins where a block does. Pages of 5,000 began inside every other block, and
 /// read the headers of the 5,000 events before them to step over them.
 const CATCH_UP_PAGE_EVENTS: usize = 10_000;
+// The store returns at most a read's worth of events a page: a longer catch-up page would step
+// over the events between, and the fold would panic at the gap.
+const _: () = assert!(CATCH_UP_PAGE_EVENTS <= crate::store::READ_PAGE_EVENTS_MAX);
 /// Pages read at once while catching up, each on its own connection. Two pages of 10,000 keep
 /// the fold fed on two cores, and hold as many decoded events as four of 5,000 did; eight of
 /// 5,000 held some 15 MB more at a national replay's peak.
