@@ -318,7 +318,6 @@ where
             }
         });
         scope.spawn(move || {
-            let journeys = journeys;
             let mut folded = 0;
             for unit in for_ahead {
                 let facts = (*unit).as_ref();
