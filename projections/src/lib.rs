@@ -367,8 +367,8 @@ where
 }
 
 /// Folds facts into the journeys, a window at a time with the window's journeys read into the
-/// cache first. Returns where each fact's prescription and session were
-/// found (see [`Journeys::apply`]).
+/// cache first. Returns where each fact's prescription and session were found (see
+/// [`Journeys::apply`]).
 fn fold_before_ledger(journeys: &mut Journeys, facts: &[Fact]) -> Vec<Located> {
     let mut located = Vec::with_capacity(facts.len());
     let mut found = Vec::with_capacity(WARM_FACTS);
