@@ -269,7 +269,7 @@ fn assert_follows(position: u64, facts: &[Fact]) {
 }
 
 /// The models folded ahead of the ledger: the journeys, which give the ledger each session's
-/// place, and those [`Beside`] both.
+/// place, and the models folded [`Beside`] them.
 struct Ahead<'a> {
     journeys: &'a mut Journeys,
     beside: Beside<'a>,
@@ -309,10 +309,12 @@ where
     let (to_ahead, for_ahead) = std::sync::mpsc::sync_channel::<U::Item>(UNITS_AHEAD + 1);
     let (to_beside, for_beside) = std::sync::mpsc::sync_channel::<U::Item>(UNITS_AHEAD + 1);
     let (to_ledger, for_ledger) = std::sync::mpsc::channel::<Vec<Located>>();
-    let Ahead { journeys, beside } = ahead;
+    let Ahead {
+        journeys,
+        mut beside,
+    } = ahead;
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut beside = beside;
             for unit in for_beside {
                 beside.apply((*unit).as_ref());
             }
